@@ -1,0 +1,186 @@
+// Plain value types for the captured state of a process tree. No live handles, no protobuf:
+// dump produces these, image/ serialises them, restore plans from them.
+#pragma once
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cryo::model {
+
+// What a mapping is, as far as restore is concerned.
+enum class VmaKind : uint32_t {
+  kAnonPrivate = 0,  // MAP_PRIVATE|MAP_ANONYMOUS, including [heap] and [stack]
+  kFilePrivate = 1,  // MAP_PRIVATE of a file: unwritten pages come from the file
+  kFileShared = 2,   // MAP_SHARED of a file: all content lives in the file
+  kAnonShared = 3,   // MAP_SHARED|MAP_ANONYMOUS (shmem)
+  kVdso = 4,         // [vdso]: re-created from the running kernel
+  kVvar = 5,         // [vvar], [vvar_vclock]: come with the vdso
+};
+
+// Extra per-mapping state from smaps VmFlags that restore re-applies.
+enum VmaFlag : uint32_t {
+  kVmaGrowsDown = 1u << 0,   // gd
+  kVmaDontFork = 1u << 1,    // dc (MADV_DONTFORK)
+  kVmaDontDump = 1u << 2,    // dd (MADV_DONTDUMP)
+  kVmaWipeOnFork = 1u << 3,  // wf (MADV_WIPEONFORK)
+  kVmaHugePage = 1u << 4,    // hg (MADV_HUGEPAGE)
+  kVmaNoHugePage = 1u << 5,  // nh (MADV_NOHUGEPAGE)
+  kVmaMergeable = 1u << 6,   // mg (MADV_MERGEABLE)
+  kVmaLocked = 1u << 7,      // lo (mlock)
+  kVmaUffdRegistered = 1u << 8,  // um/uw: the target registered it with userfaultfd
+};
+
+// Identity of a file at dump time, to refuse restoring over a file that changed.
+struct FileId {
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  auto operator<=>(const FileId&) const = default;
+};
+
+struct Vma {
+  uint64_t start = 0;
+  uint64_t end = 0;
+  uint32_t prot = 0;   // PROT_READ | PROT_WRITE | PROT_EXEC
+  uint32_t flags = 0;  // VmaFlag bits
+  VmaKind kind = VmaKind::kAnonPrivate;
+  uint64_t pgoff = 0;  // file offset in bytes, for file mappings
+  std::string name;    // file path, or [heap], [stack], [anon:foo], ...
+  FileId file;         // for file mappings
+  uint64_t length() const { return end - start; }
+  bool operator==(const Vma&) const = default;
+};
+
+// Where a run of pages' content is. Flags are a bitset of PageFlag.
+enum PageFlag : uint32_t {
+  kPagePresent = 1u << 0,   // content is in this image's pages file at `offset`
+  kPageZero = 1u << 1,      // all zero: nothing stored
+  kPageInParent = 1u << 2,  // content is in the parent image chain
+  kPageLazy = 1u << 3,      // delivered after resume by the lazy-pages daemon
+};
+
+struct PageRun {
+  uint64_t vaddr = 0;
+  uint64_t nr_pages = 0;
+  uint64_t offset = 0;  // byte offset into the pages file (kPagePresent only)
+  uint32_t flags = 0;
+  bool operator==(const PageRun&) const = default;
+};
+
+// x86-64 general registers, the layout of struct user_regs_struct.
+struct GpRegs {
+  uint64_t r15, r14, r13, r12, rbp, rbx, r11, r10, r9, r8, rax, rcx, rdx, rsi, rdi, orig_rax, rip,
+      cs, eflags, rsp, ss, fs_base, gs_base, ds, es, fs, gs;
+  bool operator==(const GpRegs&) const = default;
+};
+
+struct SigInfo {
+  std::array<uint8_t, 128> raw{};  // siginfo_t as the kernel gave it
+  bool operator==(const SigInfo&) const = default;
+};
+
+struct SigAction {
+  uint64_t handler = 0;  // SIG_DFL = 0, SIG_IGN = 1, else an address
+  uint64_t flags = 0;
+  uint64_t restorer = 0;
+  uint64_t mask = 0;
+  bool operator==(const SigAction&) const = default;
+};
+
+struct AltStack {
+  uint64_t sp = 0;
+  uint32_t flags = 0;
+  uint64_t size = 0;
+  bool operator==(const AltStack&) const = default;
+};
+
+struct Thread {
+  pid_t tid = 0;
+  GpRegs regs{};
+  std::string xstate;  // NT_X86_XSTATE regset as read by PTRACE_GETREGSET
+  uint64_t blocked = 0;
+  std::vector<SigInfo> pending;  // per-thread queue
+  AltStack altstack;
+  bool operator==(const Thread&) const = default;
+};
+
+struct Creds {
+  std::array<uint32_t, 4> uids{};  // real, effective, saved, fs
+  std::array<uint32_t, 4> gids{};
+  std::vector<uint32_t> groups;
+  uint64_t cap_inh = 0, cap_prm = 0, cap_eff = 0, cap_bnd = 0, cap_amb = 0;
+  bool operator==(const Creds&) const = default;
+};
+
+struct Rlimit {
+  uint64_t cur = 0;
+  uint64_t max = 0;
+  bool operator==(const Rlimit&) const = default;
+};
+
+enum class FdType : uint32_t {
+  kRegular = 0,    // reopened by path, with flags and offset
+  kDirectory = 1,  // reopened by path
+  kCharDevice = 2, // /dev/null and friends, reopened by path
+  kInherited = 3,  // stdio of the caller (pipe, tty, socket): restore gives it cryo's own
+};
+
+struct Fd {
+  int fd = -1;
+  FdType type = FdType::kRegular;
+  std::string path;
+  uint32_t flags = 0;  // open flags: O_ACCMODE, O_APPEND, O_NONBLOCK, O_DIRECT, ...
+  bool cloexec = false;
+  uint64_t pos = 0;
+  uint64_t rdev = 0;  // for character devices
+  FileId file;        // for regular files
+  bool operator==(const Fd&) const = default;
+};
+
+// mm fields that PR_SET_MM_MAP restores.
+struct MmInfo {
+  uint64_t start_code = 0, end_code = 0, start_data = 0, end_data = 0;
+  uint64_t start_brk = 0, brk = 0, start_stack = 0;
+  uint64_t arg_start = 0, arg_end = 0, env_start = 0, env_end = 0;
+  std::vector<uint64_t> auxv;
+  std::string exe_path;
+  FileId exe_file;
+  bool operator==(const MmInfo&) const = default;
+};
+
+inline constexpr int kNumSignals = 64;
+inline constexpr int kNumRlimits = 16;
+
+struct Process {
+  pid_t pid = 0;
+  pid_t ppid = 0;
+  pid_t pgid = 0;
+  pid_t sid = 0;
+  std::string comm;
+  uint32_t umask = 022;
+  std::string cwd;
+  std::string root;
+  Creds creds;
+  std::vector<Rlimit> rlimits;        // kNumRlimits entries, indexed by RLIMIT_*
+  std::vector<SigAction> sigactions;  // kNumSignals entries, index = signo - 1
+  std::vector<SigInfo> shared_pending;
+  std::vector<Thread> threads;        // threads[0] is the thread group leader
+  MmInfo mm;
+  std::vector<Vma> vmas;              // sorted by start, non-overlapping
+  std::vector<Fd> fds;                // sorted by fd number
+  std::vector<PageRun> pagemap;       // sorted by vaddr, inside private vmas
+  std::string pages_file;             // file name in the image directory
+  bool operator==(const Process&) const = default;
+};
+
+struct ProcessTree {
+  pid_t root_pid = 0;
+  std::vector<Process> processes;  // processes[0] is the root
+  bool operator==(const ProcessTree&) const = default;
+};
+
+}  // namespace cryo::model
