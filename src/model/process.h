@@ -79,6 +79,7 @@ struct GpRegs {
 };
 
 struct SigInfo {
+  using raw_type = uint8_t[128];
   std::array<uint8_t, 128> raw{};  // siginfo_t as the kernel gave it
   bool operator==(const SigInfo&) const = default;
 };

@@ -1,0 +1,20 @@
+#include <unistd.h>
+
+#include "base/log.h"
+#include "cli/verbs.h"
+
+namespace cryo::cli {
+
+int RunDump(const dump::DumpOptions& opts) {
+  auto stats = dump::Dump(opts);
+  if (!stats) {
+    fmt::print(stderr, "cryo dump: {}\n", stats.error().Message());
+    return 1;
+  }
+  log::Info("dumped pid {}: {} pages ({} MiB) in {:.3f} s, frozen {:.3f} s", opts.pid,
+            stats->pages_written, stats->bytes_written >> 20, stats->total_seconds,
+            stats->frozen_seconds);
+  return 0;
+}
+
+}  // namespace cryo::cli

@@ -1,0 +1,79 @@
+// cryo's command line: parses the verb and its options, configures logging, runs the verb.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+
+#include "base/log.h"
+#include "cli/check.h"
+#include "cli/show.h"
+#include "cli/verbs.h"
+
+namespace {
+
+struct CommonOptions {
+  int verbosity = 0;
+  std::string log_file;
+};
+
+void AddCommon(CLI::App* app, CommonOptions& common) {
+  app->add_flag("-v,--verbose", common.verbosity, "more output (repeat for debug)");
+  app->add_option("--log-file", common.log_file, "also write a full log to this file");
+}
+
+int ConfigureLogging(const CommonOptions& common) {
+  int fd = -1;
+  if (!common.log_file.empty()) {
+    fd = ::open(common.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      fmt::print(stderr, "cryo: cannot open log file {}: {}\n", common.log_file, strerror(errno));
+      return 1;
+    }
+  }
+  auto level = common.verbosity >= 2   ? cryo::log::Level::kDebug
+               : common.verbosity == 1 ? cryo::log::Level::kInfo
+                                       : cryo::log::Level::kWarn;
+  cryo::log::Configure(level, fd);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"cryo: checkpoint and restore of Linux processes"};
+  app.require_subcommand(1);
+  CommonOptions common;
+
+  auto* check = app.add_subcommand("check", "probe the kernel features cryo uses");
+  bool check_json = false;
+  check->add_flag("--json", check_json, "print JSON");
+  AddCommon(check, common);
+
+  auto* dump = app.add_subcommand("dump", "checkpoint a running process into an image directory");
+  cryo::dump::DumpOptions dump_opts;
+  dump->add_option("-t,--tree", dump_opts.pid, "pid of the process to dump")->required();
+  dump->add_option("-D,--images-dir", dump_opts.images_dir, "image directory")->required();
+  dump->add_flag("-R,--leave-running", dump_opts.leave_running, "let the process run on");
+  AddCommon(dump, common);
+
+  auto* restore = app.add_subcommand("restore", "restore a process from an image directory");
+  cryo::restore::RestoreOptions restore_opts;
+  restore->add_option("-D,--images-dir", restore_opts.images_dir, "image directory")->required();
+  restore->add_flag("-d,--restore-detached", restore_opts.detach,
+                    "return once the process runs instead of waiting for it");
+  AddCommon(restore, common);
+
+  auto* show = app.add_subcommand("show", "print an image directory or file as JSON");
+  std::string show_path;
+  show->add_option("path", show_path, "image directory, or a file in one")->required();
+  AddCommon(show, common);
+
+  CLI11_PARSE(app, argc, argv);
+  if (int rc = ConfigureLogging(common); rc != 0) return rc;
+
+  if (*check) return cryo::cli::RunCheck(check_json);
+  if (*dump) return cryo::cli::RunDump(dump_opts);
+  if (*restore) return cryo::cli::RunRestore(restore_opts);
+  if (*show) return cryo::cli::RunShow(show_path);
+  return 2;
+}

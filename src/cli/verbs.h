@@ -1,0 +1,15 @@
+// The verbs of the cryo command line. Each takes its options struct and returns the process exit
+// code; errors are printed once, as "cryo <verb>: <error chain>".
+#pragma once
+
+#include <string>
+
+#include "dump/dump.h"
+#include "restore/restore.h"
+
+namespace cryo::cli {
+
+int RunDump(const dump::DumpOptions& opts);
+int RunRestore(const restore::RestoreOptions& opts);
+
+}  // namespace cryo::cli

@@ -1,0 +1,80 @@
+#include "dump/capture_fds.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <string_view>
+
+#include "base/io.h"
+#include "proc/fdinfo.h"
+#include "proc/tasks.h"
+
+namespace cryo::dump {
+namespace {
+
+// Character devices that are reopened by path: stateless, the same on every machine.
+bool IsSafeCharDevice(std::string_view path) {
+  return path == "/dev/null" || path == "/dev/zero" || path == "/dev/full" ||
+         path == "/dev/random" || path == "/dev/urandom";
+}
+
+constexpr std::string_view kDeleted = " (deleted)";
+
+Result<model::Fd> CaptureOne(pid_t pid, int fd) {
+  std::string link = fmt::format("/proc/{}/fd/{}", pid, fd);
+  std::string target = CRYO_TRY(proc::ReadLink(link));
+  std::string info_text = CRYO_TRY(ReadWholeFile(fmt::format("/proc/{}/fdinfo/{}", pid, fd)));
+  auto info = CRYO_TRY_CTX(proc::ParseFdInfo(info_text), "fdinfo {} of pid {}", fd, pid);
+  struct stat st{};
+  if (::stat(link.c_str(), &st) < 0) return ErrnoError("stat {}", link);
+
+  model::Fd out;
+  out.fd = fd;
+  out.path = target;
+  out.flags = info.flags & ~static_cast<uint32_t>(O_CLOEXEC);
+  out.cloexec = (info.flags & O_CLOEXEC) != 0;
+  out.pos = info.pos;
+  auto unsupported = [&](std::string_view why) {
+    return MakeError(ErrorKind::kUnsupported, "pid {}: fd {} ({}): {}", pid, fd, target, why);
+  };
+  bool deleted = target.ends_with(kDeleted);
+  if (S_ISREG(st.st_mode)) {
+    if (deleted) return unsupported("open files that were deleted are not supported yet");
+    out.type = model::FdType::kRegular;
+    out.file = {static_cast<uint64_t>(st.st_size),
+                st.st_mtim.tv_sec * 1'000'000'000ll + st.st_mtim.tv_nsec};
+    return out;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    if (deleted) return unsupported("deleted directories are not supported");
+    out.type = model::FdType::kDirectory;
+    return out;
+  }
+  if (S_ISCHR(st.st_mode) && IsSafeCharDevice(target)) {
+    out.type = model::FdType::kCharDevice;
+    out.rdev = st.st_rdev;
+    return out;
+  }
+  if (fd <= 2) {
+    // stdio that is a pipe, socket or terminal belongs to whoever started the process: restore
+    // hands over its own.
+    out.type = model::FdType::kInherited;
+    return out;
+  }
+  if (S_ISFIFO(st.st_mode)) return unsupported("pipes and FIFOs are not supported yet");
+  if (S_ISSOCK(st.st_mode)) return unsupported("sockets are not supported yet");
+  if (S_ISCHR(st.st_mode)) return unsupported("this character device is not supported yet");
+  return unsupported("this kind of file is not supported yet");
+}
+
+}  // namespace
+
+Result<std::vector<model::Fd>> CaptureFds(pid_t pid) {
+  std::vector<model::Fd> out;
+  auto fds = CRYO_TRY_CTX(proc::ListFds(pid), "list fds of pid {}", pid);
+  for (int fd : fds) out.push_back(CRYO_TRY(CaptureOne(pid, fd)));
+  return out;
+}
+
+}  // namespace cryo::dump

@@ -1,0 +1,17 @@
+// Capture of a process's file descriptors. Supported now: regular files, directories, safe
+// character devices, and stdio (fds 0-2) of other kinds, which restore takes from its caller.
+// Anything else is refused with an error that names the fd and what it is.
+#pragma once
+
+#include <sys/types.h>
+
+#include <vector>
+
+#include "base/error.h"
+#include "model/process.h"
+
+namespace cryo::dump {
+
+Result<std::vector<model::Fd>> CaptureFds(pid_t pid);
+
+}  // namespace cryo::dump

@@ -1,0 +1,138 @@
+#include "dump/capture_mm.h"
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <cstring>
+
+#include "base/io.h"
+#include "proc/smaps.h"
+#include "proc/stat.h"
+#include "proc/tasks.h"
+
+namespace cryo::dump {
+namespace {
+
+constexpr uint64_t kUserTop = 0x800000000000ull;
+
+uint32_t VmaFlagsFrom(const std::vector<std::string>& codes) {
+  uint32_t f = 0;
+  for (const auto& c : codes) {
+    if (c == "gd") f |= model::kVmaGrowsDown;
+    else if (c == "dc") f |= model::kVmaDontFork;
+    else if (c == "dd") f |= model::kVmaDontDump;
+    else if (c == "wf") f |= model::kVmaWipeOnFork;
+    else if (c == "hg") f |= model::kVmaHugePage;
+    else if (c == "nh") f |= model::kVmaNoHugePage;
+    else if (c == "mg") f |= model::kVmaMergeable;
+    else if (c == "lo") f |= model::kVmaLocked;
+    else if (c == "um" || c == "uw" || c == "ui") f |= model::kVmaUffdRegistered;
+  }
+  return f;
+}
+
+bool HasCode(const std::vector<std::string>& codes, const char* code) {
+  for (const auto& c : codes) {
+    if (c == code) return true;
+  }
+  return false;
+}
+
+Result<model::FileId> StatMapFile(pid_t pid, const proc::MapsEntry& m) {
+  // map_files reaches the mapped file itself, even if its path was renamed meanwhile.
+  std::string link = fmt::format("/proc/{}/map_files/{:x}-{:x}", pid, m.start, m.end);
+  struct stat st{};
+  if (::stat(link.c_str(), &st) < 0) return ErrnoError("stat {}", link);
+  return model::FileId{static_cast<uint64_t>(st.st_size),
+                       st.st_mtim.tv_sec * 1'000'000'000ll + st.st_mtim.tv_nsec};
+}
+
+Result<model::Vma> VmaFrom(pid_t pid, const proc::SmapsEntry& e) {
+  const proc::MapsEntry& m = e.map;
+  model::Vma v;
+  v.start = m.start;
+  v.end = m.end;
+  v.prot = (m.read ? PROT_READ : 0) | (m.write ? PROT_WRITE : 0) | (m.exec ? PROT_EXEC : 0);
+  v.flags = VmaFlagsFrom(e.vm_flags);
+  v.pgoff = m.offset;
+  v.name = m.path;
+  auto where = [&] { return fmt::format("mapping {:#x}-{:#x} {}", m.start, m.end, m.path); };
+  bool special = m.path == "[vdso]" || m.path == "[vvar]" || m.path == "[vvar_vclock]";
+  if (!special && (HasCode(e.vm_flags, "io") || HasCode(e.vm_flags, "pf"))) {
+    return MakeError(ErrorKind::kUnsupported, "{}: device (I/O or PFN) mappings are not supported",
+                     where());
+  }
+  if (m.path == "[vdso]") {
+    v.kind = model::VmaKind::kVdso;
+  } else if (m.path == "[vvar]" || m.path == "[vvar_vclock]") {
+    v.kind = model::VmaKind::kVvar;
+  } else if (m.inode == 0) {
+    if (m.shared) {
+      return MakeError(ErrorKind::kUnsupported, "{}: shared anonymous memory is not supported yet",
+                       where());
+    }
+    v.kind = model::VmaKind::kAnonPrivate;
+  } else {
+    if (m.deleted || m.path.empty() || m.path[0] != '/' || m.path.starts_with("/dev/zero") ||
+        m.path.starts_with("/SYSV") || m.path.starts_with("/memfd:")) {
+      return MakeError(ErrorKind::kUnsupported,
+                       "{}: mappings of deleted files, memfd and shmem are not supported yet",
+                       where());
+    }
+    v.kind = m.shared ? model::VmaKind::kFileShared : model::VmaKind::kFilePrivate;
+    v.file = CRYO_TRY(StatMapFile(pid, m));
+  }
+  if (v.flags & model::kVmaUffdRegistered) {
+    return MakeError(ErrorKind::kUnsupported, "{}: registered with userfaultfd by the process",
+                     where());
+  }
+  return v;
+}
+
+Result<std::vector<uint64_t>> ReadAuxv(pid_t pid) {
+  std::string raw = CRYO_TRY(ReadWholeFile(fmt::format("/proc/{}/auxv", pid)));
+  std::vector<uint64_t> words(raw.size() / 8);
+  std::memcpy(words.data(), raw.data(), words.size() * 8);
+  // Keep up to and including the AT_NULL pair.
+  for (size_t i = 0; i + 1 < words.size(); i += 2) {
+    if (words[i] == 0) {
+      words.resize(i + 2);
+      break;
+    }
+  }
+  return words;
+}
+
+}  // namespace
+
+Status CaptureMm(pid_t pid, model::Process& p) {
+  std::string smaps = CRYO_TRY(ReadWholeFile(fmt::format("/proc/{}/smaps", pid)));
+  auto entries = CRYO_TRY_CTX(proc::ParseSmaps(smaps), "smaps of pid {}", pid);
+  for (const auto& e : entries) {
+    if (e.map.start >= kUserTop) continue;  // [vsyscall] is not a real mapping
+    p.vmas.push_back(CRYO_TRY_CTX(VmaFrom(pid, e), "pid {}", pid));
+  }
+
+  std::string stat_text = CRYO_TRY(ReadWholeFile(fmt::format("/proc/{}/stat", pid)));
+  auto st = CRYO_TRY_CTX(proc::ParseStat(stat_text), "stat of pid {}", pid);
+  p.mm.start_code = st.start_code;
+  p.mm.end_code = st.end_code;
+  p.mm.start_data = st.start_data;
+  p.mm.end_data = st.end_data;
+  p.mm.start_brk = st.start_brk;
+  p.mm.start_stack = st.start_stack;
+  p.mm.arg_start = st.arg_start;
+  p.mm.arg_end = st.arg_end;
+  p.mm.env_start = st.env_start;
+  p.mm.env_end = st.env_end;
+  p.mm.auxv = CRYO_TRY(ReadAuxv(pid));
+  std::string exe_link = fmt::format("/proc/{}/exe", pid);
+  p.mm.exe_path = CRYO_TRY(proc::ReadLink(exe_link));
+  struct stat est{};
+  if (::stat(exe_link.c_str(), &est) < 0) return ErrnoError("stat {}", exe_link);
+  p.mm.exe_file = {static_cast<uint64_t>(est.st_size),
+                   est.st_mtim.tv_sec * 1'000'000'000ll + est.st_mtim.tv_nsec};
+  return {};
+}
+
+}  // namespace cryo::dump

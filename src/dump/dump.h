@@ -1,0 +1,35 @@
+// dump: freeze → capture → memory → write → kill or resume. The one entry point of the dump side.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "base/error.h"
+
+namespace cryo::dump {
+
+struct DumpOptions {
+  pid_t pid = 0;
+  std::string images_dir;
+  bool leave_running = false;
+};
+
+struct DumpStats {
+  double frozen_seconds = 0;
+  double total_seconds = 0;
+  double capture_seconds = 0;
+  double memory_scan_seconds = 0;
+  double memory_copy_seconds = 0;
+  double write_seconds = 0;
+  uint64_t pages_scanned = 0;
+  uint64_t pages_written = 0;
+  uint64_t pages_skipped = 0;  // scanned but holding no data (never touched, zero, file-backed)
+  uint64_t bytes_written = 0;
+};
+
+// Dumps the process `opts.pid`. On any failure the process keeps running as it was; the partial
+// image directory is left for inspection. Writes stats-dump.json into the image directory.
+Result<DumpStats> Dump(const DumpOptions& opts);
+
+}  // namespace cryo::dump

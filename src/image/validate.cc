@@ -1,0 +1,182 @@
+#include "image/validate.h"
+
+#include <algorithm>
+#include <bit>
+#include <unordered_set>
+#include <vector>
+
+#include "base/types.h"
+#include "image/format.h"
+
+namespace cryo::image {
+namespace {
+
+constexpr uint32_t kKnownProt = 0x7;  // PROT_READ | PROT_WRITE | PROT_EXEC
+constexpr uint32_t kKnownVmaFlags = (model::kVmaUffdRegistered << 1) - 1;
+constexpr uint32_t kKnownPageFlags =
+    model::kPagePresent | model::kPageZero | model::kPageInParent | model::kPageLazy;
+constexpr uint32_t kContentFlags = model::kPagePresent | model::kPageZero | model::kPageInParent;
+
+template <typename... Args>
+std::unexpected<Error> Corrupt(fmt::format_string<Args...> f, Args&&... args) {
+  return MakeError(ErrorKind::kCorruptImage, f, std::forward<Args>(args)...);
+}
+
+Status CheckPstreeEntry(const model::Process& p) {
+  if (p.pid <= 0) return Corrupt("pid {} is not positive", p.pid);
+  if (p.ppid < 0 || p.pgid < 0 || p.sid < 0) {
+    return Corrupt("process {}: negative ppid, pgid or sid ({}, {}, {})", p.pid, p.ppid, p.pgid,
+                   p.sid);
+  }
+  if (p.threads.empty()) return Corrupt("process {} has no threads", p.pid);
+  if (p.threads.front().tid != p.pid) {
+    return Corrupt("process {}: first thread is {}, not the leader", p.pid, p.threads.front().tid);
+  }
+  for (const model::Thread& t : p.threads) {
+    if (t.tid <= 0) return Corrupt("process {}: thread id {} is not positive", p.pid, t.tid);
+  }
+  return {};
+}
+
+Status CheckVma(const model::Vma& v, size_t i) {
+  if (!PageAligned(v.start) || !PageAligned(v.end) || v.start >= v.end || v.end > kTaskSize) {
+    return Corrupt("vma {} [{:#x}-{:#x}) is not a page-aligned range below {:#x}", i, v.start,
+                   v.end, kTaskSize);
+  }
+  if (!PageAligned(v.pgoff)) return Corrupt("vma {}: file offset {:#x} not page-aligned", i, v.pgoff);
+  if (v.prot & ~kKnownProt) return Corrupt("vma {}: unknown prot bits {:#x}", i, v.prot);
+  if (v.flags & ~kKnownVmaFlags) return Corrupt("vma {}: unknown flag bits {:#x}", i, v.flags);
+  return {};
+}
+
+Status CheckRunFlags(const model::PageRun& r, size_t i) {
+  if (r.flags & ~kKnownPageFlags) return Corrupt("page run {}: unknown flags {:#x}", i, r.flags);
+  if (r.flags == 0) return Corrupt("page run {}: no flags", i);
+  if (std::popcount(r.flags & kContentFlags) > 1 ||
+      ((r.flags & model::kPageZero) && r.flags != model::kPageZero)) {
+    return Corrupt("page run {}: contradictory flags {:#x}", i, r.flags);
+  }
+  return {};
+}
+
+bool IsPrivate(model::VmaKind kind) {
+  return kind == model::VmaKind::kAnonPrivate || kind == model::VmaKind::kFilePrivate;
+}
+
+// The vma holding [start, end), which must be private; vmas are sorted and disjoint.
+Status CheckRunInVma(const std::vector<model::Vma>& vmas, uint64_t start, uint64_t end,
+                     size_t i) {
+  auto it = std::upper_bound(vmas.begin(), vmas.end(), start,
+                             [](uint64_t a, const model::Vma& v) { return a < v.start; });
+  if (it == vmas.begin() || std::prev(it)->end < end) {
+    return Corrupt("page run {} [{:#x}-{:#x}) is not inside one vma", i, start, end);
+  }
+  const model::Vma& v = *std::prev(it);
+  if (!IsPrivate(v.kind)) {
+    return Corrupt("page run {} [{:#x}-{:#x}) is in vma [{:#x}-{:#x}) of kind {}, not private",
+                   i, start, end, v.start, v.end, static_cast<uint32_t>(v.kind));
+  }
+  return {};
+}
+
+}  // namespace
+
+Status ValidatePstree(const model::ProcessTree& tree) {
+  if (tree.processes.empty()) return Corrupt("no processes");
+  std::unordered_set<pid_t> seen;
+  std::vector<pid_t> tids;
+  for (size_t i = 0; i < tree.processes.size(); ++i) {
+    const model::Process& p = tree.processes[i];
+    CRYO_TRYV(CheckPstreeEntry(p));
+    if (i > 0 && !seen.contains(p.ppid)) {
+      return Corrupt("process {}: parent {} is not listed before it", p.pid, p.ppid);
+    }
+    if (!seen.insert(p.pid).second) return Corrupt("pid {} appears twice", p.pid);
+    for (const model::Thread& t : p.threads) tids.push_back(t.tid);
+  }
+  std::sort(tids.begin(), tids.end());
+  if (auto dup = std::adjacent_find(tids.begin(), tids.end()); dup != tids.end()) {
+    return Corrupt("thread id {} appears twice", *dup);
+  }
+  return {};
+}
+
+Status ValidateCore(const model::Process& p) {
+  if (p.umask > 0777) return Corrupt("umask {:#o} out of range", p.umask);
+  if (p.rlimits.size() != model::kNumRlimits) {
+    return Corrupt("{} rlimits, expected {}", p.rlimits.size(), model::kNumRlimits);
+  }
+  if (p.sigactions.size() != model::kNumSignals) {
+    return Corrupt("{} sigactions, expected {}", p.sigactions.size(), model::kNumSignals);
+  }
+  if (p.threads.empty()) return Corrupt("no threads");
+  for (const model::Thread& t : p.threads) {
+    if (t.tid <= 0) return Corrupt("thread id {} is not positive", t.tid);
+  }
+  return {};
+}
+
+Status ValidateMm(const model::Process& p) {
+  for (size_t i = 0; i < p.vmas.size(); ++i) {
+    CRYO_TRYV(CheckVma(p.vmas[i], i));
+    if (i > 0 && p.vmas[i - 1].end > p.vmas[i].start) {
+      return Corrupt("vma {} [{:#x}-{:#x}) overlaps or precedes vma {} [{:#x}-{:#x})", i,
+                     p.vmas[i].start, p.vmas[i].end, i - 1, p.vmas[i - 1].start,
+                     p.vmas[i - 1].end);
+    }
+  }
+  return {};
+}
+
+Status ValidateFds(const model::Process& p) {
+  for (size_t i = 0; i < p.fds.size(); ++i) {
+    if (p.fds[i].fd < 0) return Corrupt("fd number {} is negative", p.fds[i].fd);
+    if (i > 0 && p.fds[i - 1].fd >= p.fds[i].fd) {
+      return Corrupt("fd {} follows fd {}: not sorted or duplicated", p.fds[i].fd,
+                     p.fds[i - 1].fd);
+    }
+  }
+  return {};
+}
+
+Status ValidatePagesFileName(std::string_view name) {
+  if (name.empty() || name.find('/') != std::string_view::npos ||
+      name.find("..") != std::string_view::npos || name.find('\0') != std::string_view::npos) {
+    return Corrupt("pages file name '{}' is not a plain file name", name);
+  }
+  return {};
+}
+
+bool NeedsPagesFile(const model::Process& p) {
+  return std::any_of(p.pagemap.begin(), p.pagemap.end(),
+                     [](const model::PageRun& r) { return r.flags & model::kPagePresent; });
+}
+
+Status ValidatePagemap(const model::Process& p, uint64_t pages_size) {
+  if (!p.pages_file.empty() || NeedsPagesFile(p)) CRYO_TRYV(ValidatePagesFileName(p.pages_file));
+  uint64_t prev_end = 0;
+  for (size_t i = 0; i < p.pagemap.size(); ++i) {
+    const model::PageRun& r = p.pagemap[i];
+    if (!PageAligned(r.vaddr) || r.vaddr >= kTaskSize || r.nr_pages == 0 ||
+        r.nr_pages > (kTaskSize - r.vaddr) / kPageSize) {
+      return Corrupt("page run {} ({} pages at {:#x}) is not a page-aligned range below {:#x}", i,
+                     r.nr_pages, r.vaddr, kTaskSize);
+    }
+    uint64_t end = r.vaddr + r.nr_pages * kPageSize;  // no overflow: checked above
+    if (r.vaddr < prev_end) {
+      return Corrupt("page run {} at {:#x} overlaps or precedes the run before it", i, r.vaddr);
+    }
+    prev_end = end;
+    CRYO_TRYV(CheckRunFlags(r, i));
+    CRYO_TRYV(CheckRunInVma(p.vmas, r.vaddr, end, i));
+    if (!(r.flags & model::kPagePresent)) continue;
+    uint64_t len = r.nr_pages * kPageSize;
+    if (!PageAligned(r.offset) || r.offset > pages_size || len > pages_size - r.offset) {
+      return Corrupt("page run {}: {} bytes at offset {:#x} are not inside {} ({} bytes)", i, len,
+                     r.offset, p.pages_file, pages_size);
+    }
+  }
+  return {};
+}
+
+}  // namespace cryo::image

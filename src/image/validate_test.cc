@@ -1,0 +1,273 @@
+// Hostile images: each file re-encoded from a model that breaks one rule, bypassing the checks
+// EncodeTree makes, must be refused by DecodeTree with an error naming the file and the fault.
+#include "image/validate.h"
+
+#include <gtest/gtest.h>
+
+#include "base/check.h"
+#include "image/codec.h"
+#include "image/cryo.pb.h"
+#include "image/image_file.h"
+#include "image/test_util.h"
+
+namespace cryo::image {
+namespace {
+
+using testing::MakeRichTree;
+using testing::MapSource;
+using testing::RichPagesSizes;
+
+class HostileImage : public ::testing::Test {
+ protected:
+  HostileImage() : tree_(MakeRichTree()), source_(Encode(tree_), RichPagesSizes()) {}
+
+  static EncodedFiles Encode(const model::ProcessTree& tree) {
+    auto files = EncodeTree(tree);
+    CRYO_CHECK(files.has_value());
+    return std::move(*files);
+  }
+  // Re-encodes one per-process file of process `index` after `mutate`.
+  template <typename Mutate>
+  void Replace(std::string name, size_t index, Result<std::string> (*encode)(const model::Process&),
+               Mutate mutate) {
+    model::Process p = tree_.processes[index];
+    mutate(p);
+    auto bytes = encode(p);
+    CRYO_CHECK(bytes.has_value());
+    source_.files()[name] = std::move(*bytes);
+  }
+  void ReplacePstree(void (*mutate)(model::ProcessTree&)) {
+    model::ProcessTree t = tree_;
+    mutate(t);
+    source_.files()["pstree.img"] = *EncodePstree(t);
+  }
+  void ReplaceRaw(const std::string& name, Kind kind, const google::protobuf::Message& m) {
+    source_.files()[name] = FrameFile(kind, m.SerializeAsString());
+  }
+  // Expects DecodeTree to fail with a corrupt-image error containing `file` and `what`.
+  void ExpectRejected(const std::string& file, const std::string& what) {
+    auto tree = DecodeTree(source_);
+    ASSERT_FALSE(tree) << "accepted; expected: " << what;
+    EXPECT_EQ(tree.error().kind(), ErrorKind::kCorruptImage) << tree.error().Message();
+    EXPECT_NE(tree.error().Message().find(file), std::string::npos) << tree.error().Message();
+    EXPECT_NE(tree.error().Message().find(what), std::string::npos) << tree.error().Message();
+  }
+
+  model::ProcessTree tree_;
+  MapSource source_;
+};
+
+TEST_F(HostileImage, PagemapRunOutsideAnyVma) {
+  Replace("pagemap-102.img", 1, EncodePagemap,
+          [](model::Process& p) { p.pagemap[0].vaddr = 0x300000; });
+  ExpectRejected("pagemap-102.img", "page run 0 [0x300000-0x302000) is not inside one vma");
+}
+
+TEST_F(HostileImage, PagemapRunStraddlingTwoVmas) {
+  Replace("pagemap-100.img", 0, EncodePagemap, [](model::Process& p) {
+    p.pagemap = {{.vaddr = 0x405000, .nr_pages = 2, .offset = 0, .flags = model::kPageZero}};
+  });
+  ExpectRejected("pagemap-100.img", "not inside one vma");
+}
+
+TEST_F(HostileImage, PagemapRunInASharedVma) {
+  Replace("pagemap-100.img", 0, EncodePagemap, [](model::Process& p) {
+    p.pagemap = {{.vaddr = 0x7f0000000000, .nr_pages = 1, .offset = 0, .flags = model::kPageZero}};
+  });
+  ExpectRejected("pagemap-100.img", "not private");
+}
+
+TEST_F(HostileImage, PagemapOffsetBeyondPagesFile) {
+  Replace("pagemap-100.img", 0, EncodePagemap,
+          [](model::Process& p) { p.pagemap[0].offset = 3 * 4096; });  // 2 pages from 12 KiB
+  ExpectRejected("pagemap-100.img", "not inside pages-100.img (16384 bytes)");
+}
+
+TEST_F(HostileImage, PagemapOffsetThatWouldOverflow) {
+  Replace("pagemap-100.img", 0, EncodePagemap,
+          [](model::Process& p) { p.pagemap[0].offset = ~uint64_t{0} & ~uint64_t{4095}; });
+  ExpectRejected("pagemap-100.img", "not inside pages-100.img");
+}
+
+TEST_F(HostileImage, PagemapRunLengthThatWouldOverflow) {
+  Replace("pagemap-100.img", 0, EncodePagemap,
+          [](model::Process& p) { p.pagemap[0].nr_pages = uint64_t{1} << 52; });
+  ExpectRejected("pagemap-100.img", "not a page-aligned range");
+}
+
+TEST_F(HostileImage, PagemapRunsUnalignedEmptyOverlappingOrBadFlags) {
+  Replace("pagemap-100.img", 0, EncodePagemap, [](model::Process& p) { p.pagemap[0].vaddr += 1; });
+  ExpectRejected("pagemap-100.img", "not a page-aligned range");
+  Replace("pagemap-100.img", 0, EncodePagemap, [](model::Process& p) { p.pagemap[1].nr_pages = 0; });
+  ExpectRejected("pagemap-100.img", "not a page-aligned range");
+  Replace("pagemap-100.img", 0, EncodePagemap,
+          [](model::Process& p) { p.pagemap[1].vaddr = 0x403000; });
+  ExpectRejected("pagemap-100.img", "page run 1 at 0x403000 overlaps");
+  Replace("pagemap-100.img", 0, EncodePagemap,
+          [](model::Process& p) { p.pagemap[1].flags = model::kPageZero | model::kPageLazy; });
+  ExpectRejected("pagemap-100.img", "contradictory flags");
+  Replace("pagemap-100.img", 0, EncodePagemap,
+          [](model::Process& p) { p.pagemap[1].flags = model::kPagePresent | model::kPageInParent; });
+  ExpectRejected("pagemap-100.img", "contradictory flags");
+  Replace("pagemap-100.img", 0, EncodePagemap, [](model::Process& p) { p.pagemap[1].flags = 16; });
+  ExpectRejected("pagemap-100.img", "unknown flags");
+  Replace("pagemap-100.img", 0, EncodePagemap, [](model::Process& p) { p.pagemap[1].flags = 0; });
+  ExpectRejected("pagemap-100.img", "no flags");
+  Replace("pagemap-100.img", 0, EncodePagemap,
+          [](model::Process& p) { p.pagemap[0].offset = 100; });
+  ExpectRejected("pagemap-100.img", "page run 0");
+}
+
+TEST_F(HostileImage, PagesFileNameEscapingTheDirectory) {
+  for (const char* name : {"../pages-100.img", "/etc/passwd", "a/b", ".."}) {
+    Replace("pagemap-100.img", 0, EncodePagemap, [&](model::Process& p) { p.pages_file = name; });
+    ExpectRejected("pagemap-100.img", "is not a plain file name");
+  }
+}
+
+TEST_F(HostileImage, OverlappingUnsortedOrUnalignedVmas) {
+  Replace("mm-100.img", 0, EncodeMm, [](model::Process& p) { p.vmas[1].start = 0x400000; });
+  ExpectRejected("mm-100.img", "vma 1 [0x400000-0x406000) overlaps");
+  Replace("mm-100.img", 0, EncodeMm, [](model::Process& p) { std::swap(p.vmas[0], p.vmas[1]); });
+  ExpectRejected("mm-100.img", "overlaps or precedes");
+  Replace("mm-100.img", 0, EncodeMm, [](model::Process& p) { p.vmas[2].end += 5; });
+  ExpectRejected("mm-100.img", "vma 2");
+  Replace("mm-100.img", 0, EncodeMm, [](model::Process& p) { p.vmas[0].end = p.vmas[0].start; });
+  ExpectRejected("mm-100.img", "vma 0");
+  Replace("mm-100.img", 0, EncodeMm, [](model::Process& p) {
+    model::Vma v;
+    v.start = 0x7ffffffff000;
+    v.end = 0x800000001000;
+    p.vmas.push_back(v);
+  });
+  ExpectRejected("mm-100.img", "below 0x800000000000");
+  Replace("mm-100.img", 0, EncodeMm, [](model::Process& p) { p.vmas[0].prot = 8; });
+  ExpectRejected("mm-100.img", "unknown prot");
+  Replace("mm-100.img", 0, EncodeMm, [](model::Process& p) { p.vmas[0].pgoff = 10; });
+  ExpectRejected("mm-100.img", "not page-aligned");
+}
+
+TEST_F(HostileImage, UnknownEnumValues) {
+  pb::Mm mm;
+  mm.set_pid(100);
+  pb::Vma* v = mm.add_vmas();
+  v->set_start(0x1000);
+  v->set_end(0x2000);
+  v->set_kind(static_cast<pb::VmaKind>(9));
+  ReplaceRaw("mm-100.img", Kind::kMm, mm);
+  ExpectRejected("mm-100.img", "vma 0: unknown kind 9");
+
+  pb::Fds fds;
+  fds.set_pid(100);
+  pb::Fd* fd = fds.add_fds();
+  fd->set_fd(4);
+  fd->set_type(static_cast<pb::FdType>(-3));
+  source_ = MapSource(Encode(tree_), RichPagesSizes());
+  ReplaceRaw("fds-100.img", Kind::kFds, fds);
+  ExpectRejected("fds-100.img", "fd 4: unknown type -3");
+}
+
+TEST_F(HostileImage, FdsUnsortedDuplicatedOrNegative) {
+  Replace("fds-102.img", 1, EncodeFds, [](model::Process& p) { p.fds[1].fd = 0; });
+  ExpectRejected("fds-102.img", "not sorted or duplicated");
+  Replace("fds-102.img", 1, EncodeFds, [](model::Process& p) { p.fds[0].fd = -1; });
+  ExpectRejected("fds-102.img", "negative");
+}
+
+TEST_F(HostileImage, WrongNumberOfSigactionsOrRlimits) {
+  Replace("core-100.img", 0, EncodeCore, [](model::Process& p) { p.sigactions.pop_back(); });
+  ExpectRejected("core-100.img", "63 sigactions, expected 64");
+  Replace("core-100.img", 0, EncodeCore, [](model::Process& p) { p.rlimits.pop_back(); });
+  ExpectRejected("core-100.img", "15 rlimits, expected 16");
+  source_ = MapSource(Encode(tree_), RichPagesSizes());
+  pb::Core core;
+  core.set_pid(100);
+  for (int i = 0; i < 65; ++i) core.add_sigactions();
+  ReplaceRaw("core-100.img", Kind::kCore, core);
+  ExpectRejected("core-100.img", "Core.sigactions: more than 64 elements");
+}
+
+TEST_F(HostileImage, CoreThreadsMustMatchPstree) {
+  Replace("core-100.img", 0, EncodeCore, [](model::Process& p) { p.threads.pop_back(); });
+  ExpectRejected("core-100.img", "threads differ");
+  Replace("core-100.img", 0, EncodeCore, [](model::Process& p) { p.threads.clear(); });
+  ExpectRejected("core-100.img", "no threads");
+  Replace("core-100.img", 0, EncodeCore, [](model::Process& p) { p.umask = 01000; });
+  ExpectRejected("core-100.img", "umask");
+}
+
+TEST_F(HostileImage, ThreadWithoutRegistersOrBadSiginfo) {
+  pb::Core core;
+  core.set_pid(100);
+  for (int i = 0; i < 4; ++i) {
+    core.mutable_creds()->add_uids(0);
+    core.mutable_creds()->add_gids(0);
+  }
+  core.add_threads()->set_tid(100);
+  ReplaceRaw("core-100.img", Kind::kCore, core);
+  ExpectRejected("core-100.img", "thread 100 has no registers");
+
+  core.mutable_threads(0)->mutable_regs();
+  core.mutable_threads(0)->add_pending("short");
+  ReplaceRaw("core-100.img", Kind::kCore, core);
+  ExpectRejected("core-100.img", "thread 100: pending: 5 bytes, a siginfo_t has 128");
+
+  core.clear_creds();
+  ReplaceRaw("core-100.img", Kind::kCore, core);
+  ExpectRejected("core-100.img", "no credentials");
+}
+
+TEST_F(HostileImage, PstreeRules) {
+  ReplacePstree([](model::ProcessTree& t) { t.processes.clear(); });
+  ExpectRejected("pstree.img", "no processes");
+  ReplacePstree([](model::ProcessTree& t) { std::swap(t.processes[0], t.processes[1]); });
+  ExpectRejected("pstree.img", "process 100: parent 1 is not listed before it");
+  ReplacePstree([](model::ProcessTree& t) { t.processes[1].pid = 100; });
+  ExpectRejected("pstree.img", "first thread is 102");
+  ReplacePstree([](model::ProcessTree& t) { t.processes[1].threads[0].tid = 101; });
+  ExpectRejected("pstree.img", "first thread is 101");
+  ReplacePstree([](model::ProcessTree& t) {
+    t.processes[1].pid = 101;
+    t.processes[1].threads[0].tid = 101;
+  });
+  ExpectRejected("pstree.img", "thread id 101 appears twice");
+  ReplacePstree([](model::ProcessTree& t) { t.processes[1].threads.clear(); });
+  ExpectRejected("pstree.img", "process 102 has no threads");
+  ReplacePstree([](model::ProcessTree& t) {
+    t.processes[0].pid = 0;
+    t.processes[0].threads[0].tid = 0;
+  });
+  ExpectRejected("pstree.img", "pid 0 is not positive");
+  ReplacePstree([](model::ProcessTree& t) { t.processes[1].sid = -4; });
+  ExpectRejected("pstree.img", "negative");
+  ReplacePstree([](model::ProcessTree& t) {
+    t.processes.push_back(t.processes[1]);
+    t.processes.back().threads[0].tid = t.processes.back().pid = 103;
+    t.processes[1].ppid = 103;  // a cycle 102 -> 103 -> 102 through a later parent
+    t.processes[2].ppid = 102;
+  });
+  ExpectRejected("pstree.img", "process 102: parent 103 is not listed before it");
+}
+
+TEST(Validate, AcceptsTheRichTreeFileByFile) {
+  model::ProcessTree tree = MakeRichTree();
+  EXPECT_TRUE(ValidatePstree(tree));
+  for (const model::Process& p : tree.processes) {
+    EXPECT_TRUE(ValidateCore(p));
+    EXPECT_TRUE(ValidateMm(p));
+    EXPECT_TRUE(ValidateFds(p));
+    EXPECT_TRUE(ValidatePagemap(p, 4 * 4096));
+    EXPECT_FALSE(ValidatePagemap(p, 4 * 4096 - 1));
+  }
+}
+
+TEST(Validate, PagemapWithoutPresentRunsNeedsNoPagesFile) {
+  model::Process p = MakeRichTree().processes[0];
+  p.pagemap = {{.vaddr = 0x406000, .nr_pages = 4, .offset = 0, .flags = model::kPageInParent}};
+  p.pages_file.clear();
+  EXPECT_FALSE(NeedsPagesFile(p));
+  EXPECT_TRUE(ValidatePagemap(p, 0));
+}
+
+}  // namespace
+}  // namespace cryo::image

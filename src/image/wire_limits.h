@@ -1,0 +1,22 @@
+// Bounds on a payload, checked on the protobuf wire encoding before any message is built, so
+// that a small hostile file cannot make the parser allocate without limit.
+#pragma once
+
+#include <string_view>
+
+#include <google/protobuf/descriptor.h>
+
+#include "base/error.h"
+
+namespace cryo::image {
+
+// Walks `payload` as an encoded `type` and fails (kCorruptImage) if it is malformed (bad varint,
+// length past the end, groups, a singular field given twice), if a repeated field has more
+// elements than its (max_count) option, a bytes field more bytes than its (max_size) option,
+// or the file more than kMaxElementsPerFile repeated elements and unknown fields together.
+// Unknown fields are otherwise skipped, as the protobuf parser keeps them.
+// Precondition (schema invariant, CHECKed): every repeated field of `type` and of the messages
+// it contains has max_count, and every string/bytes field has max_size.
+Status CheckWireLimits(std::string_view payload, const google::protobuf::Descriptor& type);
+
+}  // namespace cryo::image

@@ -1,0 +1,129 @@
+#include "mem/page_copy.h"
+
+#include <limits.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "base/io.h"
+
+namespace cryo::mem {
+namespace {
+
+constexpr uint64_t kBatchBytes = 8ull << 20;
+
+// A staging buffer, pre-faulted once so that copies into it never take page faults.
+class Staging {
+ public:
+  Staging() {
+    void* p = ::mmap(nullptr, kBatchBytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    data_ = p == MAP_FAILED ? nullptr : static_cast<std::byte*>(p);
+  }
+  ~Staging() {
+    if (data_ != nullptr) ::munmap(data_, kBatchBytes);
+  }
+  Staging(const Staging&) = delete;
+  Staging& operator=(const Staging&) = delete;
+  std::byte* data() const { return data_; }
+
+ private:
+  std::byte* data_ = nullptr;
+};
+
+// One batch: pieces of consecutive sources that land at consecutive file offsets.
+struct Piece {
+  uint64_t addr;
+  uint64_t len;
+  bool readable;
+};
+
+Status ReadPieces(pid_t pid, int mem_fd, const std::vector<Piece>& pieces, std::byte* buf,
+                  CopyStats& stats) {
+  std::vector<iovec> remote;
+  uint64_t buf_off = 0;
+  auto flush_remote = [&](uint64_t local_start, uint64_t len) -> Status {
+    if (remote.empty()) return {};
+    uint64_t done = 0;
+    size_t first = 0;
+    // process_vm_readv stops at the first failing page: retry what is left through /proc/PID/mem.
+    iovec local{buf + local_start, len};
+    ssize_t n = ::process_vm_readv(pid, &local, 1, remote.data(), remote.size(), 0);
+    stats.vm_readv_calls++;
+    if (n < 0) n = 0;
+    done = static_cast<uint64_t>(n);
+    if (done < len) {
+      uint64_t skip = done;
+      for (first = 0; first < remote.size() && skip >= remote[first].iov_len; first++) {
+        skip -= remote[first].iov_len;
+      }
+      uint64_t dst = local_start + done;
+      for (size_t i = first; i < remote.size(); i++) {
+        uint64_t a = reinterpret_cast<uint64_t>(remote[i].iov_base) + (i == first ? skip : 0);
+        uint64_t l = remote[i].iov_len - (i == first ? skip : 0);
+        CRYO_TRYV_CTX(PreadFull(mem_fd, {buf + dst, l}, a, "/proc/pid/mem"), "pid {}", pid);
+        stats.mem_reads++;
+        dst += l;
+      }
+    }
+    remote.clear();
+    return {};
+  };
+  uint64_t run_start = 0;
+  for (const Piece& p : pieces) {
+    if (p.readable) {
+      if (remote.empty()) run_start = buf_off;
+      remote.push_back({reinterpret_cast<void*>(p.addr), p.len});
+      if (remote.size() == IOV_MAX) {
+        CRYO_TRYV(flush_remote(run_start, buf_off + p.len - run_start));
+      }
+    } else {
+      CRYO_TRYV(flush_remote(run_start, buf_off - run_start));
+      CRYO_TRYV_CTX(PreadFull(mem_fd, {buf + buf_off, p.len}, p.addr, "/proc/pid/mem"),
+                    "pid {}", pid);
+      stats.mem_reads++;
+    }
+    buf_off += p.len;
+  }
+  return flush_remote(run_start, buf_off - run_start);
+}
+
+}  // namespace
+
+Result<CopyStats> CopyPages(pid_t pid, int mem_fd, std::span<const CopySource> sources,
+                            int out_fd) {
+  Staging staging;
+  if (staging.data() == nullptr) return ErrnoError("map staging buffer");
+  CopyStats stats;
+  std::vector<Piece> pieces;
+  uint64_t batch_file_off = 0, batch_len = 0;
+  auto flush = [&]() -> Status {
+    if (batch_len == 0) return {};
+    CRYO_TRYV(ReadPieces(pid, mem_fd, pieces, staging.data(), stats));
+    CRYO_TRYV(PwriteFull(out_fd, {staging.data(), batch_len}, batch_file_off, "pages file"));
+    stats.bytes += batch_len;
+    pieces.clear();
+    batch_len = 0;
+    return {};
+  };
+  for (const CopySource& s : sources) {
+    uint64_t addr = s.range.start;
+    uint64_t file_off = s.file_offset;
+    while (addr < s.range.end) {
+      if (batch_len > 0 && batch_file_off + batch_len != file_off) CRYO_TRYV(flush());
+      if (batch_len == kBatchBytes) CRYO_TRYV(flush());
+      if (batch_len == 0) batch_file_off = file_off;
+      uint64_t len = std::min(s.range.end - addr, kBatchBytes - batch_len);
+      pieces.push_back({addr, len, s.readable});
+      batch_len += len;
+      addr += len;
+      file_off += len;
+    }
+  }
+  CRYO_TRYV(flush());
+  return stats;
+}
+
+}  // namespace cryo::mem

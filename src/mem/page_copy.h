@@ -1,0 +1,31 @@
+// Copying pages out of a frozen process into a pages file, in large batches: process_vm_readv
+// for readable ranges, /proc/PID/mem (which may read PROT_NONE areas) for the rest.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <span>
+
+#include "base/error.h"
+#include "mem/page_scan.h"
+
+namespace cryo::mem {
+
+struct CopySource {
+  PageRange range;
+  bool readable = true;      // the mapping has PROT_READ: process_vm_readv can read it
+  uint64_t file_offset = 0;  // where its pages go in the output file
+};
+
+struct CopyStats {
+  uint64_t bytes = 0;
+  uint64_t vm_readv_calls = 0;
+  uint64_t mem_reads = 0;
+};
+
+// Copies every source into `out_fd` at its file_offset. `mem_fd` is /proc/PID/mem, opened
+// for reading. The process must be frozen.
+Result<CopyStats> CopyPages(pid_t pid, int mem_fd, std::span<const CopySource> sources, int out_fd);
+
+}  // namespace cryo::mem

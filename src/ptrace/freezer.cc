@@ -1,0 +1,59 @@
+#include "ptrace/freezer.h"
+
+#include <algorithm>
+
+#include "proc/tasks.h"
+
+namespace cryo::ptrace {
+
+Result<Freezer> Freezer::FreezeProcess(pid_t pid) {
+  Freezer f(pid);
+  // New threads can be cloned by threads not yet stopped: rescan until a pass adds nothing.
+  constexpr int kMaxPasses = 100;
+  for (int pass = 0; pass < kMaxPasses; pass++) {
+    auto tids = CRYO_TRY_CTX(proc::ListTasks(pid), "freeze pid {}", pid);
+    bool added = false;
+    for (pid_t tid : tids) {
+      bool have = std::any_of(f.threads_.begin(), f.threads_.end(),
+                              [&](const Tracee& t) { return t.tid() == tid; });
+      if (have) continue;
+      auto t = Tracee::SeizeAndStop(tid);
+      if (!t) {
+        // A thread that exits while we seize it is not an error; the process vanishing is.
+        if (t.error().kind() == ErrorKind::kTraceeGone && tid != pid) continue;
+        return Wrapped(std::move(t).error(), fmt::format("freeze pid {}", pid));
+      }
+      f.threads_.push_back(std::move(*t));
+      added = true;
+    }
+    if (!added) {
+      std::stable_partition(f.threads_.begin(), f.threads_.end(),
+                            [&](const Tracee& t) { return t.tid() == pid; });
+      if (f.threads_.empty() || f.threads_[0].tid() != pid) {
+        return MakeError(ErrorKind::kTraceeGone, "freeze pid {}: process is gone", pid);
+      }
+      return f;
+    }
+  }
+  return MakeError(ErrorKind::kInternal, "freeze pid {}: thread set did not settle", pid);
+}
+
+Status Freezer::Kill() {
+  // Killing the leader kills the group; the other tracees then only need forgetting.
+  Status s = threads_.empty() ? Status{} : threads_[0].KillAndWait();
+  for (auto& t : threads_) t.Forget();
+  threads_.clear();
+  return s;
+}
+
+Status Freezer::Release() {
+  Status first;
+  for (auto& t : threads_) {
+    auto s = t.Detach();
+    if (!s && first) first = std::move(s);
+  }
+  threads_.clear();
+  return first;
+}
+
+}  // namespace cryo::ptrace

@@ -1,0 +1,369 @@
+#include "restore/child.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+#include <vector>
+
+#include "base/io.h"
+#include "base/unique_fd.h"
+#include "restorer/abi.h"
+#include "restorer/blob.h"
+
+namespace cryo::restore {
+namespace {
+
+namespace abi = cryo::restorer;
+
+Status BlockAllSignals() {
+  sigset_t all;
+  sigfillset(&all);
+  if (::sigprocmask(SIG_SETMASK, &all, nullptr) < 0) return ErrnoError("block signals");
+  return {};
+}
+
+Status WaitForParent(int sync_fd, pid_t parent) {
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) return ErrnoError("set pdeathsig");
+  if (::getppid() != parent) return MakeError(ErrorKind::kInternal, "cryo parent died");
+  char c = 0;
+  CRYO_TRYV(ReadFull(sync_fd, std::as_writable_bytes(std::span(&c, 1)), "sync pipe"));
+  return {};
+}
+
+// Session and process group: recreated when the process led them; joined when it exists here.
+Status RestoreSessionAndGroup(const model::Process& p) {
+  if (p.sid == p.pid) {
+    if (::setsid() < 0) return ErrnoError("setsid");
+  } else if (p.pgid == p.pid) {
+    if (::setpgid(0, 0) < 0) return ErrnoError("setpgid");
+  } else if (p.pgid != ::getpgrp()) {
+    (void)::setpgid(0, p.pgid);  // best effort: that group may not exist in this session
+  }
+  return {};
+}
+
+Status ReserveKeepRegion(const Plan& plan) {
+  void* want = reinterpret_cast<void*>(plan.keep_start);
+  void* got = ::mmap(want, plan.keep_end - plan.keep_start, PROT_NONE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
+  if (got == MAP_FAILED) return ErrnoError("reserve keep region at {:#x}", plan.keep_start);
+  if (got != want) return MakeError(ErrorKind::kInternal, "keep region landed elsewhere");
+  return {};
+}
+
+Status MapAt(uint64_t addr, uint64_t len, int prot, int flags, int fd, uint64_t off,
+             std::string_view what) {
+  void* got = ::mmap(reinterpret_cast<void*>(addr), len, prot, flags | MAP_FIXED, fd,
+                     static_cast<off_t>(off));
+  if (got == MAP_FAILED) return ErrnoError("premap {} at {:#x}", what, addr);
+  return {};
+}
+
+Status PremapOne(const model::Vma& v, uint64_t at) {
+  switch (v.kind) {
+    case model::VmaKind::kAnonPrivate: {
+      int flags = MAP_PRIVATE | MAP_ANONYMOUS;
+      if (v.flags & model::kVmaGrowsDown) flags |= MAP_GROWSDOWN;
+      return MapAt(at, v.length(), PROT_READ | PROT_WRITE, flags, -1, 0, v.name);
+    }
+    case model::VmaKind::kFilePrivate: {
+      UniqueFd fd(::open(v.name.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd.valid()) return ErrnoError("open mapped file {}", v.name);
+      return MapAt(at, v.length(), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd.get(), v.pgoff, v.name);
+    }
+    case model::VmaKind::kFileShared: {
+      UniqueFd fd(::open(v.name.c_str(), O_RDWR | O_CLOEXEC));
+      if (!fd.valid()) fd.Reset(::open(v.name.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd.valid()) return ErrnoError("open mapped file {}", v.name);
+      return MapAt(at, v.length(), v.prot & ~PROT_EXEC, MAP_SHARED, fd.get(), v.pgoff, v.name);
+    }
+    default:
+      return MakeError(ErrorKind::kUnsupported, "mapping {} cannot be premapped", v.name);
+  }
+}
+
+Status PremapAndFill(const model::Process& p, const Plan& plan, int pages_fd) {
+  for (const PremapSlot& s : plan.premap) {
+    CRYO_TRYV(PremapOne(p.vmas[s.vma_index], s.addr));
+  }
+  // Pagemap runs are sorted by address, like the vmas and the premap slots.
+  size_t slot = 0;
+  for (const model::PageRun& run : p.pagemap) {
+    if (!(run.flags & model::kPagePresent)) continue;
+    while (slot < plan.premap.size() && p.vmas[plan.premap[slot].vma_index].end <= run.vaddr) {
+      slot++;
+    }
+    if (slot == plan.premap.size()) {
+      return MakeError(ErrorKind::kCorruptImage, "page run {:#x} outside every mapping", run.vaddr);
+    }
+    const model::Vma& v = p.vmas[plan.premap[slot].vma_index];
+    uint64_t dst = plan.premap[slot].addr + (run.vaddr - v.start);
+    uint64_t len = run.nr_pages << 12;
+    CRYO_TRYV(PreadFull(pages_fd, {reinterpret_cast<std::byte*>(dst), len}, run.offset,
+                        p.pages_file));
+  }
+  return {};
+}
+
+// Moves cryo's own fds above every fd number the target uses, so installing the target's fds
+// cannot clobber them.
+Result<int> MoveAbove(int fd, int floor) {
+  int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, floor);
+  if (moved < 0) return ErrnoError("move internal fd {} above {}", fd, floor);
+  ::close(fd);
+  return moved;
+}
+
+Status CloseStrayFds(const std::set<int>& keep) {
+  std::vector<int> open_fds;
+  DIR* d = ::opendir("/proc/self/fd");
+  if (d == nullptr) return ErrnoError("open /proc/self/fd");
+  int dfd = ::dirfd(d);
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    int fd = std::atoi(e->d_name);
+    if (fd != dfd && !keep.contains(fd)) open_fds.push_back(fd);
+  }
+  ::closedir(d);
+  for (int fd : open_fds) ::close(fd);
+  return {};
+}
+
+Status InstallFd(const model::Fd& f) {
+  int tmp = -1;
+  if (f.type == model::FdType::kInherited) {
+    if (::fcntl(f.fd, F_GETFD) >= 0) tmp = f.fd;  // the caller's own stdio, already in place
+    else tmp = ::open("/dev/null", O_RDWR);       // the caller has none to give
+    if (tmp < 0) return ErrnoError("fd {}: open /dev/null", f.fd);
+  } else {
+    int flags = static_cast<int>(f.flags) & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY);
+    tmp = ::open(f.path.c_str(), flags);
+    if (tmp < 0) return ErrnoError("fd {}: open {}", f.fd, f.path);
+    if (f.type == model::FdType::kRegular) {
+      struct stat st{};
+      if (::fstat(tmp, &st) == 0 && static_cast<uint64_t>(st.st_size) < f.pos &&
+          !(f.flags & O_APPEND)) {
+        ::close(tmp);
+        return MakeError(ErrorKind::kUnsupported, "fd {}: {} is now shorter than its offset {}",
+                         f.fd, f.path, f.pos);
+      }
+    }
+    if (f.type != model::FdType::kCharDevice &&
+        ::lseek(tmp, static_cast<off_t>(f.pos), SEEK_SET) < 0) {
+      int err = errno;
+      ::close(tmp);
+      return SysError(err, fmt::format("fd {}: seek {} to {}", f.fd, f.path, f.pos));
+    }
+  }
+  if (tmp != f.fd) {
+    if (::dup3(tmp, f.fd, f.cloexec ? O_CLOEXEC : 0) < 0) return ErrnoError("fd {}: dup3", f.fd);
+    ::close(tmp);
+  } else if (::fcntl(f.fd, F_SETFD, f.cloexec ? FD_CLOEXEC : 0) < 0) {
+    return ErrnoError("fd {}: set close-on-exec", f.fd);
+  }
+  return {};
+}
+
+Status RestoreFsContext(const model::Process& p) {
+  if (::chdir(p.cwd.c_str()) < 0) return ErrnoError("chdir {}", p.cwd);
+  if (p.root != "/" && ::chroot(p.root.c_str()) < 0) return ErrnoError("chroot {}", p.root);
+  ::umask(p.umask);
+  return {};
+}
+
+struct KernelSigaction {
+  uint64_t handler, flags, restorer, mask;
+};
+
+Status RestoreSigactions(const model::Process& p) {
+  for (int sig = 1; sig <= model::kNumSignals; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    const model::SigAction& a = p.sigactions[sig - 1];
+    KernelSigaction ka{a.handler, a.flags, a.restorer, a.mask};
+    if (::syscall(SYS_rt_sigaction, sig, &ka, nullptr, 8) < 0) {
+      return ErrnoError("rt_sigaction {}", sig);
+    }
+  }
+  return {};
+}
+
+// Pending signals go back into the queues while every signal is blocked; the final mask set by
+// the parent decides which are delivered once the process runs.
+Status QueuePendingSignals(const model::Process& p) {
+  pid_t self = ::getpid();
+  auto signo = [](const model::SigInfo& si) {
+    int s = 0;
+    std::memcpy(&s, si.raw.data(), sizeof s);
+    return s;
+  };
+  for (const auto& si : p.shared_pending) {
+    if (::syscall(SYS_rt_sigqueueinfo, self, signo(si), si.raw.data()) < 0) {
+      return ErrnoError("queue process signal {}", signo(si));
+    }
+  }
+  for (const auto& si : p.threads.at(0).pending) {
+    if (::syscall(SYS_rt_tgsigqueueinfo, self, self, signo(si), si.raw.data()) < 0) {
+      return ErrnoError("queue thread signal {}", signo(si));
+    }
+  }
+  return {};
+}
+
+template <typename T>
+T* ArenaArray(abi::Arena* a, uint32_t& offset_field, uint64_t& cursor, size_t count) {
+  cursor = (cursor + 7) & ~7ull;
+  offset_field = static_cast<uint32_t>(cursor);
+  T* out = reinterpret_cast<T*>(reinterpret_cast<char*>(a) + cursor);
+  cursor += count * sizeof(T);
+  return out;
+}
+
+Status BuildArena(const model::Process& p, const Plan& plan, int exe_fd,
+                  const std::vector<int>& close_fds) {
+  if (::mprotect(reinterpret_cast<void*>(plan.arena_addr),
+                 plan.arena_size + abi::kBlobStackSize, PROT_READ | PROT_WRITE) < 0) {
+    return ErrnoError("map arena");
+  }
+  auto* a = reinterpret_cast<abi::Arena*>(plan.arena_addr);
+  std::memset(a, 0, sizeof *a);
+  a->magic = abi::kArenaMagic;
+  a->abi_version = abi::kAbiVersion;
+  a->keep_start = plan.keep_start;
+  a->keep_end = plan.keep_end;
+  a->task_size = 0x7ffffffff000ull;
+  a->vdso_vvar_start = plan.vdso_vvar_start;
+  uint64_t cursor = sizeof *a;
+
+  a->vma_count = static_cast<uint32_t>(plan.premap.size());
+  auto* moves = ArenaArray<abi::VmaMove>(a, a->vma_offset, cursor, plan.premap.size());
+  for (size_t i = 0; i < plan.premap.size(); i++) {
+    const model::Vma& v = p.vmas[plan.premap[i].vma_index];
+    moves[i] = {plan.premap[i].addr, v.start, v.length(), v.prot, v.flags & 0xff};
+  }
+  const model::MmInfo& mm = p.mm;
+  a->start_code = mm.start_code;
+  a->end_code = mm.end_code;
+  a->start_data = mm.start_data;
+  a->end_data = mm.end_data;
+  a->start_brk = mm.start_brk;
+  a->brk = mm.brk;
+  a->start_stack = mm.start_stack;
+  a->arg_start = mm.arg_start;
+  a->arg_end = mm.arg_end;
+  a->env_start = mm.env_start;
+  a->env_end = mm.env_end;
+  a->auxv_words = static_cast<uint32_t>(mm.auxv.size());
+  auto* auxv = ArenaArray<uint64_t>(a, a->auxv_offset, cursor, mm.auxv.size());
+  std::copy(mm.auxv.begin(), mm.auxv.end(), auxv);
+  a->exe_fd = exe_fd;
+
+  a->rlimit_count = static_cast<uint32_t>(std::min<size_t>(p.rlimits.size(), abi::kMaxRlimits));
+  for (uint32_t i = 0; i < a->rlimit_count; i++) a->rlimits[i] = {p.rlimits[i].cur, p.rlimits[i].max};
+  const model::AltStack& ss = p.threads.at(0).altstack;
+  a->altstack_sp = ss.sp;
+  a->altstack_size = ss.size;
+  a->altstack_flags = ss.flags;
+  // cryo's own rseq registration (inherited through clone3) must go before its TLS is unmapped.
+  const auto host_rseq = abi::HostRseq();
+  a->host_rseq = host_rseq.addr;
+  a->host_rseq_len = host_rseq.len;
+  a->host_rseq_sig = host_rseq.sig;
+
+  for (int i = 0; i < 4; i++) {
+    a->uids[i] = p.creds.uids[i];
+    a->gids[i] = p.creds.gids[i];
+  }
+  a->group_count = static_cast<uint32_t>(p.creds.groups.size());
+  auto* groups = ArenaArray<uint32_t>(a, a->groups_offset, cursor, p.creds.groups.size());
+  std::copy(p.creds.groups.begin(), p.creds.groups.end(), groups);
+  a->cap_inh = p.creds.cap_inh;
+  a->cap_prm = p.creds.cap_prm;
+  a->cap_eff = p.creds.cap_eff;
+  a->cap_bnd = p.creds.cap_bnd;
+  a->cap_amb = p.creds.cap_amb;
+  auto last_cap = ReadWholeFile("/proc/sys/kernel/cap_last_cap");
+  a->cap_last = last_cap ? static_cast<uint32_t>(std::atoi(last_cap->c_str())) : 40;
+  std::strncpy(a->comm, p.comm.c_str(), sizeof a->comm - 1);
+
+  a->close_fd_count = static_cast<uint32_t>(close_fds.size());
+  auto* cf = ArenaArray<int32_t>(a, a->close_fds_offset, cursor, close_fds.size());
+  std::copy(close_fds.begin(), close_fds.end(), cf);
+  a->arena_size = static_cast<uint32_t>(cursor);
+  if (cursor > plan.arena_size) return MakeError(ErrorKind::kInternal, "arena overflow");
+  return {};
+}
+
+Status InstallBlob(const Plan& plan) {
+  auto blob = abi::BlobImage();
+  void* at = reinterpret_cast<void*>(plan.blob_addr);
+  if (::mprotect(at, plan.blob_size, PROT_READ | PROT_WRITE) < 0) return ErrnoError("map blob");
+  std::memcpy(at, blob.data(), blob.size());
+  if (::mprotect(at, plan.blob_size, PROT_READ | PROT_EXEC) < 0) return ErrnoError("protect blob");
+  return {};
+}
+
+Status ChildSteps(const ChildContext& ctx, int& error_fd) {
+  const model::Process& p = *ctx.process;
+  const Plan& plan = *ctx.plan;
+  pid_t parent = ::getppid();
+  CRYO_TRYV(BlockAllSignals());
+  CRYO_TRYV(WaitForParent(ctx.sync_fd, parent));
+  CRYO_TRYV(RestoreSessionAndGroup(p));
+  struct rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+    nofile.rlim_cur = nofile.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &nofile);
+  }
+
+  UniqueFd pages(::openat(ctx.dir_fd, p.pages_file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!pages.valid()) return ErrnoError("open {}", p.pages_file);
+  UniqueFd exe(::open(p.mm.exe_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!exe.valid()) return ErrnoError("open executable {}", p.mm.exe_path);
+
+  CRYO_TRYV(ReserveKeepRegion(plan));
+  CRYO_TRYV(PremapAndFill(p, plan, pages.get()));
+  pages.Reset();
+
+  int floor = 3;
+  for (const auto& f : p.fds) floor = std::max(floor, f.fd + 1);
+  error_fd = CRYO_TRY(MoveAbove(error_fd, floor));
+  int exe_fd = CRYO_TRY(MoveAbove(exe.Release(), floor));
+  std::set<int> keep = {error_fd, exe_fd};
+  for (const auto& f : p.fds) {
+    if (f.type == model::FdType::kInherited) keep.insert(f.fd);
+  }
+  CRYO_TRYV(CloseStrayFds(keep));
+  for (const auto& f : p.fds) CRYO_TRYV(InstallFd(f));
+
+  CRYO_TRYV(RestoreFsContext(p));
+  CRYO_TRYV(RestoreSigactions(p));
+  CRYO_TRYV(QueuePendingSignals(p));
+  CRYO_TRYV(BuildArena(p, plan, exe_fd, {error_fd}));
+  CRYO_TRYV(InstallBlob(plan));
+  return {};
+}
+
+}  // namespace
+
+void RunChild(const ChildContext& ctx) {
+  int error_fd = ctx.error_fd;
+  auto s = ChildSteps(ctx, error_fd);
+  if (!s) {
+    std::string msg = s.error().Message();
+    (void)!::write(error_fd, msg.data(), msg.size());
+    ::_exit(1);
+  }
+  abi::JumpToBlob(ctx.plan->blob_addr, ctx.plan->arena_addr, ctx.plan->stack_top);
+}
+
+}  // namespace cryo::restore

@@ -1,0 +1,128 @@
+#include "restore/finalize.h"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <cerrno>
+
+#include "base/io.h"
+#include "proc/maps.h"
+#include "ptrace/remote_syscalls.h"
+#include "restorer/abi.h"
+
+namespace cryo::restore {
+namespace {
+
+namespace abi = cryo::restorer;
+
+constexpr int64_t kErestartSys = 512, kErestartNoIntr = 513, kErestartNoHand = 514,
+                  kErestartRestartBlock = 516;
+
+const char* StepName(uint64_t step) {
+  switch (step) {
+    case abi::kDone: return "done";
+    case abi::kBadArena: return "arena check";
+    case abi::kUnmap: return "unmap cryo";
+    case abi::kVdso: return "map vdso";
+    case abi::kMremap: return "move mapping";
+    case abi::kMprotect: return "protect mapping";
+    case abi::kMadvise: return "advise mapping";
+    case abi::kMmMap: return "PR_SET_MM_MAP";
+    case abi::kRlimit: return "rlimit";
+    case abi::kAltstack: return "sigaltstack";
+    case abi::kCreds: return "credentials";
+    case abi::kComm: return "comm";
+    case abi::kCloseFds: return "close fds";
+  }
+  return "unknown step";
+}
+
+Status CheckBlobResult(const ptrace::Tracee& child, int status) {
+  if (!WIFSTOPPED(status) || WSTOPSIG(status) != SIGTRAP) {
+    return MakeError(ErrorKind::kInternal, "restorer in pid {} stopped with signal {} ({:#x})",
+                     child.tid(), WIFSTOPPED(status) ? WSTOPSIG(status) : 0, status);
+  }
+  model::GpRegs r = CRYO_TRY(child.GetRegs());
+  if (r.rdi != abi::kDone) {
+    int err = static_cast<int>(-static_cast<int64_t>(r.rsi));
+    return SysError(err, fmt::format("restorer in pid {}: step {} failed at index {}",
+                                     child.tid(), StepName(r.rdi), r.rdx));
+  }
+  return {};
+}
+
+// The address space must now be exactly the image's, plus the keep region.
+Status VerifyLayout(pid_t pid, const model::Process& p, const Plan& plan) {
+  std::string text = CRYO_TRY(ReadWholeFile(fmt::format("/proc/{}/maps", pid)));
+  auto maps = CRYO_TRY(proc::ParseMaps(text));
+  std::vector<std::pair<uint64_t, uint64_t>> have, want;
+  for (const auto& m : maps) {
+    if (m.start >= 0x800000000000ull) continue;
+    if (m.start >= plan.keep_start && m.end <= plan.keep_end) continue;
+    have.emplace_back(m.start, m.end);
+  }
+  for (const auto& v : p.vmas) want.emplace_back(v.start, v.end);
+  // Adjacent mappings may be merged or split differently; compare covered ranges.
+  auto coalesce = [](std::vector<std::pair<uint64_t, uint64_t>> v) {
+    std::vector<std::pair<uint64_t, uint64_t>> out;
+    for (auto& r : v) {
+      if (!out.empty() && out.back().second == r.first) out.back().second = r.second;
+      else out.push_back(r);
+    }
+    return out;
+  };
+  if (coalesce(have) != coalesce(want)) {
+    return MakeError(ErrorKind::kInternal, "pid {}: restored address space differs from the image",
+                     pid);
+  }
+  return {};
+}
+
+}  // namespace
+
+model::GpRegs ResumeRegisters(const model::GpRegs& saved) {
+  model::GpRegs r = saved;
+  auto orig = static_cast<int64_t>(r.orig_rax);
+  auto ret = static_cast<int64_t>(r.rax);
+  if (orig >= 0) {
+    if (ret == -kErestartSys || ret == -kErestartNoIntr || ret == -kErestartNoHand) {
+      // Interrupted before it completed: run it again, as the kernel does on resume.
+      r.rax = r.orig_rax;
+      r.rip -= 2;
+    } else if (ret == -kErestartRestartBlock) {
+      // The kernel's restart block (e.g. a sleep's deadline) did not survive; the call returns
+      // EINTR, which its callers handle (nanosleep reports the time left).
+      r.rax = static_cast<uint64_t>(-EINTR);
+    }
+  }
+  r.orig_rax = ~0ull;
+  return r;
+}
+
+Status Finalize(ptrace::Tracee& child, int wait_status, const model::Process& p,
+                const Plan& plan) {
+  CRYO_TRYV(CheckBlobResult(child, wait_status));
+  CRYO_TRYV(VerifyLayout(child.tid(), p, plan));
+  {
+    auto rs = CRYO_TRY(ptrace::RemoteSyscalls::Start(
+        child, RemoteAddr(plan.blob_addr + abi::kSyscallGadgetOffset)));
+    int64_t r = CRYO_TRY(rs.Call(SYS_prctl, PR_SET_PDEATHSIG, 0));
+    if (r < 0) return SysError(static_cast<int>(-r), "clear pdeathsig");
+    // The last syscall runs from the region it unmaps: the thread never returns there, as its
+    // registers are replaced at the syscall-exit stop.
+    r = CRYO_TRY(rs.Call(SYS_munmap, plan.keep_start, plan.keep_end - plan.keep_start));
+    if (r < 0) return SysError(static_cast<int>(-r), "unmap keep region");
+    rs.Abandon();
+  }
+  const model::Thread& t = p.threads.at(0);
+  CRYO_TRYV(child.SetRegs(ResumeRegisters(t.regs)));
+  CRYO_TRYV(child.SetXstate(t.xstate));
+  CRYO_TRYV(child.SetSigmask(t.blocked));
+  return child.Detach();
+}
+
+}  // namespace cryo::restore

@@ -1,0 +1,76 @@
+#include "restore/plan.h"
+
+#include <sys/mman.h>
+
+#include <gtest/gtest.h>
+
+#include "restore/finalize.h"
+
+namespace cryo::restore {
+namespace {
+
+model::Vma MakeVma(uint64_t start, uint64_t end, model::VmaKind kind, const char* name = "") {
+  model::Vma v;
+  v.start = start;
+  v.end = end;
+  v.kind = kind;
+  v.prot = PROT_READ | PROT_WRITE;
+  v.name = name;
+  return v;
+}
+
+TEST(Plan, KeepRegionAvoidsTargetAndSelfMappingsAndHoldsEveryPremap) {
+  model::Process p;
+  p.vmas = {MakeVma(0x400000, 0x401000, model::VmaKind::kFilePrivate),
+            MakeVma(0x100000000, 0x100010000, model::VmaKind::kAnonPrivate),
+            MakeVma(0x7f0000000000, 0x7f0000004000, model::VmaKind::kVvar, "[vvar]"),
+            MakeVma(0x7f0000006000, 0x7f0000008000, model::VmaKind::kVdso, "[vdso]"),
+            MakeVma(0x7ffd00000000, 0x7ffd00021000, model::VmaKind::kAnonPrivate, "[stack]")};
+  std::vector<Interval> self = {{0x100020000, 0x100100000}};
+  auto plan = MakePlan(p, self, 5000, 3000);
+  ASSERT_TRUE(plan) << plan.error().Message();
+  auto overlaps = [&](uint64_t s, uint64_t e) { return s < plan->keep_end && plan->keep_start < e; };
+  for (const auto& v : p.vmas) EXPECT_FALSE(overlaps(v.start, v.end)) << v.name;
+  EXPECT_FALSE(overlaps(0x100020000, 0x100100000));
+  ASSERT_EQ(plan->premap.size(), 3u);
+  EXPECT_EQ(plan->vdso_vvar_start, 0x7f0000000000u);
+  EXPECT_EQ(plan->blob_size, 8192u);
+  uint64_t prev_end = plan->stack_top;
+  for (const auto& s : plan->premap) {
+    const auto& v = p.vmas[s.vma_index];
+    EXPECT_GT(s.addr, prev_end);  // a guard page between areas
+    EXPECT_LE(s.addr + v.length(), plan->keep_end);
+    prev_end = s.addr + v.length();
+  }
+}
+
+TEST(ResumeRegisters, InterruptedSyscallIsRewoundToRunAgain) {
+  model::GpRegs r{};
+  r.orig_rax = 7;  // poll
+  r.rax = static_cast<uint64_t>(-512);  // -ERESTARTSYS
+  r.rip = 0x1002;
+  auto out = ResumeRegisters(r);
+  EXPECT_EQ(out.rax, 7u);
+  EXPECT_EQ(out.rip, 0x1000u);
+  EXPECT_EQ(out.orig_rax, ~0ull);
+}
+
+TEST(ResumeRegisters, RestartBlockBecomesEintrAndOtherStatesStay) {
+  model::GpRegs r{};
+  r.orig_rax = 230;  // clock_nanosleep
+  r.rax = static_cast<uint64_t>(-516);
+  r.rip = 0x2002;
+  auto out = ResumeRegisters(r);
+  EXPECT_EQ(static_cast<int64_t>(out.rax), -4);
+  EXPECT_EQ(out.rip, 0x2002u);
+  model::GpRegs user{};
+  user.orig_rax = ~0ull;
+  user.rax = 42;
+  user.rip = 0x3000;
+  auto same = ResumeRegisters(user);
+  EXPECT_EQ(same.rax, 42u);
+  EXPECT_EQ(same.rip, 0x3000u);
+}
+
+}  // namespace
+}  // namespace cryo::restore

@@ -1,0 +1,26 @@
+// restore: read → check → plan → fork with the target's PID → child rebuilds → blob → final
+// registers → running. The one entry point of the restore side.
+#pragma once
+
+#include <string>
+
+#include "base/error.h"
+
+namespace cryo::restore {
+
+struct RestoreOptions {
+  std::string images_dir;
+  bool detach = false;  // -d: return once the process runs instead of waiting for it
+  double pid_wait_seconds = 10;  // how long to wait for the target PID to become free
+};
+
+struct RestoreResult {
+  pid_t pid = 0;
+  int exit_status = 0;  // when !detach: the restored process's exit code (128+sig if killed)
+  double restore_seconds = 0;  // from start until the process runs
+};
+
+// On failure no restored process is left behind.
+Result<RestoreResult> Restore(const RestoreOptions& opts);
+
+}  // namespace cryo::restore
