@@ -6,13 +6,20 @@ namespace cryo {
 
 const char* ErrorKindName(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::kSys: return "sys";
-    case ErrorKind::kTraceeGone: return "tracee-gone";
-    case ErrorKind::kCorruptImage: return "corrupt-image";
-    case ErrorKind::kUnsupported: return "unsupported";
-    case ErrorKind::kInvalidArg: return "invalid-arg";
-    case ErrorKind::kProtocol: return "protocol";
-    case ErrorKind::kInternal: return "internal";
+    case ErrorKind::kSys:
+      return "sys";
+    case ErrorKind::kTraceeGone:
+      return "tracee-gone";
+    case ErrorKind::kCorruptImage:
+      return "corrupt-image";
+    case ErrorKind::kUnsupported:
+      return "unsupported";
+    case ErrorKind::kInvalidArg:
+      return "invalid-arg";
+    case ErrorKind::kProtocol:
+      return "protocol";
+    case ErrorKind::kInternal:
+      return "internal";
   }
   return "?";
 }

@@ -1,12 +1,12 @@
-// Error values: a kind, the errno if any, and a chain of context ("dump pid 42: read pagemap: EIO").
-// Everything the world can do to us returns Result<T>; the CLI prints the chain once.
+// Error values: a kind, the errno if any, and a chain of context ("dump pid 42: read pagemap:
+// EIO"). Everything the world can do to us returns Result<T>; the CLI prints the chain once.
 #pragma once
+
+#include <fmt/format.h>
 
 #include <expected>
 #include <string>
 #include <utility>
-
-#include <fmt/format.h>
 
 namespace cryo {
 
@@ -67,27 +67,27 @@ inline std::unexpected<Error> Wrapped(Error e, std::string_view context) {
 
 // Evaluates a Result expression; on error returns it from the enclosing function, otherwise
 // yields the value. CRYO_TRYV is the same for Status. The _CTX forms add a context frame.
-#define CRYO_TRY(expr)                                                              \
-  ({                                                                                \
-    auto cryo_try_r_ = (expr);                                                      \
-    if (!cryo_try_r_) return std::unexpected(std::move(cryo_try_r_).error());       \
-    std::move(*cryo_try_r_);                                                        \
+#define CRYO_TRY(expr)                                                        \
+  ({                                                                          \
+    auto cryo_try_r_ = (expr);                                                \
+    if (!cryo_try_r_) return std::unexpected(std::move(cryo_try_r_).error()); \
+    std::move(*cryo_try_r_);                                                  \
   })
-#define CRYO_TRYV(expr)                                                             \
-  do {                                                                              \
-    auto cryo_try_r_ = (expr);                                                      \
-    if (!cryo_try_r_) return std::unexpected(std::move(cryo_try_r_).error());       \
+#define CRYO_TRYV(expr)                                                       \
+  do {                                                                        \
+    auto cryo_try_r_ = (expr);                                                \
+    if (!cryo_try_r_) return std::unexpected(std::move(cryo_try_r_).error()); \
   } while (0)
-#define CRYO_TRY_CTX(expr, ...)                                                     \
-  ({                                                                                \
-    auto cryo_try_r_ = (expr);                                                      \
-    if (!cryo_try_r_)                                                               \
+#define CRYO_TRY_CTX(expr, ...)                                                         \
+  ({                                                                                    \
+    auto cryo_try_r_ = (expr);                                                          \
+    if (!cryo_try_r_)                                                                   \
       return ::cryo::Wrapped(std::move(cryo_try_r_).error(), fmt::format(__VA_ARGS__)); \
-    std::move(*cryo_try_r_);                                                        \
+    std::move(*cryo_try_r_);                                                            \
   })
-#define CRYO_TRYV_CTX(expr, ...)                                                    \
-  do {                                                                              \
-    auto cryo_try_r_ = (expr);                                                      \
-    if (!cryo_try_r_)                                                               \
+#define CRYO_TRYV_CTX(expr, ...)                                                        \
+  do {                                                                                  \
+    auto cryo_try_r_ = (expr);                                                          \
+    if (!cryo_try_r_)                                                                   \
       return ::cryo::Wrapped(std::move(cryo_try_r_).error(), fmt::format(__VA_ARGS__)); \
   } while (0)

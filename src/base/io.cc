@@ -15,8 +15,9 @@ Status ReadFull(int fd, std::span<std::byte> buf, std::string_view what) {
     ssize_t n = ::read(fd, buf.data() + done, buf.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return ErrnoError("read {}", what);
-    if (n == 0) return MakeError(ErrorKind::kCorruptImage, "read {}: truncated ({} of {} bytes)",
-                                 what, done, buf.size());
+    if (n == 0)
+      return MakeError(ErrorKind::kCorruptImage, "read {}: truncated ({} of {} bytes)", what, done,
+                       buf.size());
     done += static_cast<size_t>(n);
   }
   return {};
@@ -39,8 +40,8 @@ Status PreadFull(int fd, std::span<std::byte> buf, uint64_t offset, std::string_
     ssize_t n = ::pread(fd, buf.data() + done, buf.size() - done, offset + done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return ErrnoError("read {} at {}", what, offset + done);
-    if (n == 0) return MakeError(ErrorKind::kCorruptImage, "read {}: truncated at {}", what,
-                                 offset + done);
+    if (n == 0)
+      return MakeError(ErrorKind::kCorruptImage, "read {}: truncated at {}", what, offset + done);
     done += static_cast<size_t>(n);
   }
   return {};

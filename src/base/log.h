@@ -2,9 +2,9 @@
 // the CLI before any work starts; everything else only reads them.
 #pragma once
 
-#include <string_view>
-
 #include <fmt/format.h>
+
+#include <string_view>
 
 namespace cryo::log {
 

@@ -2,12 +2,11 @@
 // page arithmetic.
 #pragma once
 
+#include <fmt/format.h>
 #include <sys/types.h>
 
 #include <compare>
 #include <cstdint>
-
-#include <fmt/format.h>
 
 namespace cryo {
 

@@ -1,10 +1,9 @@
 #include "cli/show.h"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 
 #include <cstdio>
-
-#include <fmt/format.h>
 
 #include "base/error.h"
 #include "image/image_dir.h"

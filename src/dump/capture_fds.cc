@@ -1,8 +1,11 @@
 #include "dump/capture_fds.h"
 
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <string_view>
 
@@ -21,13 +24,20 @@ bool IsSafeCharDevice(std::string_view path) {
 
 constexpr std::string_view kDeleted = " (deleted)";
 
-Result<model::Fd> CaptureOne(pid_t pid, int fd) {
+struct FileKey {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  bool operator==(const FileKey&) const = default;
+};
+
+Result<model::Fd> CaptureOne(pid_t pid, int fd, FileKey& key) {
   std::string link = fmt::format("/proc/{}/fd/{}", pid, fd);
   std::string target = CRYO_TRY(proc::ReadLink(link));
   std::string info_text = CRYO_TRY(ReadWholeFile(fmt::format("/proc/{}/fdinfo/{}", pid, fd)));
   auto info = CRYO_TRY_CTX(proc::ParseFdInfo(info_text), "fdinfo {} of pid {}", fd, pid);
-  struct stat st{};
+  struct stat st {};
   if (::stat(link.c_str(), &st) < 0) return ErrnoError("stat {}", link);
+  key = {st.st_dev, st.st_ino};
 
   model::Fd out;
   out.fd = fd;
@@ -68,12 +78,35 @@ Result<model::Fd> CaptureOne(pid_t pid, int fd) {
   return unsupported("this kind of file is not supported yet");
 }
 
+// kcmp tells whether two fds refer to one open file description; only fds of the same file
+// (device and inode) can, so only those are compared.
+Status FindShared(pid_t pid, std::vector<model::Fd>& fds, const std::vector<FileKey>& keys) {
+  for (size_t i = 0; i < fds.size(); i++) {
+    for (size_t j = 0; j < i; j++) {
+      if (fds[j].shares_with != -1 || !(keys[j] == keys[i])) continue;
+      long r = ::syscall(SYS_kcmp, pid, pid, KCMP_FILE, fds[j].fd, fds[i].fd);
+      if (r < 0) return ErrnoError("kcmp fds {} and {} of pid {}", fds[j].fd, fds[i].fd, pid);
+      if (r == 0) {
+        fds[i].shares_with = fds[j].fd;
+        break;
+      }
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<std::vector<model::Fd>> CaptureFds(pid_t pid) {
   std::vector<model::Fd> out;
+  std::vector<FileKey> keys;
   auto fds = CRYO_TRY_CTX(proc::ListFds(pid), "list fds of pid {}", pid);
-  for (int fd : fds) out.push_back(CRYO_TRY(CaptureOne(pid, fd)));
+  for (int fd : fds) {
+    FileKey key;
+    out.push_back(CRYO_TRY(CaptureOne(pid, fd, key)));
+    keys.push_back(key);
+  }
+  CRYO_TRYV(FindShared(pid, out, keys));
   return out;
 }
 

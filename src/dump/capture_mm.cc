@@ -18,15 +18,24 @@ constexpr uint64_t kUserTop = 0x800000000000ull;
 uint32_t VmaFlagsFrom(const std::vector<std::string>& codes) {
   uint32_t f = 0;
   for (const auto& c : codes) {
-    if (c == "gd") f |= model::kVmaGrowsDown;
-    else if (c == "dc") f |= model::kVmaDontFork;
-    else if (c == "dd") f |= model::kVmaDontDump;
-    else if (c == "wf") f |= model::kVmaWipeOnFork;
-    else if (c == "hg") f |= model::kVmaHugePage;
-    else if (c == "nh") f |= model::kVmaNoHugePage;
-    else if (c == "mg") f |= model::kVmaMergeable;
-    else if (c == "lo") f |= model::kVmaLocked;
-    else if (c == "um" || c == "uw" || c == "ui") f |= model::kVmaUffdRegistered;
+    if (c == "gd")
+      f |= model::kVmaGrowsDown;
+    else if (c == "dc")
+      f |= model::kVmaDontFork;
+    else if (c == "dd")
+      f |= model::kVmaDontDump;
+    else if (c == "wf")
+      f |= model::kVmaWipeOnFork;
+    else if (c == "hg")
+      f |= model::kVmaHugePage;
+    else if (c == "nh")
+      f |= model::kVmaNoHugePage;
+    else if (c == "mg")
+      f |= model::kVmaMergeable;
+    else if (c == "lo")
+      f |= model::kVmaLocked;
+    else if (c == "um" || c == "uw" || c == "ui")
+      f |= model::kVmaUffdRegistered;
   }
   return f;
 }
@@ -41,7 +50,7 @@ bool HasCode(const std::vector<std::string>& codes, const char* code) {
 Result<model::FileId> StatMapFile(pid_t pid, const proc::MapsEntry& m) {
   // map_files reaches the mapped file itself, even if its path was renamed meanwhile.
   std::string link = fmt::format("/proc/{}/map_files/{:x}-{:x}", pid, m.start, m.end);
-  struct stat st{};
+  struct stat st {};
   if (::stat(link.c_str(), &st) < 0) return ErrnoError("stat {}", link);
   return model::FileId{static_cast<uint64_t>(st.st_size),
                        st.st_mtim.tv_sec * 1'000'000'000ll + st.st_mtim.tv_nsec};
@@ -128,7 +137,7 @@ Status CaptureMm(pid_t pid, model::Process& p) {
   p.mm.auxv = CRYO_TRY(ReadAuxv(pid));
   std::string exe_link = fmt::format("/proc/{}/exe", pid);
   p.mm.exe_path = CRYO_TRY(proc::ReadLink(exe_link));
-  struct stat est{};
+  struct stat est {};
   if (::stat(exe_link.c_str(), &est) < 0) return ErrnoError("stat {}", exe_link);
   p.mm.exe_file = {static_cast<uint64_t>(est.st_size),
                    est.st_mtim.tv_sec * 1'000'000'000ll + est.st_mtim.tv_nsec};

@@ -7,10 +7,10 @@
 #include <cstring>
 
 #include "base/io.h"
-#include "ptrace/remote_syscalls.h"
 #include "proc/stat.h"
 #include "proc/status.h"
 #include "proc/tasks.h"
+#include "ptrace/remote_syscalls.h"
 
 namespace cryo::dump {
 namespace {
@@ -52,7 +52,8 @@ Status CaptureViaRemoteSyscalls(const ptrace::Tracee& leader, model::Process& p)
     for (int sig = 1; sig <= model::kNumSignals; sig++) {
       if (sig == SIGKILL || sig == SIGSTOP) continue;
       int64_t r = CRYO_TRY(rs.Call(SYS_rt_sigaction, sig, 0, at, 8));
-      if (r < 0) return SysError(static_cast<int>(-r), fmt::format("rt_sigaction({}) in pid {}", sig, pid));
+      if (r < 0)
+        return SysError(static_cast<int>(-r), fmt::format("rt_sigaction({}) in pid {}", sig, pid));
       KernelSigaction ka{};
       CRYO_TRYV(scratch.Read(0, std::as_writable_bytes(std::span(&ka, 1))));
       p.sigactions[sig - 1] = {ka.handler, ka.flags, ka.restorer, ka.mask};
@@ -99,7 +100,7 @@ Status CaptureProcessAttributes(const ptrace::Tracee& leader, model::Process& p)
   }
   p.rlimits.assign(model::kNumRlimits, {});
   for (int r = 0; r < model::kNumRlimits; r++) {
-    struct rlimit64 lim{};
+    struct rlimit64 lim {};
     if (::prlimit64(pid, static_cast<__rlimit_resource>(r), nullptr, &lim) < 0) {
       return ErrnoError("prlimit {} of pid {}", r, pid);
     }

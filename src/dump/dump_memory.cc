@@ -45,8 +45,8 @@ Result<MemoryStats> DumpMemory(int dir_fd, model::Process& p) {
 
   auto t1 = Clock::now();
   p.pages_file = fmt::format("pages-{}.img", p.pid);
-  UniqueFd out(::openat(dir_fd, p.pages_file.c_str(),
-                        O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  UniqueFd out(
+      ::openat(dir_fd, p.pages_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (!out.valid()) return ErrnoError("create {}", p.pages_file);
   std::string mem_path = fmt::format("/proc/{}/mem", p.pid);
   UniqueFd mem(::open(mem_path.c_str(), O_RDONLY | O_CLOEXEC));

@@ -11,10 +11,12 @@ namespace cryo::image {
 namespace {
 
 // Every field of struct user_regs_struct, in order.
-#define CRYO_GP_REGS(X)                                                                          \
-  X(r15) X(r14) X(r13) X(r12) X(rbp) X(rbx) X(r11) X(r10) X(r9) X(r8) X(rax) X(rcx) X(rdx)      \
-  X(rsi) X(rdi) X(orig_rax) X(rip) X(cs) X(eflags) X(rsp) X(ss) X(fs_base) X(gs_base) X(ds) X(es) \
-  X(fs) X(gs)
+// clang-format off
+#define CRYO_GP_REGS(X)                                                                   \
+  X(r15) X(r14) X(r13) X(r12) X(rbp) X(rbx) X(r11) X(r10) X(r9) X(r8) X(rax) X(rcx)      \
+  X(rdx) X(rsi) X(rdi) X(orig_rax) X(rip) X(cs) X(eflags) X(rsp) X(ss) X(fs_base)        \
+  X(gs_base) X(ds) X(es) X(fs) X(gs)
+// clang-format on
 
 void ToProto(const model::GpRegs& in, pb::GpRegs& out) {
 #define CRYO_SET(f) out.set_##f(in.f);
@@ -69,8 +71,8 @@ Result<model::Thread> FromProto(const pb::Thread& in) {
   for (const std::string& s : in.pending()) {
     t.pending.push_back(CRYO_TRY(SigInfoFromBytes(s, fmt::format("thread {}: pending", t.tid))));
   }
-  t.altstack = {.sp = in.altstack().sp(), .flags = in.altstack().flags(),
-                .size = in.altstack().size()};
+  t.altstack = {
+      .sp = in.altstack().sp(), .flags = in.altstack().flags(), .size = in.altstack().size()};
   return t;
 }
 

@@ -1,8 +1,8 @@
 #include "image/crc32c.h"
 
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <string>
 
 namespace cryo::image {
 namespace {

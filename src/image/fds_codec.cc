@@ -24,6 +24,7 @@ Result<std::string> EncodeFds(const model::Process& p) {
     out->set_pos(fd.pos);
     out->set_rdev(fd.rdev);
     FileIdToProto(fd.file, *out->mutable_file());
+    if (fd.shares_with >= 0) out->set_shares_with(fd.shares_with);
   }
   return EncodeFile(Kind::kFds, m);
 }
@@ -37,8 +38,7 @@ Status DecodeFds(std::string_view file, model::Process& p) {
   for (const pb::Fd& in : m.fds()) {
     // Proto3 enums are open: a stored number outside the enum arrives as is.
     if (!pb::FdType_IsValid(in.type())) {
-      return MakeError(ErrorKind::kCorruptImage, "fd {}: unknown type {}", in.fd(),
-                       int(in.type()));
+      return MakeError(ErrorKind::kCorruptImage, "fd {}: unknown type {}", in.fd(), int(in.type()));
     }
     p.fds.push_back(model::Fd{.fd = in.fd(),
                               .type = static_cast<model::FdType>(in.type()),
@@ -47,7 +47,8 @@ Status DecodeFds(std::string_view file, model::Process& p) {
                               .cloexec = in.cloexec(),
                               .pos = in.pos(),
                               .rdev = in.rdev(),
-                              .file = FileIdFromProto(in.file())});
+                              .file = FileIdFromProto(in.file()),
+                              .shares_with = in.has_shares_with() ? in.shares_with() : -1});
   }
   return {};
 }

@@ -6,12 +6,18 @@ namespace cryo::image {
 
 std::string_view KindName(Kind kind) {
   switch (kind) {
-    case Kind::kInventory: return "inventory";
-    case Kind::kPstree: return "pstree";
-    case Kind::kCore: return "core";
-    case Kind::kMm: return "mm";
-    case Kind::kPagemap: return "pagemap";
-    case Kind::kFds: return "fds";
+    case Kind::kInventory:
+      return "inventory";
+    case Kind::kPstree:
+      return "pstree";
+    case Kind::kCore:
+      return "core";
+    case Kind::kMm:
+      return "mm";
+    case Kind::kPagemap:
+      return "pagemap";
+    case Kind::kFds:
+      return "fds";
   }
   return "unknown";
 }

@@ -50,8 +50,8 @@ Result<FileHeader> CheckFrame(std::string_view file) {
   }
   uint32_t magic = GetLe(file, kMagicOffset, 4);
   if (magic != kMagic) {
-    return MakeError(ErrorKind::kCorruptImage, "not a cryo image: magic {:#010x}, expected {:#010x}",
-                     magic, kMagic);
+    return MakeError(ErrorKind::kCorruptImage,
+                     "not a cryo image: magic {:#010x}, expected {:#010x}", magic, kMagic);
   }
   FileHeader h;
   h.version = GetLe(file, kVersionOffset, 2);

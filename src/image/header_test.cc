@@ -18,8 +18,8 @@ TEST(Header, LayoutIsLittleEndianAsSpecified) {
   std::string file = FrameFile(Kind::kMm, "abc");
   ASSERT_EQ(file.size(), kHeaderSize + 3);
   EXPECT_EQ(file.substr(0, 4), "CRYO");
-  EXPECT_EQ(file.substr(4, 2), std::string("\x01\x00", 2));  // version 1
-  EXPECT_EQ(file.substr(6, 2), std::string("\x04\x00", 2));  // kind mm
+  EXPECT_EQ(file.substr(4, 2), std::string("\x01\x00", 2));          // version 1
+  EXPECT_EQ(file.substr(6, 2), std::string("\x04\x00", 2));          // kind mm
   EXPECT_EQ(file.substr(8, 4), std::string("\x03\x00\x00\x00", 4));  // length
   // CRC-32C("abc") = 0x364b3fb7, stored little-endian.
   EXPECT_EQ(file.substr(12, 4), std::string("\xb7\x3f\x4b\x36", 4));

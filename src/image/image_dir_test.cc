@@ -1,10 +1,9 @@
 #include "image/image_dir.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include "image/test_util.h"
 

@@ -32,12 +32,18 @@ Status DecodeFile(std::string_view file, Kind expected, google::protobuf::Messag
 
 std::unique_ptr<google::protobuf::Message> NewMessageFor(Kind kind) {
   switch (kind) {
-    case Kind::kInventory: return std::make_unique<pb::Inventory>();
-    case Kind::kPstree: return std::make_unique<pb::Pstree>();
-    case Kind::kCore: return std::make_unique<pb::Core>();
-    case Kind::kMm: return std::make_unique<pb::Mm>();
-    case Kind::kPagemap: return std::make_unique<pb::Pagemap>();
-    case Kind::kFds: return std::make_unique<pb::Fds>();
+    case Kind::kInventory:
+      return std::make_unique<pb::Inventory>();
+    case Kind::kPstree:
+      return std::make_unique<pb::Pstree>();
+    case Kind::kCore:
+      return std::make_unique<pb::Core>();
+    case Kind::kMm:
+      return std::make_unique<pb::Mm>();
+    case Kind::kPagemap:
+      return std::make_unique<pb::Pagemap>();
+    case Kind::kFds:
+      return std::make_unique<pb::Fds>();
   }
   return nullptr;
 }

@@ -2,11 +2,11 @@
 // to truncate and corrupt real files; no file system here.
 #pragma once
 
+#include <google/protobuf/message.h>
+
 #include <memory>
 #include <string>
 #include <string_view>
-
-#include <google/protobuf/message.h>
 
 #include "base/error.h"
 #include "image/format.h"

@@ -33,8 +33,8 @@ Result<Inventory> DecodeInventory(std::string_view file) {
 
   if (inv.format_version != kFormatVersion) {
     return MakeError(ErrorKind::kCorruptImage,
-                     "format version {} in the inventory, but {} in its header",
-                     inv.format_version, kFormatVersion);
+                     "format version {} in the inventory, but {} in its header", inv.format_version,
+                     kFormatVersion);
   }
   if (inv.root_pid <= 0) {
     return MakeError(ErrorKind::kCorruptImage, "root pid {} is not positive", inv.root_pid);

@@ -2,10 +2,10 @@
 // JSON numbers (64-bit exact), enums by name, bytes as text or, with (hex), as hex.
 #pragma once
 
-#include <string_view>
-
 #include <google/protobuf/message.h>
+
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 namespace cryo::image {
 

@@ -2,9 +2,8 @@
 // CRC, limits), semantics are not, so that a damaged-but-parsable image can still be looked at.
 #pragma once
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "base/error.h"
 #include "image/image_dir.h"

@@ -1,14 +1,13 @@
 #include "image/test_util.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <filesystem>
-
-#include <gtest/gtest.h>
 
 #include "base/check.h"
 #include "image/format.h"
@@ -68,20 +67,28 @@ void FillCommon(model::Process& p, uint64_t seed) {
                             .mask = uint64_t{1} << i});
   }
   p.shared_pending = {Sig(static_cast<uint8_t>(200 + seed))};
-  p.mm = {.start_code = 0x400000, .end_code = 0x401000, .start_data = 0x402000,
-          .end_data = 0x403000, .start_brk = 0x404000, .brk = 0x406000,
-          .start_stack = 0x7ffc00000000, .arg_start = 0x7ffc00001000,
-          .arg_end = 0x7ffc00001100, .env_start = 0x7ffc00001100, .env_end = 0x7ffc00001f00,
+  p.mm = {.start_code = 0x400000,
+          .end_code = 0x401000,
+          .start_data = 0x402000,
+          .end_data = 0x403000,
+          .start_brk = 0x404000,
+          .brk = 0x406000,
+          .start_stack = 0x7ffc00000000,
+          .arg_start = 0x7ffc00001000,
+          .arg_end = 0x7ffc00001100,
+          .env_start = 0x7ffc00001100,
+          .env_end = 0x7ffc00001f00,
           .auxv = {33, 0x7ffc0000a000, 16, 0xbfebfbff, 6, 4096, 0, 0},
-          .exe_path = "/usr/bin/victim", .exe_file = {.size = 12345, .mtime_ns = 1700000000123}};
+          .exe_path = "/usr/bin/victim",
+          .exe_file = {.size = 12345, .mtime_ns = 1700000000123}};
   using model::FileId;
   auto vma = [](uint64_t start, uint64_t end, uint32_t prot, uint32_t flags, VmaKind kind,
                 uint64_t pgoff, std::string name, FileId file) {
     return Vma{start, end, prot, flags, kind, pgoff, std::move(name), file};
   };
   p.vmas = {
-      vma(0x400000, 0x401000, 5, model::kVmaDontDump, VmaKind::kFilePrivate, 0,
-          "/usr/bin/victim", FileId{12345, 1700000000123}),
+      vma(0x400000, 0x401000, 5, model::kVmaDontDump, VmaKind::kFilePrivate, 0, "/usr/bin/victim",
+          FileId{12345, 1700000000123}),
       vma(0x402000, 0x406000, 3, 0, VmaKind::kFilePrivate, 0x2000, "/usr/bin/victim",
           FileId{12345, 7}),
       vma(0x406000, 0x40a000, 3, model::kVmaHugePage, VmaKind::kAnonPrivate, 0, "[heap]", {}),
@@ -109,11 +116,13 @@ void FillCommon(model::Process& p, uint64_t seed) {
       PageRun{.vaddr = 0x402000, .nr_pages = 2, .offset = 0, .flags = model::kPagePresent},
       PageRun{.vaddr = 0x404000, .nr_pages = 1, .offset = 0, .flags = model::kPageZero},
       PageRun{.vaddr = 0x406000, .nr_pages = 2, .offset = 0, .flags = model::kPageInParent},
-      PageRun{.vaddr = 0x408000, .nr_pages = 1, .offset = 0x2000,
+      PageRun{.vaddr = 0x408000,
+              .nr_pages = 1,
+              .offset = 0x2000,
               .flags = model::kPagePresent | model::kPageLazy},
       PageRun{.vaddr = 0x409000, .nr_pages = 1, .offset = 0, .flags = model::kPageLazy},
-      PageRun{.vaddr = 0x7ffc00020000, .nr_pages = 1, .offset = 0x3000,
-              .flags = model::kPagePresent},
+      PageRun{
+          .vaddr = 0x7ffc00020000, .nr_pages = 1, .offset = 0x3000, .flags = model::kPagePresent},
   };
 }
 

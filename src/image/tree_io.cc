@@ -16,9 +16,7 @@ class DirSource : public ImageSource {
   Result<std::string> Read(std::string_view name) const override {
     return ReadImageFile(dir_, name, kHeaderSize + kMaxPayloadSize);
   }
-  Result<uint64_t> Size(std::string_view name) const override {
-    return ImageFileSize(dir_, name);
-  }
+  Result<uint64_t> Size(std::string_view name) const override { return ImageFileSize(dir_, name); }
 
  private:
   const ImageDir& dir_;
@@ -106,8 +104,8 @@ Status ValidateForWrite(const model::ProcessTree& tree) {
     CRYO_TRYV(Named(ValidateCore(p), CoreFileName(p.pid)));
     CRYO_TRYV(Named(ValidateMm(p), MmFileName(p.pid)));
     CRYO_TRYV(Named(ValidateFds(p), FdsFileName(p.pid)));
-    CRYO_TRYV(Named(ValidatePagemap(p, std::numeric_limits<uint64_t>::max()),
-                    PagemapFileName(p.pid)));
+    CRYO_TRYV(
+        Named(ValidatePagemap(p, std::numeric_limits<uint64_t>::max()), PagemapFileName(p.pid)));
   }
   return {};
 }

@@ -1,8 +1,7 @@
 #include "image/tree_io.h"
 
-#include <sys/stat.h>
-
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "image/format.h"
 #include "image/test_util.h"

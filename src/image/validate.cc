@@ -43,7 +43,8 @@ Status CheckVma(const model::Vma& v, size_t i) {
     return Corrupt("vma {} [{:#x}-{:#x}) is not a page-aligned range below {:#x}", i, v.start,
                    v.end, kTaskSize);
   }
-  if (!PageAligned(v.pgoff)) return Corrupt("vma {}: file offset {:#x} not page-aligned", i, v.pgoff);
+  if (!PageAligned(v.pgoff))
+    return Corrupt("vma {}: file offset {:#x} not page-aligned", i, v.pgoff);
   if (v.prot & ~kKnownProt) return Corrupt("vma {}: unknown prot bits {:#x}", i, v.prot);
   if (v.flags & ~kKnownVmaFlags) return Corrupt("vma {}: unknown flag bits {:#x}", i, v.flags);
   return {};
@@ -64,8 +65,7 @@ bool IsPrivate(model::VmaKind kind) {
 }
 
 // The vma holding [start, end), which must be private; vmas are sorted and disjoint.
-Status CheckRunInVma(const std::vector<model::Vma>& vmas, uint64_t start, uint64_t end,
-                     size_t i) {
+Status CheckRunInVma(const std::vector<model::Vma>& vmas, uint64_t start, uint64_t end, size_t i) {
   auto it = std::upper_bound(vmas.begin(), vmas.end(), start,
                              [](uint64_t a, const model::Vma& v) { return a < v.start; });
   if (it == vmas.begin() || std::prev(it)->end < end) {
@@ -73,8 +73,8 @@ Status CheckRunInVma(const std::vector<model::Vma>& vmas, uint64_t start, uint64
   }
   const model::Vma& v = *std::prev(it);
   if (!IsPrivate(v.kind)) {
-    return Corrupt("page run {} [{:#x}-{:#x}) is in vma [{:#x}-{:#x}) of kind {}, not private",
-                   i, start, end, v.start, v.end, static_cast<uint32_t>(v.kind));
+    return Corrupt("page run {} [{:#x}-{:#x}) is in vma [{:#x}-{:#x}) of kind {}, not private", i,
+                   start, end, v.start, v.end, static_cast<uint32_t>(v.kind));
   }
   return {};
 }
@@ -121,8 +121,7 @@ Status ValidateMm(const model::Process& p) {
     CRYO_TRYV(CheckVma(p.vmas[i], i));
     if (i > 0 && p.vmas[i - 1].end > p.vmas[i].start) {
       return Corrupt("vma {} [{:#x}-{:#x}) overlaps or precedes vma {} [{:#x}-{:#x})", i,
-                     p.vmas[i].start, p.vmas[i].end, i - 1, p.vmas[i - 1].start,
-                     p.vmas[i - 1].end);
+                     p.vmas[i].start, p.vmas[i].end, i - 1, p.vmas[i - 1].start, p.vmas[i - 1].end);
     }
   }
   return {};
@@ -132,8 +131,17 @@ Status ValidateFds(const model::Process& p) {
   for (size_t i = 0; i < p.fds.size(); ++i) {
     if (p.fds[i].fd < 0) return Corrupt("fd number {} is negative", p.fds[i].fd);
     if (i > 0 && p.fds[i - 1].fd >= p.fds[i].fd) {
-      return Corrupt("fd {} follows fd {}: not sorted or duplicated", p.fds[i].fd,
-                     p.fds[i - 1].fd);
+      return Corrupt("fd {} follows fd {}: not sorted or duplicated", p.fds[i].fd, p.fds[i - 1].fd);
+    }
+    // A dup names an earlier fd of the list that is itself no dup.
+    int with = p.fds[i].shares_with;
+    if (with != -1) {
+      auto it = std::find_if(p.fds.begin(), p.fds.begin() + i,
+                             [&](const model::Fd& f) { return f.fd == with; });
+      if (with < 0 || it == p.fds.begin() + i || it->shares_with != -1) {
+        return Corrupt("fd {} shares its file with fd {}, which is not an earlier unshared fd",
+                       p.fds[i].fd, with);
+      }
     }
   }
   return {};

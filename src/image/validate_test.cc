@@ -98,7 +98,8 @@ TEST_F(HostileImage, PagemapRunLengthThatWouldOverflow) {
 TEST_F(HostileImage, PagemapRunsUnalignedEmptyOverlappingOrBadFlags) {
   Replace("pagemap-100.img", 0, EncodePagemap, [](model::Process& p) { p.pagemap[0].vaddr += 1; });
   ExpectRejected("pagemap-100.img", "not a page-aligned range");
-  Replace("pagemap-100.img", 0, EncodePagemap, [](model::Process& p) { p.pagemap[1].nr_pages = 0; });
+  Replace("pagemap-100.img", 0, EncodePagemap,
+          [](model::Process& p) { p.pagemap[1].nr_pages = 0; });
   ExpectRejected("pagemap-100.img", "not a page-aligned range");
   Replace("pagemap-100.img", 0, EncodePagemap,
           [](model::Process& p) { p.pagemap[1].vaddr = 0x403000; });
@@ -106,8 +107,9 @@ TEST_F(HostileImage, PagemapRunsUnalignedEmptyOverlappingOrBadFlags) {
   Replace("pagemap-100.img", 0, EncodePagemap,
           [](model::Process& p) { p.pagemap[1].flags = model::kPageZero | model::kPageLazy; });
   ExpectRejected("pagemap-100.img", "contradictory flags");
-  Replace("pagemap-100.img", 0, EncodePagemap,
-          [](model::Process& p) { p.pagemap[1].flags = model::kPagePresent | model::kPageInParent; });
+  Replace("pagemap-100.img", 0, EncodePagemap, [](model::Process& p) {
+    p.pagemap[1].flags = model::kPagePresent | model::kPageInParent;
+  });
   ExpectRejected("pagemap-100.img", "contradictory flags");
   Replace("pagemap-100.img", 0, EncodePagemap, [](model::Process& p) { p.pagemap[1].flags = 16; });
   ExpectRejected("pagemap-100.img", "unknown flags");

@@ -3,7 +3,6 @@
 #include <array>
 #include <cstdint>
 #include <map>
-#include <vector>
 
 #include "base/check.h"
 #include "image/cryo.pb.h"
@@ -39,15 +38,20 @@ WireType UnpackedWireType(const FieldDescriptor& f) {
   switch (f.type()) {
     case FieldDescriptor::TYPE_DOUBLE:
     case FieldDescriptor::TYPE_FIXED64:
-    case FieldDescriptor::TYPE_SFIXED64: return kFixed64;
+    case FieldDescriptor::TYPE_SFIXED64:
+      return kFixed64;
     case FieldDescriptor::TYPE_FLOAT:
     case FieldDescriptor::TYPE_FIXED32:
-    case FieldDescriptor::TYPE_SFIXED32: return kFixed32;
+    case FieldDescriptor::TYPE_SFIXED32:
+      return kFixed32;
     case FieldDescriptor::TYPE_STRING:
     case FieldDescriptor::TYPE_BYTES:
-    case FieldDescriptor::TYPE_MESSAGE: return kLengthDelimited;
-    case FieldDescriptor::TYPE_GROUP: return kStartGroup;
-    default: return kVarint;
+    case FieldDescriptor::TYPE_MESSAGE:
+      return kLengthDelimited;
+    case FieldDescriptor::TYPE_GROUP:
+      return kStartGroup;
+    default:
+      return kVarint;
   }
 }
 
@@ -81,9 +85,12 @@ class Reader {
 // Number of elements in a packed field's bytes, or -1 if they do not split evenly.
 int64_t PackedCount(std::string_view bytes, WireType element_type) {
   switch (element_type) {
-    case kFixed64: return bytes.size() % 8 ? -1 : int64_t(bytes.size() / 8);
-    case kFixed32: return bytes.size() % 4 ? -1 : int64_t(bytes.size() / 4);
-    default: break;
+    case kFixed64:
+      return bytes.size() % 8 ? -1 : int64_t(bytes.size() / 8);
+    case kFixed32:
+      return bytes.size() % 4 ? -1 : int64_t(bytes.size() / 4);
+    default:
+      break;
   }
   if (!bytes.empty() && (static_cast<unsigned char>(bytes.back()) & 0x80)) return -1;
   int64_t n = 0;
@@ -121,7 +128,8 @@ class Scanner {
             return Malformed(type, "length-delimited field runs past the end");
           }
           break;
-        default: return Malformed(type, fmt::format("wire type {} is not used", int(wire)));
+        default:
+          return Malformed(type, fmt::format("wire type {} is not used", int(wire)));
       }
       const FieldRule* rule = number <= kMaxFieldNumber ? &rules[number] : nullptr;
       bool packed = rule && rule->field && rule->field->is_repeated() &&

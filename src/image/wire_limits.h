@@ -2,9 +2,9 @@
 // that a small hostile file cannot make the parser allocate without limit.
 #pragma once
 
-#include <string_view>
-
 #include <google/protobuf/descriptor.h>
+
+#include <string_view>
 
 #include "base/error.h"
 

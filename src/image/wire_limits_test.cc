@@ -121,11 +121,11 @@ TEST(WireLimits, PackedAndUnpackedRepeatedScalarsCountTogether) {
 
 TEST(WireLimits, MalformedEncodingsAreRejected) {
   const Descriptor& mm = *pb::Mm::descriptor();
-  ExpectLimitError(CheckWireLimits(std::string("\x08", 1), mm), "malformed");        // no value
-  ExpectLimitError(CheckWireLimits(std::string("\x08\xff", 2), mm), "malformed");    // bad varint
+  ExpectLimitError(CheckWireLimits(std::string("\x08", 1), mm), "malformed");      // no value
+  ExpectLimitError(CheckWireLimits(std::string("\x08\xff", 2), mm), "malformed");  // bad varint
   ExpectLimitError(CheckWireLimits(std::string("\x82\x01\x05x", 4), mm), "malformed");  // length
-  ExpectLimitError(CheckWireLimits(std::string("\x0b", 1), mm), "wire type 3");      // group
-  ExpectLimitError(CheckWireLimits(std::string("\x00\x00", 2), mm), "bad field tag");  // field 0
+  ExpectLimitError(CheckWireLimits(std::string("\x0b", 1), mm), "wire type 3");         // group
+  ExpectLimitError(CheckWireLimits(std::string("\x00\x00", 2), mm), "bad field tag");   // field 0
   ExpectLimitError(CheckWireLimits(std::string("\x08\x01\x08\x02", 4), mm), "pid given twice");
   ExpectLimitError(CheckWireLimits(LengthDelimited(13, "\x81"), mm), "bad packed encoding");
 }

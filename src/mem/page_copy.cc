@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/io.h"
+#include "base/parallel.h"
 
 namespace cryo::mem {
 namespace {
@@ -81,8 +82,8 @@ Status ReadPieces(pid_t pid, int mem_fd, const std::vector<Piece>& pieces, std::
       }
     } else {
       CRYO_TRYV(flush_remote(run_start, buf_off - run_start));
-      CRYO_TRYV_CTX(PreadFull(mem_fd, {buf + buf_off, p.len}, p.addr, "/proc/pid/mem"),
-                    "pid {}", pid);
+      CRYO_TRYV_CTX(PreadFull(mem_fd, {buf + buf_off, p.len}, p.addr, "/proc/pid/mem"), "pid {}",
+                    pid);
       stats.mem_reads++;
     }
     buf_off += p.len;
@@ -90,13 +91,11 @@ Status ReadPieces(pid_t pid, int mem_fd, const std::vector<Piece>& pieces, std::
   return flush_remote(run_start, buf_off - run_start);
 }
 
-}  // namespace
-
-Result<CopyStats> CopyPages(pid_t pid, int mem_fd, std::span<const CopySource> sources,
-                            int out_fd) {
+// Copies a list of sources (consecutive in the file or not) with one staging buffer.
+Status CopySerial(pid_t pid, int mem_fd, std::span<const CopySource> sources, int out_fd,
+                  CopyStats& stats) {
   Staging staging;
   if (staging.data() == nullptr) return ErrnoError("map staging buffer");
-  CopyStats stats;
   std::vector<Piece> pieces;
   uint64_t batch_file_off = 0, batch_len = 0;
   auto flush = [&]() -> Status {
@@ -122,7 +121,53 @@ Result<CopyStats> CopyPages(pid_t pid, int mem_fd, std::span<const CopySource> s
       file_off += len;
     }
   }
-  CRYO_TRYV(flush());
+  return flush();
+}
+
+// Splits `sources` into `n` lists of about equal bytes, cutting ranges at page boundaries.
+std::vector<std::vector<CopySource>> Partition(std::span<const CopySource> sources, size_t n) {
+  uint64_t total = 0;
+  for (const auto& s : sources) total += s.range.end - s.range.start;
+  uint64_t share = (total / n + 4095) & ~4095ull;
+  std::vector<std::vector<CopySource>> parts(n);
+  size_t part = 0;
+  uint64_t in_part = 0;
+  for (CopySource s : sources) {
+    while (s.range.start < s.range.end) {
+      uint64_t room = part + 1 == n ? ~0ull : share - in_part;
+      uint64_t len = std::min(s.range.end - s.range.start, room);
+      parts[part].push_back({{s.range.start, s.range.start + len}, s.readable, s.file_offset});
+      s.range.start += len;
+      s.file_offset += len;
+      in_part += len;
+      if (in_part == share && part + 1 < n) {
+        part++;
+        in_part = 0;
+      }
+    }
+  }
+  return parts;
+}
+
+}  // namespace
+
+Result<CopyStats> CopyPages(pid_t pid, int mem_fd, std::span<const CopySource> sources,
+                            int out_fd) {
+  // One core cannot keep up with the allocation of fresh page-cache pages: split the work.
+  constexpr uint64_t kParallelFrom = 64ull << 20;
+  uint64_t total = 0;
+  for (const auto& s : sources) total += s.range.end - s.range.start;
+  size_t workers = total >= kParallelFrom ? CopyWorkers() : 1;
+  auto parts = Partition(sources, workers);
+  std::vector<CopyStats> per(workers);
+  CRYO_TRYV(ParallelFor(
+      workers, [&](size_t i) { return CopySerial(pid, mem_fd, parts[i], out_fd, per[i]); }));
+  CopyStats stats;
+  for (const auto& p : per) {
+    stats.bytes += p.bytes;
+    stats.vm_readv_calls += p.vm_readv_calls;
+    stats.mem_reads += p.mem_reads;
+  }
   return stats;
 }
 

@@ -1,13 +1,12 @@
 #include "mem/page_scan.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
-
-#include <gtest/gtest.h>
 
 #include "base/unique_fd.h"
 
@@ -26,8 +25,8 @@ class PageScan : public ::testing::Test {
 };
 
 TEST_F(PageScan, FindsWrittenAnonPagesAndSkipsUntouchedAndZeroPages) {
-  auto* p = static_cast<volatile char*>(::mmap(nullptr, 64 * kPage, PROT_READ | PROT_WRITE,
-                                               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  auto* p = static_cast<volatile char*>(
+      ::mmap(nullptr, 64 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   ASSERT_NE(p, MAP_FAILED);
   ::madvise(const_cast<char*>(p), 64 * kPage, MADV_NOHUGEPAGE);
   p[3 * kPage] = 1;
@@ -66,8 +65,8 @@ TEST_F(PageScan, PrivateFileMappingYieldsOnlyCopiedOnWritePages) {
 TEST_F(PageScan, ManyScatteredRegionsAreAllReported) {
   // More regions than one ioctl's output vector holds: the scan must continue where it stopped.
   constexpr uint64_t kPages = 20000;
-  auto* p = static_cast<volatile char*>(::mmap(nullptr, kPages * kPage, PROT_READ | PROT_WRITE,
-                                               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  auto* p = static_cast<volatile char*>(
+      ::mmap(nullptr, kPages * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   ASSERT_NE(p, MAP_FAILED);
   ::madvise(const_cast<char*>(p), kPages * kPage, MADV_NOHUGEPAGE);
   for (uint64_t i = 0; i < kPages; i += 2) p[i * kPage] = 1;

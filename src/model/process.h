@@ -24,14 +24,14 @@ enum class VmaKind : uint32_t {
 
 // Extra per-mapping state from smaps VmFlags that restore re-applies.
 enum VmaFlag : uint32_t {
-  kVmaGrowsDown = 1u << 0,   // gd
-  kVmaDontFork = 1u << 1,    // dc (MADV_DONTFORK)
-  kVmaDontDump = 1u << 2,    // dd (MADV_DONTDUMP)
-  kVmaWipeOnFork = 1u << 3,  // wf (MADV_WIPEONFORK)
-  kVmaHugePage = 1u << 4,    // hg (MADV_HUGEPAGE)
-  kVmaNoHugePage = 1u << 5,  // nh (MADV_NOHUGEPAGE)
-  kVmaMergeable = 1u << 6,   // mg (MADV_MERGEABLE)
-  kVmaLocked = 1u << 7,      // lo (mlock)
+  kVmaGrowsDown = 1u << 0,       // gd
+  kVmaDontFork = 1u << 1,        // dc (MADV_DONTFORK)
+  kVmaDontDump = 1u << 2,        // dd (MADV_DONTDUMP)
+  kVmaWipeOnFork = 1u << 3,      // wf (MADV_WIPEONFORK)
+  kVmaHugePage = 1u << 4,        // hg (MADV_HUGEPAGE)
+  kVmaNoHugePage = 1u << 5,      // nh (MADV_NOHUGEPAGE)
+  kVmaMergeable = 1u << 6,       // mg (MADV_MERGEABLE)
+  kVmaLocked = 1u << 7,          // lo (mlock)
   kVmaUffdRegistered = 1u << 8,  // um/uw: the target registered it with userfaultfd
 };
 
@@ -124,10 +124,10 @@ struct Rlimit {
 };
 
 enum class FdType : uint32_t {
-  kRegular = 0,    // reopened by path, with flags and offset
-  kDirectory = 1,  // reopened by path
-  kCharDevice = 2, // /dev/null and friends, reopened by path
-  kInherited = 3,  // stdio of the caller (pipe, tty, socket): restore gives it cryo's own
+  kRegular = 0,     // reopened by path, with flags and offset
+  kDirectory = 1,   // reopened by path
+  kCharDevice = 2,  // /dev/null and friends, reopened by path
+  kInherited = 3,   // stdio of the caller (pipe, tty, socket): restore gives it cryo's own
 };
 
 struct Fd {
@@ -139,6 +139,9 @@ struct Fd {
   uint64_t pos = 0;
   uint64_t rdev = 0;  // for character devices
   FileId file;        // for regular files
+  // The lowest fd of this process that refers to the same open file description (a dup: they
+  // share offset and flags), or -1. Restore dups that fd instead of opening the file again.
+  int shares_with = -1;
   bool operator==(const Fd&) const = default;
 };
 
@@ -169,12 +172,12 @@ struct Process {
   std::vector<Rlimit> rlimits;        // kNumRlimits entries, indexed by RLIMIT_*
   std::vector<SigAction> sigactions;  // kNumSignals entries, index = signo - 1
   std::vector<SigInfo> shared_pending;
-  std::vector<Thread> threads;        // threads[0] is the thread group leader
+  std::vector<Thread> threads;  // threads[0] is the thread group leader
   MmInfo mm;
-  std::vector<Vma> vmas;              // sorted by start, non-overlapping
-  std::vector<Fd> fds;                // sorted by fd number
-  std::vector<PageRun> pagemap;       // sorted by vaddr, inside private vmas
-  std::string pages_file;             // file name in the image directory
+  std::vector<Vma> vmas;         // sorted by start, non-overlapping
+  std::vector<Fd> fds;           // sorted by fd number
+  std::vector<PageRun> pagemap;  // sorted by vaddr, inside private vmas
+  std::string pages_file;        // file name in the image directory
   bool operator==(const Process&) const = default;
 };
 

@@ -38,8 +38,10 @@ Result<RemoteAddr> FindSyscallGadget(pid_t pid) {
   // The vdso first (small, always there), then any readable executable mapping.
   std::vector<const proc::MapsEntry*> order;
   for (const auto& m : maps) {
-    if (m.path == "[vdso]") order.insert(order.begin(), &m);
-    else if (m.exec && m.read && m.end < 0x800000000000ull) order.push_back(&m);
+    if (m.path == "[vdso]")
+      order.insert(order.begin(), &m);
+    else if (m.exec && m.read && m.end < 0x800000000000ull)
+      order.push_back(&m);
   }
   for (const auto* m : order) {
     auto bytes = ReadRemote(pid, m->start, std::min<uint64_t>(m->end - m->start, 1 << 20));
@@ -59,12 +61,17 @@ Result<RemoteSyscalls> RemoteSyscalls::Start(const Tracee& tracee, RemoteAddr ga
 }
 
 RemoteSyscalls::RemoteSyscalls(RemoteSyscalls&& o) noexcept
-    : tracee_(o.tracee_), gadget_(o.gadget_), saved_regs_(o.saved_regs_),
-      saved_mask_(o.saved_mask_), dirty_(o.dirty_), active_(std::exchange(o.active_, false)) {}
+    : tracee_(o.tracee_),
+      gadget_(o.gadget_),
+      saved_regs_(o.saved_regs_),
+      saved_mask_(o.saved_mask_),
+      dirty_(o.dirty_),
+      active_(std::exchange(o.active_, false)) {}
 
 RemoteSyscalls::~RemoteSyscalls() {
   if (!active_) return;
-  if (auto s = Finish(); !s) log::Warn("restoring thread after remote syscalls: {}", s.error().Message());
+  if (auto s = Finish(); !s)
+    log::Warn("restoring thread after remote syscalls: {}", s.error().Message());
 }
 
 Result<int64_t> RemoteSyscalls::Call(long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
@@ -115,8 +122,8 @@ Status RemoteSyscalls::Finish() {
 }
 
 Result<RemoteScratch> RemoteScratch::Map(RemoteSyscalls& rs, pid_t pid, uint64_t size) {
-  int64_t r = CRYO_TRY(rs.Call(SYS_mmap, 0, size, PROT_READ | PROT_WRITE,
-                               MAP_PRIVATE | MAP_ANONYMOUS, ~0ull, 0));
+  int64_t r = CRYO_TRY(
+      rs.Call(SYS_mmap, 0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, ~0ull, 0));
   if (r < 0 && r > -4096) return SysError(static_cast<int>(-r), "remote mmap of scratch memory");
   return RemoteScratch(&rs, pid, RemoteAddr(static_cast<uint64_t>(r)), size);
 }

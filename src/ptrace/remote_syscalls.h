@@ -29,8 +29,8 @@ class RemoteSyscalls {
   ~RemoteSyscalls();
 
   // Runs syscall `nr`; returns the raw kernel result (a negative errno on failure).
-  Result<int64_t> Call(long nr, uint64_t a0 = 0, uint64_t a1 = 0, uint64_t a2 = 0,
-                       uint64_t a3 = 0, uint64_t a4 = 0, uint64_t a5 = 0);
+  Result<int64_t> Call(long nr, uint64_t a0 = 0, uint64_t a1 = 0, uint64_t a2 = 0, uint64_t a3 = 0,
+                       uint64_t a4 = 0, uint64_t a5 = 0);
   // Restores registers and signal mask and returns the thread to an interrupt stop, so that the
   // kernel's syscall-restart handling still applies to its saved registers when it resumes.
   Status Finish();
@@ -48,7 +48,7 @@ class RemoteSyscalls {
   RemoteAddr gadget_;
   model::GpRegs saved_regs_;
   uint64_t saved_mask_;
-  bool dirty_ = false;   // registers were changed: Finish must put them back
+  bool dirty_ = false;  // registers were changed: Finish must put them back
   bool active_ = true;
 };
 

@@ -1,5 +1,6 @@
 #include "ptrace/remote_syscalls.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -8,8 +9,6 @@
 
 #include <chrono>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "ptrace/freezer.h"
 

@@ -134,7 +134,8 @@ Result<std::vector<model::SigInfo>> Tracee::PeekPending(bool shared) const {
     args.flags = shared ? PTRACE_PEEKSIGINFO_SHARED : 0;
     args.nr = kBatch;
     long n = ::ptrace(PTRACE_PEEKSIGINFO, tid_, &args, batch);
-    if (n < 0) return std::unexpected(GoneOr(errno, fmt::format("peek pending signals of {}", tid_)));
+    if (n < 0)
+      return std::unexpected(GoneOr(errno, fmt::format("peek pending signals of {}", tid_)));
     for (long i = 0; i < n; i++) {
       model::SigInfo si;
       std::memcpy(si.raw.data(), batch[i], si.raw.size());

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/io.h"
+#include "base/parallel.h"
 #include "base/unique_fd.h"
 #include "restorer/abi.h"
 #include "restorer/blob.h"
@@ -92,11 +93,19 @@ Status PremapOne(const model::Vma& v, uint64_t at) {
   }
 }
 
+struct FillJob {
+  uint64_t dst;
+  uint64_t len;
+  uint64_t offset;
+};
+
 Status PremapAndFill(const model::Process& p, const Plan& plan, int pages_fd) {
   for (const PremapSlot& s : plan.premap) {
     CRYO_TRYV(PremapOne(p.vmas[s.vma_index], s.addr));
   }
   // Pagemap runs are sorted by address, like the vmas and the premap slots.
+  std::vector<FillJob> jobs;
+  uint64_t total = 0;
   size_t slot = 0;
   for (const model::PageRun& run : p.pagemap) {
     if (!(run.flags & model::kPagePresent)) continue;
@@ -107,12 +116,28 @@ Status PremapAndFill(const model::Process& p, const Plan& plan, int pages_fd) {
       return MakeError(ErrorKind::kCorruptImage, "page run {:#x} outside every mapping", run.vaddr);
     }
     const model::Vma& v = p.vmas[plan.premap[slot].vma_index];
-    uint64_t dst = plan.premap[slot].addr + (run.vaddr - v.start);
-    uint64_t len = run.nr_pages << 12;
-    CRYO_TRYV(PreadFull(pages_fd, {reinterpret_cast<std::byte*>(dst), len}, run.offset,
-                        p.pages_file));
+    jobs.push_back(
+        {plan.premap[slot].addr + (run.vaddr - v.start), run.nr_pages << 12, run.offset});
+    total += run.nr_pages << 12;
   }
-  return {};
+  // Filling fresh memory is bound by page allocation: use every core for large images. The
+  // threads are joined before this returns, long before the blob unmaps their stacks.
+  constexpr uint64_t kParallelFrom = 64ull << 20;
+  size_t workers = total >= kParallelFrom ? CopyWorkers() : 1;
+  uint64_t share = (total / workers + 4096) & ~4095ull;  // page-aligned: no page split
+  return ParallelFor(workers, [&](size_t w) -> Status {
+    uint64_t lo = w * share, hi = lo + share, at = 0;
+    for (const FillJob& j : jobs) {
+      uint64_t s = std::max(lo, at), e = std::min(hi, at + j.len);
+      if (s < e) {
+        uint64_t off = s - at;
+        CRYO_TRYV(PreadFull(pages_fd, {reinterpret_cast<std::byte*>(j.dst + off), e - s},
+                            j.offset + off, p.pages_file));
+      }
+      at += j.len;
+    }
+    return {};
+  });
 }
 
 // Moves cryo's own fds above every fd number the target uses, so installing the target's fds
@@ -141,23 +166,23 @@ Status CloseStrayFds(const std::set<int>& keep) {
 
 Status InstallFd(const model::Fd& f) {
   int tmp = -1;
+  if (f.shares_with >= 0) {
+    // A dup of an fd installed before it (the list is sorted): share the open file.
+    if (::dup3(f.shares_with, f.fd, f.cloexec ? O_CLOEXEC : 0) < 0) {
+      return ErrnoError("fd {}: dup of fd {}", f.fd, f.shares_with);
+    }
+    return {};
+  }
   if (f.type == model::FdType::kInherited) {
-    if (::fcntl(f.fd, F_GETFD) >= 0) tmp = f.fd;  // the caller's own stdio, already in place
-    else tmp = ::open("/dev/null", O_RDWR);       // the caller has none to give
+    if (::fcntl(f.fd, F_GETFD) >= 0)
+      tmp = f.fd;  // the caller's own stdio, already in place
+    else
+      tmp = ::open("/dev/null", O_RDWR);  // the caller has none to give
     if (tmp < 0) return ErrnoError("fd {}: open /dev/null", f.fd);
   } else {
     int flags = static_cast<int>(f.flags) & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY);
     tmp = ::open(f.path.c_str(), flags);
     if (tmp < 0) return ErrnoError("fd {}: open {}", f.fd, f.path);
-    if (f.type == model::FdType::kRegular) {
-      struct stat st{};
-      if (::fstat(tmp, &st) == 0 && static_cast<uint64_t>(st.st_size) < f.pos &&
-          !(f.flags & O_APPEND)) {
-        ::close(tmp);
-        return MakeError(ErrorKind::kUnsupported, "fd {}: {} is now shorter than its offset {}",
-                         f.fd, f.path, f.pos);
-      }
-    }
     if (f.type != model::FdType::kCharDevice &&
         ::lseek(tmp, static_cast<off_t>(f.pos), SEEK_SET) < 0) {
       int err = errno;
@@ -230,8 +255,8 @@ T* ArenaArray(abi::Arena* a, uint32_t& offset_field, uint64_t& cursor, size_t co
 
 Status BuildArena(const model::Process& p, const Plan& plan, int exe_fd,
                   const std::vector<int>& close_fds) {
-  if (::mprotect(reinterpret_cast<void*>(plan.arena_addr),
-                 plan.arena_size + abi::kBlobStackSize, PROT_READ | PROT_WRITE) < 0) {
+  if (::mprotect(reinterpret_cast<void*>(plan.arena_addr), plan.arena_size + abi::kBlobStackSize,
+                 PROT_READ | PROT_WRITE) < 0) {
     return ErrnoError("map arena");
   }
   auto* a = reinterpret_cast<abi::Arena*>(plan.arena_addr);
@@ -268,7 +293,8 @@ Status BuildArena(const model::Process& p, const Plan& plan, int exe_fd,
   a->exe_fd = exe_fd;
 
   a->rlimit_count = static_cast<uint32_t>(std::min<size_t>(p.rlimits.size(), abi::kMaxRlimits));
-  for (uint32_t i = 0; i < a->rlimit_count; i++) a->rlimits[i] = {p.rlimits[i].cur, p.rlimits[i].max};
+  for (uint32_t i = 0; i < a->rlimit_count; i++)
+    a->rlimits[i] = {p.rlimits[i].cur, p.rlimits[i].max};
   const model::AltStack& ss = p.threads.at(0).altstack;
   a->altstack_sp = ss.sp;
   a->altstack_size = ss.size;
@@ -319,7 +345,7 @@ Status ChildSteps(const ChildContext& ctx, int& error_fd) {
   CRYO_TRYV(BlockAllSignals());
   CRYO_TRYV(WaitForParent(ctx.sync_fd, parent));
   CRYO_TRYV(RestoreSessionAndGroup(p));
-  struct rlimit nofile{};
+  struct rlimit nofile {};
   if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
     nofile.rlim_cur = nofile.rlim_max;
     (void)::setrlimit(RLIMIT_NOFILE, &nofile);

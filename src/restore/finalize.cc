@@ -24,19 +24,32 @@ constexpr int64_t kErestartSys = 512, kErestartNoIntr = 513, kErestartNoHand = 5
 
 const char* StepName(uint64_t step) {
   switch (step) {
-    case abi::kDone: return "done";
-    case abi::kBadArena: return "arena check";
-    case abi::kUnmap: return "unmap cryo";
-    case abi::kVdso: return "map vdso";
-    case abi::kMremap: return "move mapping";
-    case abi::kMprotect: return "protect mapping";
-    case abi::kMadvise: return "advise mapping";
-    case abi::kMmMap: return "PR_SET_MM_MAP";
-    case abi::kRlimit: return "rlimit";
-    case abi::kAltstack: return "sigaltstack";
-    case abi::kCreds: return "credentials";
-    case abi::kComm: return "comm";
-    case abi::kCloseFds: return "close fds";
+    case abi::kDone:
+      return "done";
+    case abi::kBadArena:
+      return "arena check";
+    case abi::kUnmap:
+      return "unmap cryo";
+    case abi::kVdso:
+      return "map vdso";
+    case abi::kMremap:
+      return "move mapping";
+    case abi::kMprotect:
+      return "protect mapping";
+    case abi::kMadvise:
+      return "advise mapping";
+    case abi::kMmMap:
+      return "PR_SET_MM_MAP";
+    case abi::kRlimit:
+      return "rlimit";
+    case abi::kAltstack:
+      return "sigaltstack";
+    case abi::kCreds:
+      return "credentials";
+    case abi::kComm:
+      return "comm";
+    case abi::kCloseFds:
+      return "close fds";
   }
   return "unknown step";
 }
@@ -49,8 +62,8 @@ Status CheckBlobResult(const ptrace::Tracee& child, int status) {
   model::GpRegs r = CRYO_TRY(child.GetRegs());
   if (r.rdi != abi::kDone) {
     int err = static_cast<int>(-static_cast<int64_t>(r.rsi));
-    return SysError(err, fmt::format("restorer in pid {}: step {} failed at index {}",
-                                     child.tid(), StepName(r.rdi), r.rdx));
+    return SysError(err, fmt::format("restorer in pid {}: step {} failed at index {}", child.tid(),
+                                     StepName(r.rdi), r.rdx));
   }
   return {};
 }
@@ -70,8 +83,10 @@ Status VerifyLayout(pid_t pid, const model::Process& p, const Plan& plan) {
   auto coalesce = [](std::vector<std::pair<uint64_t, uint64_t>> v) {
     std::vector<std::pair<uint64_t, uint64_t>> out;
     for (auto& r : v) {
-      if (!out.empty() && out.back().second == r.first) out.back().second = r.second;
-      else out.push_back(r);
+      if (!out.empty() && out.back().second == r.first)
+        out.back().second = r.second;
+      else
+        out.push_back(r);
     }
     return out;
   };
@@ -103,8 +118,7 @@ model::GpRegs ResumeRegisters(const model::GpRegs& saved) {
   return r;
 }
 
-Status Finalize(ptrace::Tracee& child, int wait_status, const model::Process& p,
-                const Plan& plan) {
+Status Finalize(ptrace::Tracee& child, int wait_status, const model::Process& p, const Plan& plan) {
   CRYO_TRYV(CheckBlobResult(child, wait_status));
   CRYO_TRYV(VerifyLayout(child.tid(), p, plan));
   {

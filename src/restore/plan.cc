@@ -23,7 +23,7 @@ bool NeedsPremap(const model::Vma& v) {
 }
 
 Result<model::FileId> StatFile(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(path.c_str(), &st) < 0) return ErrnoError("stat {}", path);
   return model::FileId{static_cast<uint64_t>(st.st_size),
                        st.st_mtim.tv_sec * 1'000'000'000ll + st.st_mtim.tv_nsec};
@@ -46,8 +46,8 @@ Result<Plan> MakePlan(const model::Process& p, std::vector<Interval> busy, uint6
     if (NeedsPremap(v)) premap_bytes += v.length() + kGuard;
     busy.push_back({v.start, v.end});
   }
-  uint64_t size = plan.blob_size + kGuard + plan.arena_size + restorer::kBlobStackSize + kGuard +
-                  premap_bytes;
+  uint64_t size =
+      plan.blob_size + kGuard + plan.arena_size + restorer::kBlobStackSize + kGuard + premap_bytes;
   std::sort(busy.begin(), busy.end(), [](auto& a, auto& b) { return a.start < b.start; });
   uint64_t cursor = kSearchFloor;
   bool found = false;
@@ -114,8 +114,8 @@ Status CheckRestorable(const model::Process& p) {
   }
   auto exe = CRYO_TRY_CTX(StatFile(p.mm.exe_path), "pid {}: executable", p.pid);
   if (exe != p.mm.exe_file) {
-    return MakeError(ErrorKind::kUnsupported, "pid {}: executable {} changed since the dump",
-                     p.pid, p.mm.exe_path);
+    return MakeError(ErrorKind::kUnsupported, "pid {}: executable {} changed since the dump", p.pid,
+                     p.mm.exe_path);
   }
   return {};
 }

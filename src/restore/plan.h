@@ -19,7 +19,7 @@ struct Plan {
   uint64_t keep_start = 0;
   uint64_t keep_end = 0;
   uint64_t blob_addr = 0;
-  uint64_t blob_size = 0;   // page-rounded
+  uint64_t blob_size = 0;  // page-rounded
   uint64_t arena_addr = 0;
   uint64_t arena_size = 0;  // page-rounded
   uint64_t stack_top = 0;

@@ -1,8 +1,7 @@
 #include "restore/plan.h"
 
-#include <sys/mman.h>
-
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include "restore/finalize.h"
 
@@ -29,7 +28,9 @@ TEST(Plan, KeepRegionAvoidsTargetAndSelfMappingsAndHoldsEveryPremap) {
   std::vector<Interval> self = {{0x100020000, 0x100100000}};
   auto plan = MakePlan(p, self, 5000, 3000);
   ASSERT_TRUE(plan) << plan.error().Message();
-  auto overlaps = [&](uint64_t s, uint64_t e) { return s < plan->keep_end && plan->keep_start < e; };
+  auto overlaps = [&](uint64_t s, uint64_t e) {
+    return s < plan->keep_end && plan->keep_start < e;
+  };
   for (const auto& v : p.vmas) EXPECT_FALSE(overlaps(v.start, v.end)) << v.name;
   EXPECT_FALSE(overlaps(0x100020000, 0x100100000));
   ASSERT_EQ(plan->premap.size(), 3u);
@@ -46,7 +47,7 @@ TEST(Plan, KeepRegionAvoidsTargetAndSelfMappingsAndHoldsEveryPremap) {
 
 TEST(ResumeRegisters, InterruptedSyscallIsRewoundToRunAgain) {
   model::GpRegs r{};
-  r.orig_rax = 7;  // poll
+  r.orig_rax = 7;                       // poll
   r.rax = static_cast<uint64_t>(-512);  // -ERESTARTSYS
   r.rip = 0x1002;
   auto out = ResumeRegisters(r);

@@ -9,9 +9,8 @@
 
 #include <cerrno>
 #include <chrono>
-#include <thread>
-
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "base/io.h"
 #include "base/log.h"
@@ -35,7 +34,7 @@ using Clock = std::chrono::steady_clock;
 Status WaitPidFree(pid_t pid, double seconds) {
   auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
   std::string path = fmt::format("/proc/{}", pid);
-  struct stat st{};
+  struct stat st {};
   while (::stat(path.c_str(), &st) == 0) {
     if (Clock::now() > deadline) {
       return MakeError(ErrorKind::kInvalidArg, "pid {} is in use by another process", pid);
@@ -124,8 +123,8 @@ Result<RestoreResult> Restore(const RestoreOptions& opts) {
   auto sync = CRYO_TRY(MakePipe());
   auto error = CRYO_TRY(MakePipe());
   auto busy = CRYO_TRY(SelfMappings());
-  Plan plan = CRYO_TRY(MakePlan(p, std::move(busy), restorer::BlobImage().size(),
-                                ArenaBytes(p, 1)));
+  Plan plan =
+      CRYO_TRY(MakePlan(p, std::move(busy), restorer::BlobImage().size(), ArenaBytes(p, 1)));
   log::Debug("keep region {:#x}-{:#x}", plan.keep_start, plan.keep_end);
 
   pid_t pid = CRYO_TRY_CTX(sys::Clone3WithTid(p.pid, 0), "create pid {}", p.pid);
@@ -137,8 +136,7 @@ Result<RestoreResult> Restore(const RestoreOptions& opts) {
 
   RestoreResult result;
   result.pid = pid;
-  result.restore_seconds =
-      std::chrono::duration<double>(Clock::now() - t0).count();
+  result.restore_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   if (auto s = WriteStats(dir.path(), result); !s) log::Warn("{}", s.error().Message());
   log::Info("pid {} restored in {:.3f} s", pid, result.restore_seconds);
   if (opts.detach) return result;

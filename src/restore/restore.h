@@ -10,13 +10,13 @@ namespace cryo::restore {
 
 struct RestoreOptions {
   std::string images_dir;
-  bool detach = false;  // -d: return once the process runs instead of waiting for it
+  bool detach = false;           // -d: return once the process runs instead of waiting for it
   double pid_wait_seconds = 10;  // how long to wait for the target PID to become free
 };
 
 struct RestoreResult {
   pid_t pid = 0;
-  int exit_status = 0;  // when !detach: the restored process's exit code (128+sig if killed)
+  int exit_status = 0;         // when !detach: the restored process's exit code (128+sig if killed)
   double restore_seconds = 0;  // from start until the process runs
 };
 

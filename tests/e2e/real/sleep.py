@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""e2e: `sleep 1000` survives dump + restore -d with the same PID and keeps sleeping.
+
+  sleep.py --cryo BIN --workdir DIR
+
+dump (kills) -> restore -d -> same pid, same /proc state, state S, still there a moment later
+(its clock_nanosleep was restarted, not ended) -> killed by its PID; we wait until it is gone.
+"""
+
+import os
+import shutil
+import sys
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import e2elib  # noqa: E402
+from e2elib import TestFailure, log  # noqa: E402
+
+
+def wait_sleeping(pid, timeout):
+    limit = time.monotonic() + timeout
+    while e2elib.proc_state(pid) != "S":
+        if time.monotonic() > limit:
+            raise TestFailure(f"pid {pid} is in state {e2elib.proc_state(pid)}, not sleeping")
+        time.sleep(0.005)
+
+
+def body(h):
+    h.check_cryo_binary()
+    sleep_bin = shutil.which("sleep") or "/bin/sleep"
+    argv = [sleep_bin, "1000"]
+    e2elib.log_cmd(argv)
+    orig = h.start("sleep", argv, program=True, cwd=h.workdir, new_session=True)
+    pid = orig.pid
+    limit = time.monotonic() + 10
+    while True:  # exec done (exe is sleep) and asleep
+        try:
+            if os.readlink(f"/proc/{pid}/exe") == os.path.realpath(sleep_bin):
+                break
+        except OSError:
+            pass
+        if time.monotonic() > limit:
+            raise TestFailure("sleep did not start")
+        time.sleep(0.005)
+    wait_sleeping(pid, 10)
+    before = e2elib.snapshot(pid)
+
+    images = h.path("images")
+    e2elib.expect_cryo_ok(h.run_cryo("dump", "-t", str(pid), "-D", images), "dump of sleep")
+    h.wait_gone(pid, proc=orig)
+    log(f"dumped and gone: pid {pid}")
+
+    argv = h.cryo_cmd("restore", "-D", images, "-d")
+    e2elib.log_cmd(argv)
+    restorer = h.start("cryo restore -d", argv, cwd=h.workdir)
+    rc = restorer.wait(h.remaining(e2elib.CRYO_TIMEOUT))
+    if rc is None:
+        raise TestFailure(f"cryo restore -d did not return within {e2elib.CRYO_TIMEOUT} s")
+    e2elib.expect_cryo_ok(restorer, "restore -d")
+    if not e2elib.pid_exists(pid):
+        raise TestFailure(f"cryo restore -d returned 0 but there is no pid {pid}")
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        h.foreign[pid] = f.read()
+    time.sleep(0.05)
+    if restorer.stdout:
+        raise TestFailure(f"cryo restore -d printed on stdout: {restorer.stdout[:200]!r}")
+
+    limit = time.monotonic() + e2elib.SETTLE_TIMEOUT
+    while True:
+        diff = e2elib.diff_snapshots(before, e2elib.snapshot(pid))
+        if not diff:
+            break
+        if time.monotonic() > limit:
+            raise TestFailure("restored sleep differs from the original:\n" + "\n".join(diff))
+        time.sleep(0.01)
+    wait_sleeping(pid, 5)
+    time.sleep(0.5)
+    if e2elib.proc_state(pid) != "S":
+        raise TestFailure(f"restored sleep is in state {e2elib.proc_state(pid)} after 0.5 s")
+    log(f"restored: pid {pid} sleeps, state matches")
+
+    os.kill(pid, 9)
+    h.wait_gone(pid)  # not our child until cryo exited; as PID 1 we reap it once re-parented
+    h.foreign.pop(pid)
+    log(f"killed pid {pid}; it is gone")
+
+
+def main():
+    args = e2elib.common_args(__doc__.splitlines()[0]).parse_args()
+    e2elib.enter_pid_namespace()
+    h = e2elib.Harness(args)
+    h.finish(lambda: body(h))
+
+
+if __name__ == "__main__":
+    main()

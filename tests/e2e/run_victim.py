@@ -1,0 +1,347 @@
+#!/usr/bin/env python3
+"""Drives one e2e test: a victim program (see victims/victim.h for the protocol) × one mode.
+
+  run_victim.py --cryo BIN --victim BIN [--victim-arg ARG]... --mode MODE --workdir DIR
+
+Modes:
+  plain          dump (kills) -> restore -> compare /proc state -> go -> PASS
+  leave-running  dump --leave-running -> the original is untouched and running -> go -> it
+                 PASSes -> restore the image -> compare -> go -> PASS
+  redump         dump -> restore -d -> compare -> dump again -> restore -> compare -> go -> PASS
+  fail-no-such-pid      dump of a PID that does not exist fails cleanly (no victim needed)
+  fail-unsupported-fd   dump of the victim fails naming fd 42; the victim runs on, untouched
+  fail-corrupt-image    restores of a damaged core-*.img fail and leave no process; the intact
+                        image still restores
+  cli-show       `cryo show DIR` of a dump prints JSON
+  cli-check      `cryo check` succeeds on this machine (no victim needed)
+
+Runs as PID 1 of its own PID namespace (see e2elib.py). Exit 0 pass, 1 fail, 77 skip.
+"""
+
+import json
+import os
+import re
+import shutil
+import sys
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2elib  # noqa: E402
+from e2elib import TestFailure, TestSkip, log  # noqa: E402
+
+UNSUPPORTED_FD = 42  # where victims/fd_unsupported.c keeps its io_uring (or eventfd)
+
+
+class VictimTest:
+    def __init__(self, args):
+        self.args = args
+        self.h = e2elib.Harness(args)
+        self.victim_proc = None
+        self.pid = None
+        self.before = None  # snapshot taken before the first dump
+
+    # --- victim -------------------------------------------------------------------------------
+
+    def victim_argv(self):
+        if not self.args.victim:
+            raise TestFailure(f"--victim is required for mode {self.args.mode}")
+        return [os.path.abspath(self.args.victim), *self.args.victim_arg, self.h.workdir]
+
+    def start_victim(self):
+        """Starts the victim in its own session (so cryo finds a whole session to restore) and
+        waits until it is ready. Returns the snapshot of its state, checked to be stable."""
+        argv = self.victim_argv()
+        e2elib.log_cmd(argv)
+        self.victim_proc = self.h.start(
+            "victim", argv, program=True, cwd=self.h.workdir, new_session=True
+        )
+        ready = self.h.path("ready")
+        limit = time.monotonic() + self.h.remaining(e2elib.READY_TIMEOUT)
+        while not os.path.exists(ready):
+            rc = self.victim_proc.poll()
+            if rc is not None:
+                self.victim_proc.drain()
+                out = self.victim_proc.stdout
+                if rc == e2elib.EXIT_SKIP:
+                    raise TestSkip(e2elib.last_line(out).removeprefix("SKIP: "))
+                raise TestFailure(
+                    f"victim ended before it was ready ({e2elib.describe_status(rc)}): "
+                    f"{e2elib.last_line(out + self.victim_proc.stderr)}"
+                )
+            if time.monotonic() > limit:
+                raise TestFailure(f"victim not ready after {e2elib.READY_TIMEOUT} s")
+            time.sleep(0.005)
+        with open(ready) as f:
+            text = f.read().strip()
+        if text != str(self.victim_proc.pid):
+            raise TestFailure(f"victim wrote pid '{text}' to ready; it is {self.victim_proc.pid}")
+        self.pid = self.victim_proc.pid
+        log(f"victim ready, pid {self.pid}")
+        return self.stable_snapshot(self.pid)
+
+    def stable_snapshot(self, pid):
+        """Two snapshots 50 ms apart must agree: a victim whose visible state moves on its own
+        cannot be compared across a checkpoint (that would be a harness bug, not cryo's)."""
+        first = e2elib.snapshot(pid)
+        time.sleep(0.05)
+        second = e2elib.snapshot(pid)
+        diff = e2elib.diff_snapshots(first, second)
+        if diff:
+            raise TestFailure("victim state changes by itself while waiting:\n" + "\n".join(diff))
+        return second
+
+    def go(self):
+        open(self.h.path("go"), "w").close()
+
+    def no_go(self):
+        os.unlink(self.h.path("go"))
+
+    def expect_pass(self, proc, who):
+        """After go: proc (the victim, or `cryo restore` relaying its status) must end with
+        status 0 having printed PASS."""
+        rc = proc.wait(self.h.remaining(e2elib.FINISH_TIMEOUT))
+        if rc is None:
+            raise TestFailure(f"{who} did not finish within {e2elib.FINISH_TIMEOUT} s after go")
+        proc.drain()
+        v = e2elib.verdict(proc.stdout)
+        if v != "PASS" or rc != 0:
+            detail = v or e2elib.last_line(proc.stdout + proc.stderr)
+            if rc is not None and rc >= 128:
+                detail = f"killed by signal {rc - 128} ({detail})"
+            raise TestFailure(f"{who}: {e2elib.describe_status(rc)}: {detail}")
+        log(f"{who}: PASS")
+
+    def expect_unchanged_and_running(self, what):
+        """The original victim after a dump that left it alive (--leave-running or a failed
+        dump): not stopped, not traced, same state, and still making progress."""
+        if self.victim_proc.poll() is not None:
+            status = e2elib.describe_status(self.victim_proc.poll())
+            raise TestFailure(f"{what}: the victim died: {status}")
+        state = e2elib.proc_state(self.pid)
+        if state not in ("R", "S", "D"):
+            raise TestFailure(f"{what}: the victim is in state {state}, not running")
+        diff = e2elib.diff_snapshots(self.before, e2elib.snapshot(self.pid))
+        if diff:
+            raise TestFailure(f"{what}: the victim's state changed:\n" + "\n".join(diff))
+        start = e2elib.progress_counter(self.pid)
+        limit = time.monotonic() + 3
+        while e2elib.progress_counter(self.pid) == start:
+            if time.monotonic() > limit:
+                raise TestFailure(f"{what}: the victim makes no progress (still frozen?)")
+            time.sleep(0.02)
+        log(f"{what}: the victim runs on, state unchanged")
+
+    # --- cryo ---------------------------------------------------------------------------------
+
+    def dump(self, images, leave_running=False):
+        args = ["-t", str(self.pid), "-D", images] + (["--leave-running"] if leave_running else [])
+        p = self.h.run_cryo("dump", *args)
+        e2elib.expect_cryo_ok(p, f"dump of pid {self.pid}")
+        if not os.path.isdir(images) or not os.listdir(images):
+            raise TestFailure(f"cryo dump succeeded but {images} is missing or empty")
+        mode = os.stat(images).st_mode & 0o777
+        if mode != 0o700:
+            raise TestFailure(f"image directory {images} has mode {mode:03o}, expected 700")
+        log(f"dumped pid {self.pid} to {images}: {len(os.listdir(images))} files")
+
+    def restore(self, images, detach):
+        """Starts `cryo restore`, waits until pid runs again with the state recorded before the
+        first dump. Returns the cryo Proc (running unless detach)."""
+        argv = self.h.cryo_cmd("restore", "-D", images, *(["-d"] if detach else []))
+        e2elib.log_cmd(argv)
+        p = self.h.start("cryo restore" + (" -d" if detach else ""), argv, cwd=self.h.workdir)
+        limit = time.monotonic() + self.h.remaining(e2elib.CRYO_TIMEOUT)
+        settle_limit = None  # set once the PID exists or `restore -d` returned
+        last_diff = ["the process never appeared"]
+        while True:
+            rc = p.poll()
+            if rc is not None and (not detach or rc != 0):
+                p.drain(0.5)
+                raise TestFailure(
+                    f"cryo restore{' -d' if detach else ''} ended ({e2elib.describe_status(rc)}) "
+                    f"before the restored process was checked: {e2elib.last_line(p.stderr)}"
+                    + (f"; stdout: {e2elib.last_line(p.stdout)}" if p.stdout.strip() else "")
+                )
+            if settle_limit is None and (rc == 0 or e2elib.pid_exists(self.pid)):
+                settle_limit = min(limit, time.monotonic() + e2elib.SETTLE_TIMEOUT)
+            if settle_limit is not None:
+                try:
+                    last_diff = e2elib.diff_snapshots(self.before, e2elib.snapshot(self.pid))
+                except TestFailure as e:
+                    last_diff = [str(e)]
+                except OSError as e:
+                    last_diff = [f"reading /proc/{self.pid}: {e}"]
+                if not last_diff:
+                    break
+            now = time.monotonic()
+            if settle_limit is not None and now > settle_limit:
+                raise TestFailure(
+                    f"restored pid {self.pid} differs from the original "
+                    f"{e2elib.SETTLE_TIMEOUT} s after it appeared:\n" + "\n".join(last_diff)
+                )
+            if now > limit:
+                raise TestFailure(
+                    f"no process with pid {self.pid} {e2elib.CRYO_TIMEOUT} s into the restore"
+                )
+            time.sleep(0.01)
+        if detach:
+            rc = p.wait(self.h.remaining(e2elib.CRYO_TIMEOUT))
+            if rc != 0:
+                raise TestFailure(f"cryo restore -d: {e2elib.describe_status(rc)}")
+            with open(f"/proc/{self.pid}/cmdline", "rb") as f:
+                self.h.foreign[self.pid] = f.read()
+        log(f"restored pid {self.pid}: state matches the original")
+        return p
+
+    # --- modes --------------------------------------------------------------------------------
+
+    def mode_plain(self):
+        self.h.check_cryo_binary()
+        self.before = self.start_victim()
+        self.dump(self.h.path("images"))
+        self.h.wait_gone(self.pid, proc=self.victim_proc)
+        restorer = self.restore(self.h.path("images"), detach=False)
+        self.go()
+        self.expect_pass(restorer, "restored victim")
+
+    def mode_leave_running(self):
+        self.h.check_cryo_binary()
+        self.before = self.start_victim()
+        self.dump(self.h.path("images"), leave_running=True)
+        self.expect_unchanged_and_running("after dump --leave-running")
+        self.go()
+        self.expect_pass(self.victim_proc, "original victim after dump --leave-running")
+        self.no_go()
+        self.h.wait_gone(self.pid, proc=self.victim_proc)
+        restorer = self.restore(self.h.path("images"), detach=False)
+        self.go()
+        self.expect_pass(restorer, "restored victim")
+
+    def mode_redump(self):
+        self.h.check_cryo_binary()
+        self.before = self.start_victim()
+        self.dump(self.h.path("images-1"))
+        self.h.wait_gone(self.pid, proc=self.victim_proc)
+        self.restore(self.h.path("images-1"), detach=True)
+        self.dump(self.h.path("images-2"))
+        self.h.wait_gone(self.pid)  # re-parented to us (PID 1) when cryo restore -d exited
+        self.h.foreign.pop(self.pid, None)
+        restorer = self.restore(self.h.path("images-2"), detach=False)
+        self.go()
+        self.expect_pass(restorer, "victim restored from the second dump")
+
+    def mode_fail_no_such_pid(self):
+        self.h.check_cryo_binary()
+        with open("/proc/sys/kernel/pid_max") as f:
+            pid = int(f.read()) - 1
+        while e2elib.pid_exists(pid):
+            pid -= 1
+        p = self.h.run_cryo("dump", "-t", str(pid), "-D", self.h.path("images"))
+        e2elib.expect_cryo_error(p, "dump", must_mention=rf"\b{pid}\b")
+
+    def mode_fail_unsupported_fd(self):
+        self.h.check_cryo_binary()
+        self.before = self.start_victim()
+        p = self.h.run_cryo("dump", "-t", str(self.pid), "-D", self.h.path("images"))
+        e2elib.expect_cryo_error(p, "dump", must_mention=rf"\b{UNSUPPORTED_FD}\b")
+        self.expect_unchanged_and_running("after the failed dump")
+        self.go()
+        self.expect_pass(self.victim_proc, "victim after the failed dump")
+
+    def mode_fail_corrupt_image(self):
+        self.h.check_cryo_binary()
+        self.before = self.start_victim()
+        images = self.h.path("images")
+        self.dump(images)
+        self.h.wait_gone(self.pid, proc=self.victim_proc)
+        cores = sorted(n for n in os.listdir(images) if re.fullmatch(r"core-\d+\.img", n))
+        if not cores:
+            raise TestFailure(f"no core-*.img in {images}: {sorted(os.listdir(images))}")
+
+        def flip_middle(data):
+            data[len(data) // 2] ^= 0xFF
+            return data
+
+        def flip_first(data):
+            data[0] ^= 0xFF
+            return data
+
+        def truncate(data):
+            return data[: len(data) // 2]
+
+        for name, damage in (
+            ("payload byte flipped", flip_middle),
+            ("first byte flipped", flip_first),
+            ("truncated to half", truncate),
+        ):
+            bad = self.h.path("images-" + name.replace(" ", "-"))
+            shutil.copytree(images, bad)
+            for core in cores:
+                path = os.path.join(bad, core)
+                with open(path, "rb") as f:
+                    data = bytearray(f.read())
+                with open(path, "wb") as f:
+                    f.write(damage(data))
+            log(f"restore with {', '.join(cores)} {name}")
+            p = self.h.run_cryo("restore", "-D", bad)
+            e2elib.expect_cryo_error(p, "restore")
+            try:
+                self.h.wait_gone(self.pid, timeout=3)
+            except TestFailure:
+                raise TestFailure(
+                    f"after the failed restore ({name}) a process with pid {self.pid} exists "
+                    f"(state {e2elib.proc_state(self.pid)})"
+                ) from None
+        log("the intact image must still restore")
+        restorer = self.restore(images, detach=False)
+        self.go()
+        self.expect_pass(restorer, "victim restored from the intact image")
+
+    def mode_cli_show(self):
+        self.h.check_cryo_binary()
+        self.before = self.start_victim()
+        images = self.h.path("images")
+        self.dump(images)
+        self.h.wait_gone(self.pid, proc=self.victim_proc)
+        p = self.h.run_cryo("show", images, log=False)
+        e2elib.expect_cryo_ok(p, f"show {images}")
+        try:
+            doc = json.loads(p.stdout)
+        except json.JSONDecodeError as e:
+            raise TestFailure(f"cryo show did not print JSON: {e}") from None
+        if not doc:
+            raise TestFailure("cryo show printed an empty JSON document")
+        log(f"cryo show: {len(p.stdout)} bytes of JSON")
+
+    def mode_cli_check(self):
+        self.h.check_cryo_binary()
+        p = self.h.run_cryo("check", log=False)
+        e2elib.expect_cryo_ok(p, "check")
+
+
+MODES = {
+    "plain": VictimTest.mode_plain,
+    "leave-running": VictimTest.mode_leave_running,
+    "redump": VictimTest.mode_redump,
+    "fail-no-such-pid": VictimTest.mode_fail_no_such_pid,
+    "fail-unsupported-fd": VictimTest.mode_fail_unsupported_fd,
+    "fail-corrupt-image": VictimTest.mode_fail_corrupt_image,
+    "cli-show": VictimTest.mode_cli_show,
+    "cli-check": VictimTest.mode_cli_check,
+}
+
+
+def main():
+    ap = e2elib.common_args(__doc__.splitlines()[1])
+    ap.add_argument("--victim", help="victim executable")
+    ap.add_argument("--victim-arg", action="append", default=[], help="argument before <workdir>")
+    ap.add_argument("--mode", required=True, choices=sorted(MODES))
+    args = ap.parse_args()
+    e2elib.enter_pid_namespace()
+    test = VictimTest(args)
+    test.h.finish(lambda: MODES[args.mode](test))
+
+
+if __name__ == "__main__":
+    main()
