@@ -5,10 +5,12 @@
 
 #include <cstring>
 
+#include "base/hash.h"
 #include "base/io.h"
 #include "proc/smaps.h"
 #include "proc/stat.h"
 #include "proc/tasks.h"
+#include "sys/syscalls.h"
 
 namespace cryo::dump {
 namespace {
@@ -112,6 +114,15 @@ Result<std::vector<uint64_t>> ReadAuxv(pid_t pid) {
   return words;
 }
 
+// The vdso text is the running kernel's; restore compares it with its own.
+Result<uint64_t> HashVdso(pid_t pid, const model::Vma& v) {
+  std::vector<uint8_t> text(v.length());
+  auto n = sys::ProcessVmRead(pid, RemoteAddr(v.start), std::as_writable_bytes(std::span(text)));
+  if (!n) return Wrapped(std::move(n).error(), "read [vdso]");
+  if (*n != text.size()) return MakeError(ErrorKind::kInternal, "short read of [vdso]");
+  return Fnv1a64(text);
+}
+
 }  // namespace
 
 Status CaptureMm(pid_t pid, model::Process& p) {
@@ -120,6 +131,9 @@ Status CaptureMm(pid_t pid, model::Process& p) {
   for (const auto& e : entries) {
     if (e.map.start >= kUserTop) continue;  // [vsyscall] is not a real mapping
     p.vmas.push_back(CRYO_TRY_CTX(VmaFrom(pid, e), "pid {}", pid));
+    if (p.vmas.back().kind == model::VmaKind::kVdso) {
+      p.mm.vdso_hash = CRYO_TRY_CTX(HashVdso(pid, p.vmas.back()), "pid {}", pid);
+    }
   }
 
   std::string stat_text = CRYO_TRY(ReadWholeFile(fmt::format("/proc/{}/stat", pid)));

@@ -60,6 +60,7 @@ Result<std::string> EncodeMm(const model::Process& p) {
   for (uint64_t word : mm.auxv) m.add_auxv(word);
   m.set_exe_path(mm.exe_path);
   FileIdToProto(mm.exe_file, *m.mutable_exe_file());
+  m.set_vdso_hash(mm.vdso_hash);
   for (const model::Vma& v : p.vmas) ToProto(v, *m.add_vmas());
   return EncodeFile(Kind::kMm, m);
 }
@@ -83,6 +84,7 @@ Status DecodeMm(std::string_view file, model::Process& p) {
   mm.auxv.assign(m.auxv().begin(), m.auxv().end());
   mm.exe_path = m.exe_path();
   mm.exe_file = FileIdFromProto(m.exe_file());
+  mm.vdso_hash = m.vdso_hash();
   p.vmas.clear();
   p.vmas.reserve(m.vmas_size());
   for (int i = 0; i < m.vmas_size(); ++i) p.vmas.push_back(CRYO_TRY(FromProto(m.vmas(i), i)));

@@ -153,6 +153,7 @@ struct MmInfo {
   std::vector<uint64_t> auxv;
   std::string exe_path;
   FileId exe_file;
+  uint64_t vdso_hash = 0;  // FNV-1a 64 of the [vdso] text; 0 if the process had none
   bool operator==(const MmInfo&) const = default;
 };
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 
+#include "base/hash.h"
 #include "base/io.h"
 #include "base/types.h"
 #include "proc/maps.h"
@@ -87,9 +88,13 @@ Status CheckRestorable(const model::Process& p) {
   std::string self = CRYO_TRY(ReadWholeFile("/proc/self/maps"));
   auto maps = CRYO_TRY(proc::ParseMaps(self));
   std::vector<std::pair<std::string, uint64_t>> mine, theirs;
+  uint64_t my_vdso_hash = 0;
   for (const auto& m : maps) {
     if (m.path == "[vdso]" || m.path == "[vvar]" || m.path == "[vvar_vclock]") {
       mine.emplace_back(m.path, m.end - m.start);
+    }
+    if (m.path == "[vdso]") {
+      my_vdso_hash = Fnv1a64({reinterpret_cast<const uint8_t*>(m.start), m.end - m.start});
     }
   }
   for (const auto& v : p.vmas) {
@@ -101,6 +106,12 @@ Status CheckRestorable(const model::Process& p) {
     return MakeError(ErrorKind::kUnsupported,
                      "pid {}: the image's vdso layout differs from this kernel's (image taken on "
                      "another kernel?)",
+                     p.pid);
+  }
+  if (p.mm.vdso_hash != 0 && p.mm.vdso_hash != my_vdso_hash) {
+    return MakeError(ErrorKind::kUnsupported,
+                     "pid {}: the image's vdso code differs from this kernel's (image taken on "
+                     "another kernel?); restoring would break its clock and time calls",
                      p.pid);
   }
   for (const auto& v : p.vmas) {

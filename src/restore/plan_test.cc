@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 
+#include <cstdio>
+#include <string>
+
 #include "restore/finalize.h"
 
 namespace cryo::restore {
@@ -71,6 +74,43 @@ TEST(ResumeRegisters, RestartBlockBecomesEintrAndOtherStatesStay) {
   auto same = ResumeRegisters(user);
   EXPECT_EQ(same.rax, 42u);
   EXPECT_EQ(same.rip, 0x3000u);
+}
+
+}  // namespace
+}  // namespace cryo::restore
+
+namespace cryo::restore {
+namespace {
+
+// The image's vdso/vvar areas as this process has them, with a given vdso hash.
+model::Process ProcessWithOurVdsoLayout(uint64_t vdso_hash) {
+  model::Process p;
+  p.pid = 1;
+  FILE* f = std::fopen("/proc/self/maps", "r");
+  char line[512];
+  while (f != nullptr && std::fgets(line, sizeof line, f) != nullptr) {
+    unsigned long s = 0, e = 0;
+    std::sscanf(line, "%lx-%lx", &s, &e);
+    std::string text(line);
+    for (const char* name : {"[vvar]", "[vvar_vclock]", "[vdso]"}) {
+      if (text.find(std::string(name) + "\n") != std::string::npos) {
+        auto kind = std::string(name) == "[vdso]" ? model::VmaKind::kVdso : model::VmaKind::kVvar;
+        p.vmas.push_back(MakeVma(s, e, kind, name));
+      }
+    }
+  }
+  if (f != nullptr) std::fclose(f);
+  p.mm.vdso_hash = vdso_hash;
+  return p;
+}
+
+TEST(CheckRestorable, RefusesAnImageWhoseVdsoCodeDiffersFromThisKernels) {
+  auto p = ProcessWithOurVdsoLayout(0x1234);
+  auto s = CheckRestorable(p);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().kind(), ErrorKind::kUnsupported);
+  EXPECT_NE(s.error().Message().find("vdso code differs"), std::string::npos)
+      << s.error().Message();
 }
 
 }  // namespace
