@@ -63,6 +63,18 @@ Status CaptureViaRemoteSyscalls(const ptrace::Tracee& leader, model::Process& p)
     KernelStack ks{};
     CRYO_TRYV(scratch.Read(0, std::as_writable_bytes(std::span(&ks, 1))));
     p.threads.at(0).altstack = {ks.sp, static_cast<uint32_t>(ks.flags), ks.size};
+    // Limits are read by the process itself: prlimit() on a process of another user needs
+    // CAP_SYS_RESOURCE, which cryo may not have.
+    p.rlimits.assign(model::kNumRlimits, {});
+    for (int res = 0; res < model::kNumRlimits; res++) {
+      int64_t rc = CRYO_TRY(rs.Call(SYS_prlimit64, 0, res, 0, at));
+      if (rc < 0) {
+        return SysError(static_cast<int>(-rc), fmt::format("prlimit {} in pid {}", res, pid));
+      }
+      uint64_t lim[2] = {};
+      CRYO_TRYV(scratch.Read(0, std::as_writable_bytes(std::span(lim))));
+      p.rlimits[res] = {lim[0], lim[1]};
+    }
     int64_t brk = CRYO_TRY(rs.Call(SYS_brk, 0));
     if (brk < 0) return SysError(static_cast<int>(-brk), fmt::format("brk in pid {}", pid));
     p.mm.brk = static_cast<uint64_t>(brk);
@@ -97,14 +109,6 @@ Status CaptureProcessAttributes(const ptrace::Tracee& leader, model::Process& p)
   p.root = CRYO_TRY(proc::ReadLink(fmt::format("/proc/{}/root", pid)));
   if (p.cwd.ends_with(" (deleted)")) {
     return MakeError(ErrorKind::kUnsupported, "pid {}: its cwd {} was deleted", pid, p.cwd);
-  }
-  p.rlimits.assign(model::kNumRlimits, {});
-  for (int r = 0; r < model::kNumRlimits; r++) {
-    struct rlimit64 lim {};
-    if (::prlimit64(pid, static_cast<__rlimit_resource>(r), nullptr, &lim) < 0) {
-      return ErrnoError("prlimit {} of pid {}", r, pid);
-    }
-    p.rlimits[r] = {lim.rlim_cur, lim.rlim_max};
   }
   p.shared_pending = CRYO_TRY(leader.PeekPending(/*shared=*/true));
   p.threads.at(0).pending = CRYO_TRY(leader.PeekPending(/*shared=*/false));

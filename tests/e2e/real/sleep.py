@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """e2e: `sleep 1000` survives dump + restore -d with the same PID and keeps sleeping.
 
-  sleep.py --cryo BIN --workdir DIR
+  sleep.py --cryo BIN --workdir DIR [--as-nobody]
+
+--as-nobody runs it as uid/gid 65534 with no groups, no inheritable capabilities and a smaller
+bounding set, so that credentials, limits and capability sets go through restore too.
 
 dump (kills) -> restore -d -> same pid, same /proc state, state S, still there a moment later
 (its clock_nanosleep was restarted, not ended) -> killed by its PID; we wait until it is gone.
@@ -26,10 +29,16 @@ def wait_sleeping(pid, timeout):
         time.sleep(0.005)
 
 
-def body(h):
+def body(h, as_nobody):
     h.check_cryo_binary()
     sleep_bin = shutil.which("sleep") or "/bin/sleep"
     argv = [sleep_bin, "1000"]
+    if as_nobody:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            raise e2elib.TestSkip("setpriv (util-linux) is not installed")
+        argv = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                "--bounding-set=-net_raw,-sys_time"] + argv
     e2elib.log_cmd(argv)
     orig = h.start("sleep", argv, program=True, cwd=h.workdir, new_session=True)
     pid = orig.pid
@@ -87,10 +96,12 @@ def body(h):
 
 
 def main():
-    args = e2elib.common_args(__doc__.splitlines()[0]).parse_args()
+    parser = e2elib.common_args(__doc__.splitlines()[0])
+    parser.add_argument("--as-nobody", action="store_true")
+    args = parser.parse_args()
     e2elib.enter_pid_namespace()
     h = e2elib.Harness(args)
-    h.finish(lambda: body(h))
+    h.finish(lambda: body(h, args.as_nobody))
 
 
 if __name__ == "__main__":
