@@ -1,6 +1,7 @@
 #include "dump/dump.h"
 
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <ctime>
@@ -43,6 +44,11 @@ Status CheckSupportedShape(pid_t pid) {
   }
   if (st.state == 'Z' || st.state == 'X') {
     return MakeError(ErrorKind::kInvalidArg, "pid {} is a zombie", pid);
+  }
+  if (st.tracer_pid != 0 && st.tracer_pid != ::getpid()) {
+    return MakeError(ErrorKind::kInvalidArg,
+                     "pid {} is traced by pid {} (a debugger or tracer); detach it first", pid,
+                     st.tracer_pid);
   }
   if (st.threads != 1) {
     return MakeError(ErrorKind::kUnsupported,
