@@ -52,8 +52,7 @@ Result<model::Fd> CaptureOne(pid_t pid, int fd, FileKey& key) {
   if (S_ISREG(st.st_mode)) {
     if (deleted) return unsupported("open files that were deleted are not supported yet");
     out.type = model::FdType::kRegular;
-    out.file = {static_cast<uint64_t>(st.st_size),
-                st.st_mtim.tv_sec * 1'000'000'000ll + st.st_mtim.tv_nsec};
+    out.file = model::FileIdOf(st);
     return out;
   }
   if (S_ISDIR(st.st_mode)) {

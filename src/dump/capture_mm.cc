@@ -54,8 +54,7 @@ Result<model::FileId> StatMapFile(pid_t pid, const proc::MapsEntry& m) {
   std::string link = fmt::format("/proc/{}/map_files/{:x}-{:x}", pid, m.start, m.end);
   struct stat st {};
   if (::stat(link.c_str(), &st) < 0) return ErrnoError("stat {}", link);
-  return model::FileId{static_cast<uint64_t>(st.st_size),
-                       st.st_mtim.tv_sec * 1'000'000'000ll + st.st_mtim.tv_nsec};
+  return model::FileIdOf(st);
 }
 
 Result<model::Vma> VmaFrom(pid_t pid, const proc::SmapsEntry& e) {
@@ -153,8 +152,7 @@ Status CaptureMm(pid_t pid, model::Process& p) {
   p.mm.exe_path = CRYO_TRY(proc::ReadLink(exe_link));
   struct stat est {};
   if (::stat(exe_link.c_str(), &est) < 0) return ErrnoError("stat {}", exe_link);
-  p.mm.exe_file = {static_cast<uint64_t>(est.st_size),
-                   est.st_mtim.tv_sec * 1'000'000'000ll + est.st_mtim.tv_nsec};
+  p.mm.exe_file = model::FileIdOf(est);
   return {};
 }
 

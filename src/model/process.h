@@ -2,6 +2,7 @@
 // dump produces these, image/ serialises them, restore plans from them.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <array>
@@ -41,6 +42,11 @@ struct FileId {
   int64_t mtime_ns = 0;
   auto operator<=>(const FileId&) const = default;
 };
+
+inline FileId FileIdOf(const struct stat& st) {
+  return {static_cast<uint64_t>(st.st_size),
+          st.st_mtim.tv_sec * 1'000'000'000ll + st.st_mtim.tv_nsec};
+}
 
 struct Vma {
   uint64_t start = 0;

@@ -26,8 +26,7 @@ bool NeedsPremap(const model::Vma& v) {
 Result<model::FileId> StatFile(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) < 0) return ErrnoError("stat {}", path);
-  return model::FileId{static_cast<uint64_t>(st.st_size),
-                       st.st_mtim.tv_sec * 1'000'000'000ll + st.st_mtim.tv_nsec};
+  return model::FileIdOf(st);
 }
 
 }  // namespace
