@@ -83,12 +83,15 @@ Result<model::Vma> VmaFrom(pid_t pid, const proc::SmapsEntry& e) {
     }
     v.kind = model::VmaKind::kAnonPrivate;
   } else {
-    if (m.deleted || m.path.empty() || m.path[0] != '/' || m.path.starts_with("/dev/zero") ||
-        m.path.starts_with("/SYSV") || m.path.starts_with("/memfd:")) {
-      return MakeError(ErrorKind::kUnsupported,
-                       "{}: mappings of deleted files, memfd and shmem are not supported yet",
-                       where());
-    }
+    auto refuse = [&](std::string_view what) {
+      return MakeError(ErrorKind::kUnsupported, "{}: {} is not supported yet", where(), what);
+    };
+    // Shared anonymous memory is a deleted /dev/zero inode of the kernel's shmem.
+    if (m.path.starts_with("/dev/zero")) return refuse("shared anonymous memory");
+    if (m.path.starts_with("/SYSV")) return refuse("System V shared memory");
+    if (m.path.starts_with("/memfd:")) return refuse("a memfd mapping");
+    if (m.deleted) return refuse("a mapping of a deleted file");
+    if (m.path.empty() || m.path[0] != '/') return refuse("a mapping without a file path");
     v.kind = m.shared ? model::VmaKind::kFileShared : model::VmaKind::kFilePrivate;
     v.file = CRYO_TRY(StatMapFile(pid, m));
   }

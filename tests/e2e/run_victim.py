@@ -10,6 +10,8 @@ Modes:
   redump         dump -> restore -d -> compare -> dump again -> restore -> compare -> go -> PASS
   fail-no-such-pid      dump of a PID that does not exist fails cleanly (no victim needed)
   fail-unsupported-fd   dump of the victim fails naming fd 42; the victim runs on, untouched
+  fail-late             dump fails after it ran syscalls inside the victim (an unsupported
+                        mapping); the victim runs on, untouched
   fail-corrupt-image    restores of a damaged core-*.img fail and leave no process; the intact
                         image still restores
   cli-show       `cryo show DIR` of a dump prints JSON
@@ -249,6 +251,15 @@ class VictimTest:
         self.go()
         self.expect_pass(self.victim_proc, "victim after the failed dump")
 
+    def mode_fail_late(self):
+        self.h.check_cryo_binary()
+        self.before = self.start_victim()
+        p = self.h.run_cryo("dump", "-t", str(self.pid), "-D", self.h.path("images"))
+        e2elib.expect_cryo_error(p, "dump", must_mention=r"shared anonymous")
+        self.expect_unchanged_and_running("after the failed dump")
+        self.go()
+        self.expect_pass(self.victim_proc, "victim after the failed dump")
+
     def mode_fail_corrupt_image(self):
         self.h.check_cryo_binary()
         self.before = self.start_victim()
@@ -326,6 +337,7 @@ MODES = {
     "redump": VictimTest.mode_redump,
     "fail-no-such-pid": VictimTest.mode_fail_no_such_pid,
     "fail-unsupported-fd": VictimTest.mode_fail_unsupported_fd,
+    "fail-late": VictimTest.mode_fail_late,
     "fail-corrupt-image": VictimTest.mode_fail_corrupt_image,
     "cli-show": VictimTest.mode_cli_show,
     "cli-check": VictimTest.mode_cli_check,
