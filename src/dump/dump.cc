@@ -1,5 +1,6 @@
 #include "dump/dump.h"
 
+#include <signal.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -68,6 +69,12 @@ Status CheckSupportedShape(pid_t pid) {
   return {};
 }
 
+Result<bool> IsJobStopped(pid_t pid) {
+  std::string text = CRYO_TRY(ReadWholeFile(fmt::format("/proc/{}/status", pid)));
+  auto st = CRYO_TRY_CTX(proc::ParseStatus(text), "status of pid {}", pid);
+  return st.state == 'T';
+}
+
 Result<model::Process> CaptureProcess(const ptrace::Freezer& frozen) {
   const ptrace::Tracee& leader = frozen.threads().at(0);
   model::Process p;
@@ -118,13 +125,25 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   CRYO_TRYV(CheckSupportedShape(pid));
   auto dir = CRYO_TRY(image::ImageDir::Create(opts.images_dir));
 
-  auto frozen = CRYO_TRY(ptrace::Freezer::FreezeProcess(pid));
+  // A job-control stopped process would fall back into its group stop in the middle of our
+  // remote syscalls: continue it (before seizing, so no SIGCONT is queued for a default action),
+  // and stop it again whenever it is released.
+  bool stopped = CRYO_TRY(IsJobStopped(pid));
+  if (stopped && ::kill(pid, SIGCONT) < 0) return ErrnoError("continue stopped pid {}", pid);
+  auto frozen_or = ptrace::Freezer::FreezeProcess(pid);
+  if (!frozen_or) {
+    if (stopped) ::kill(pid, SIGSTOP);
+    return std::unexpected(std::move(frozen_or).error());
+  }
+  ptrace::Freezer frozen = std::move(*frozen_or);
+  if (stopped) frozen.RestopOnRelease();
   auto t_frozen = Clock::now();
   log::Info("pid {} frozen", pid);
   // Threads or children may have appeared before the freeze took hold.
   CRYO_TRYV(CheckSupportedShape(pid));
 
   model::Process p = CRYO_TRY(CaptureProcess(frozen));
+  p.stopped = stopped;
   stats.capture_seconds = Since(t_frozen);
 
   auto mem = CRYO_TRY(DumpMemory(dir.fd(), p));

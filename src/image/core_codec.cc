@@ -110,6 +110,7 @@ Result<std::string> EncodeCore(const model::Process& p) {
   pb::Core m;
   m.set_pid(p.pid);
   m.set_comm(p.comm);
+  m.set_stopped(p.stopped);
   m.set_umask(p.umask);
   m.set_cwd(p.cwd);
   m.set_root(p.root);
@@ -136,6 +137,7 @@ Status DecodeCore(std::string_view file, model::Process& p) {
   CRYO_TRYV(DecodeFile(file, Kind::kCore, m));
   CRYO_TRYV(CheckPid(m.pid(), p.pid));
   p.comm = m.comm();
+  p.stopped = m.stopped();
   p.umask = m.umask();
   p.cwd = m.cwd();
   p.root = m.root();

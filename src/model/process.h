@@ -172,6 +172,7 @@ struct Process {
   pid_t pgid = 0;
   pid_t sid = 0;
   std::string comm;
+  bool stopped = false;  // job-control stopped at dump time: restored stopped
   uint32_t umask = 022;
   std::string cwd;
   std::string root;

@@ -1,5 +1,7 @@
 #include "ptrace/freezer.h"
 
+#include <signal.h>
+
 #include <algorithm>
 
 #include "proc/tasks.h"
@@ -48,6 +50,11 @@ Status Freezer::Kill() {
 
 Status Freezer::Release() {
   Status first;
+  // PTRACE_DETACH's signal is ignored outside a signal-delivery stop: queue the SIGSTOP instead;
+  // it takes effect as soon as the threads are released.
+  if (restop_ && !threads_.empty() && ::kill(pid_, SIGSTOP) < 0) {
+    first = ErrnoError("stop pid {} again", pid_);
+  }
   for (auto& t : threads_) {
     auto s = t.Detach();
     if (!s && first) first = std::move(s);

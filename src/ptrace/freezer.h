@@ -21,13 +21,21 @@ class Freezer {
   const std::vector<Tracee>& threads() const { return threads_; }
   // SIGKILLs the process and waits until the kernel reports it dead.
   Status Kill();
-  // Detaches every thread: the process runs on.
+  // Detaches every thread: the process runs on (or stops again, see RestopOnRelease).
   Status Release();
+  // The process was job-control stopped before we froze it: put it back into that stop
+  // (SIGSTOP) whenever it is released, including on failure.
+  void RestopOnRelease() { restop_ = true; }
+
+  Freezer(Freezer&&) = default;
+  Freezer& operator=(Freezer&&) = delete;
+  ~Freezer() { (void)Release(); }
 
  private:
   explicit Freezer(pid_t pid) : pid_(pid) {}
   pid_t pid_;
   std::vector<Tracee> threads_;
+  bool restop_ = false;
 };
 
 }  // namespace cryo::ptrace

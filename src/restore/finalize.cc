@@ -136,6 +136,8 @@ Status Finalize(ptrace::Tracee& child, int wait_status, const model::Process& p,
   CRYO_TRYV(child.SetRegs(ResumeRegisters(t.regs)));
   CRYO_TRYV(child.SetXstate(t.xstate));
   CRYO_TRYV(child.SetSigmask(t.blocked));
+  // Stopped by job control when dumped: stopped again (queued now, acts on release).
+  if (p.stopped && ::kill(child.tid(), SIGSTOP) < 0) return ErrnoError("stop pid {}", child.tid());
   return child.Detach();
 }
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """e2e: `sleep 1000` survives dump + restore -d with the same PID and keeps sleeping.
 
-  sleep.py --cryo BIN --workdir DIR [--as-nobody]
+  sleep.py --cryo BIN --workdir DIR [--as-nobody] [--stopped]
 
 --as-nobody runs it as uid/gid 65534 with no groups, no inheritable capabilities and a smaller
 bounding set, so that credentials, limits and capability sets go through restore too.
+--stopped dumps it while stopped by SIGSTOP (job control): it must come back stopped, and run on
+after SIGCONT.
 
 dump (kills) -> restore -d -> same pid, same /proc state, state S, still there a moment later
 (its clock_nanosleep was restarted, not ended) -> killed by its PID; we wait until it is gone.
@@ -21,15 +23,19 @@ import e2elib  # noqa: E402
 from e2elib import TestFailure, log  # noqa: E402
 
 
-def wait_sleeping(pid, timeout):
+def wait_state(pid, state, timeout):
     limit = time.monotonic() + timeout
-    while e2elib.proc_state(pid) != "S":
+    while e2elib.proc_state(pid) != state:
         if time.monotonic() > limit:
-            raise TestFailure(f"pid {pid} is in state {e2elib.proc_state(pid)}, not sleeping")
+            raise TestFailure(f"pid {pid} is in state {e2elib.proc_state(pid)}, not {state}")
         time.sleep(0.005)
 
 
-def body(h, as_nobody):
+def wait_sleeping(pid, timeout):
+    wait_state(pid, "S", timeout)
+
+
+def body(h, as_nobody, stopped):
     h.check_cryo_binary()
     sleep_bin = shutil.which("sleep") or "/bin/sleep"
     argv = [sleep_bin, "1000"]
@@ -53,6 +59,9 @@ def body(h, as_nobody):
             raise TestFailure("sleep did not start")
         time.sleep(0.005)
     wait_sleeping(pid, 10)
+    if stopped:
+        os.kill(pid, 19)  # SIGSTOP
+        wait_state(pid, "T", 10)
     before = e2elib.snapshot(pid)
 
     images = h.path("images")
@@ -83,6 +92,12 @@ def body(h, as_nobody):
         if time.monotonic() > limit:
             raise TestFailure("restored sleep differs from the original:\n" + "\n".join(diff))
         time.sleep(0.01)
+    if stopped:
+        time.sleep(0.2)
+        if e2elib.proc_state(pid) != "T":
+            raise TestFailure(f"restored pid {pid} is in state {e2elib.proc_state(pid)}, not stopped")
+        os.kill(pid, 18)  # SIGCONT
+        log(f"restored pid {pid} was stopped; continued it")
     wait_sleeping(pid, 5)
     time.sleep(0.5)
     if e2elib.proc_state(pid) != "S":
@@ -98,10 +113,11 @@ def body(h, as_nobody):
 def main():
     parser = e2elib.common_args(__doc__.splitlines()[0])
     parser.add_argument("--as-nobody", action="store_true")
+    parser.add_argument("--stopped", action="store_true")
     args = parser.parse_args()
     e2elib.enter_pid_namespace()
     h = e2elib.Harness(args)
-    h.finish(lambda: body(h, args.as_nobody))
+    h.finish(lambda: body(h, args.as_nobody, args.stopped))
 
 
 if __name__ == "__main__":
