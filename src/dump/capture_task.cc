@@ -1,6 +1,7 @@
 #include "dump/capture_task.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 
@@ -75,6 +76,11 @@ Status CaptureViaRemoteSyscalls(const ptrace::Tracee& leader, model::Process& p)
       CRYO_TRYV(scratch.Read(0, std::as_writable_bytes(std::span(lim))));
       p.rlimits[res] = {lim[0], lim[1]};
     }
+    int64_t dumpable = CRYO_TRY(rs.Call(SYS_prctl, PR_GET_DUMPABLE));
+    if (dumpable < 0) {
+      return SysError(static_cast<int>(-dumpable), fmt::format("PR_GET_DUMPABLE in pid {}", pid));
+    }
+    p.dumpable = static_cast<uint32_t>(dumpable);
     int64_t brk = CRYO_TRY(rs.Call(SYS_brk, 0));
     if (brk < 0) return SysError(static_cast<int>(-brk), fmt::format("brk in pid {}", pid));
     p.mm.brk = static_cast<uint64_t>(brk);
@@ -94,6 +100,9 @@ Status CaptureProcessAttributes(const ptrace::Tracee& leader, model::Process& p)
   p.pgid = ps.pgrp;
   p.sid = ps.session;
   p.umask = st.umask;
+  p.no_new_privs = st.no_new_privs != 0;
+  std::string persona = CRYO_TRY(ReadWholeFile(fmt::format("/proc/{}/personality", pid)));
+  p.personality = static_cast<uint32_t>(std::strtoul(persona.c_str(), nullptr, 16));
   p.creds.uids = st.uids;
   p.creds.gids = st.gids;
   p.creds.groups = st.groups;

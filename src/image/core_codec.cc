@@ -111,6 +111,9 @@ Result<std::string> EncodeCore(const model::Process& p) {
   m.set_pid(p.pid);
   m.set_comm(p.comm);
   m.set_stopped(p.stopped);
+  m.set_no_new_privs(p.no_new_privs);
+  m.set_personality(p.personality);
+  m.set_dumpable(p.dumpable);
   m.set_umask(p.umask);
   m.set_cwd(p.cwd);
   m.set_root(p.root);
@@ -138,6 +141,9 @@ Status DecodeCore(std::string_view file, model::Process& p) {
   CRYO_TRYV(CheckPid(m.pid(), p.pid));
   p.comm = m.comm();
   p.stopped = m.stopped();
+  p.no_new_privs = m.no_new_privs();
+  p.personality = m.personality();
+  p.dumpable = m.dumpable();
   p.umask = m.umask();
   p.cwd = m.cwd();
   p.root = m.root();

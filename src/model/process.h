@@ -173,6 +173,9 @@ struct Process {
   pid_t sid = 0;
   std::string comm;
   bool stopped = false;  // job-control stopped at dump time: restored stopped
+  bool no_new_privs = false;
+  uint32_t personality = 0;
+  uint32_t dumpable = 1;  // PR_GET_DUMPABLE
   uint32_t umask = 022;
   std::string cwd;
   std::string root;

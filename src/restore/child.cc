@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -199,6 +200,15 @@ Status InstallFd(const model::Fd& f) {
   return {};
 }
 
+// Both only matter from now on: personality for later mmap/execve, no_new_privs for execve.
+Status RestoreExecutionDomain(const model::Process& p) {
+  if (::personality(p.personality) < 0) return ErrnoError("personality {:#x}", p.personality);
+  if (p.no_new_privs && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+    return ErrnoError("set no_new_privs");
+  }
+  return {};
+}
+
 Status RestoreFsContext(const model::Process& p) {
   if (::chdir(p.cwd.c_str()) < 0) return ErrnoError("chdir {}", p.cwd);
   if (p.root != "/" && ::chroot(p.root.c_str()) < 0) return ErrnoError("chroot {}", p.root);
@@ -372,6 +382,7 @@ Status ChildSteps(const ChildContext& ctx, int& error_fd) {
   for (const auto& f : p.fds) CRYO_TRYV(InstallFd(f));
 
   CRYO_TRYV(RestoreFsContext(p));
+  CRYO_TRYV(RestoreExecutionDomain(p));
   CRYO_TRYV(RestoreSigactions(p));
   CRYO_TRYV(QueuePendingSignals(p));
   CRYO_TRYV(BuildArena(p, plan, exe_fd, {error_fd}));

@@ -126,6 +126,12 @@ Status Finalize(ptrace::Tracee& child, int wait_status, const model::Process& p,
         child, RemoteAddr(plan.blob_addr + abi::kSyscallGadgetOffset)));
     int64_t r = CRYO_TRY(rs.Call(SYS_prctl, PR_SET_PDEATHSIG, 0));
     if (r < 0) return SysError(static_cast<int>(-r), "clear pdeathsig");
+    // Last, as the blob needed a dumpable process; cryo (root) may trace it either way.
+    // 2 (suid_dumpable) is set only by the kernel itself on a credential change.
+    if (p.dumpable <= 1) {
+      r = CRYO_TRY(rs.Call(SYS_prctl, PR_SET_DUMPABLE, p.dumpable));
+      if (r < 0) return SysError(static_cast<int>(-r), fmt::format("set dumpable {}", p.dumpable));
+    }
     // The last syscall runs from the region it unmaps: the thread never returns there, as its
     // registers are replaced at the syscall-exit stop.
     r = CRYO_TRY(rs.Call(SYS_munmap, plan.keep_start, plan.keep_end - plan.keep_start));
