@@ -99,8 +99,18 @@ Status DriveChild(pid_t pid, Pipe& sync, Pipe& error, const model::Process& p, c
   return {};
 }
 
-Status WriteStats(const std::string& dir, const RestoreResult& r) {
-  nlohmann::json j = {{"pid", r.pid}, {"restore_seconds", r.restore_seconds}};
+Status WriteStats(const std::string& dir, const RestoreResult& r, const model::Process& p) {
+  uint64_t pages = 0;
+  for (const auto& run : p.pagemap) {
+    if (run.flags & model::kPagePresent) pages += run.nr_pages;
+  }
+  nlohmann::json j = {{"pid", r.pid},
+                      {"restore_seconds", r.restore_seconds},
+                      {"pid_wait_seconds", r.pid_wait_seconds},
+                      {"pages_restored", pages},
+                      {"bytes_restored", pages * 4096},
+                      {"mappings", p.vmas.size()},
+                      {"fds", p.fds.size()}};
   return WriteWholeFile(dir + "/stats-restore.json", j.dump(2) + "\n");
 }
 
@@ -118,7 +128,9 @@ Result<RestoreResult> Restore(const RestoreOptions& opts) {
   }
   const model::Process& p = tree.processes[0];
   CRYO_TRYV(CheckRestorable(p));
+  auto t_wait = Clock::now();
   CRYO_TRYV(WaitPidFree(p.pid, opts.pid_wait_seconds));
+  double pid_wait = std::chrono::duration<double>(Clock::now() - t_wait).count();
 
   auto sync = CRYO_TRY(MakePipe());
   auto error = CRYO_TRY(MakePipe());
@@ -136,8 +148,9 @@ Result<RestoreResult> Restore(const RestoreOptions& opts) {
 
   RestoreResult result;
   result.pid = pid;
-  result.restore_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  if (auto s = WriteStats(dir.path(), result); !s) log::Warn("{}", s.error().Message());
+  result.pid_wait_seconds = pid_wait;
+  result.restore_seconds = std::chrono::duration<double>(Clock::now() - t0).count() - pid_wait;
+  if (auto s = WriteStats(dir.path(), result, p); !s) log::Warn("{}", s.error().Message());
   log::Info("pid {} restored in {:.3f} s", pid, result.restore_seconds);
   if (opts.detach) return result;
 

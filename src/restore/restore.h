@@ -17,7 +17,8 @@ struct RestoreOptions {
 struct RestoreResult {
   pid_t pid = 0;
   int exit_status = 0;         // when !detach: the restored process's exit code (128+sig if killed)
-  double restore_seconds = 0;  // from start until the process runs
+  double restore_seconds = 0;  // from start until the process runs, less pid_wait_seconds
+  double pid_wait_seconds = 0;  // waiting for the dumped process's PID to be released
 };
 
 // On failure no restored process is left behind.
