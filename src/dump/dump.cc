@@ -11,6 +11,7 @@
 #include "dump/capture_fds.h"
 #include "dump/capture_mm.h"
 #include "dump/capture_task.h"
+#include "dump/capture_thread.h"
 #include "dump/dump_memory.h"
 #include "image/image_dir.h"
 #include "image/inventory.h"
@@ -27,7 +28,8 @@ double Since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// What this version can checkpoint faithfully: one single-threaded process without children.
+// What this version can checkpoint faithfully: one process (any number of threads) without
+// children.
 Status CheckSupportedShape(pid_t pid) {
   auto status_text = ReadWholeFile(fmt::format("/proc/{}/status", pid));
   if (!status_text) {
@@ -43,11 +45,6 @@ Status CheckSupportedShape(pid_t pid) {
   }
   if (st.state == 'Z' || st.state == 'X') {
     return MakeError(ErrorKind::kInvalidArg, "pid {} is a zombie", pid);
-  }
-  if (st.threads != 1) {
-    return MakeError(ErrorKind::kUnsupported,
-                     "pid {} has {} threads; multi-threaded processes are not supported yet", pid,
-                     st.threads);
   }
   auto children = ReadWholeFile(fmt::format("/proc/{}/task/{}/children", pid, pid));
   if (children && children->find_first_not_of(" \n") != std::string::npos) {
@@ -68,8 +65,10 @@ Result<model::Process> CaptureProcess(const ptrace::Freezer& frozen) {
   p.pid = frozen.pid();
   // Unsupported files are the most common refusal: find them before any other work.
   p.fds = CRYO_TRY(CaptureFds(p.pid));
-  p.threads.push_back(CRYO_TRY_CTX(CaptureThread(leader), "pid {}", p.pid));
-  CRYO_TRYV(CaptureViaRemoteSyscalls(leader, p));
+  for (const ptrace::Tracee& t : frozen.threads()) {
+    p.threads.push_back(CRYO_TRY_CTX(CaptureThread(p.pid, t), "pid {}", p.pid));
+  }
+  CRYO_TRYV(CaptureViaRemoteSyscalls(frozen, p));
   CRYO_TRYV(CaptureProcessAttributes(leader, p));
   CRYO_TRYV(CaptureMm(p.pid, p));
   return p;

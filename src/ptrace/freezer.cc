@@ -39,9 +39,14 @@ Result<Freezer> Freezer::FreezeProcess(pid_t pid) {
 }
 
 Status Freezer::Kill() {
-  // Killing the leader kills the group; the other tracees then only need forgetting.
+  // Killing the leader kills the group. Each traced thread reports its death to us (the
+  // tracer) and stays a zombie until we collect that report: wait for every one, so that no
+  // thread id is still taken when this returns (a restore right after reuses them).
   Status s = threads_.empty() ? Status{} : threads_[0].KillAndWait();
-  for (auto& t : threads_) t.Forget();
+  for (size_t i = 1; i < threads_.size(); i++) {
+    auto r = threads_[i].KillAndWait();
+    if (!r && s) s = std::move(r);
+  }
   threads_.clear();
   return s;
 }
