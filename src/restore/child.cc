@@ -224,7 +224,7 @@ Status RestoreSigactions(const model::Process& p) {
 
 // Pending signals go back into the queues while every signal is blocked; the final mask set by
 // the parent decides which are delivered once the process runs. The other threads do not exist
-// yet: the blob queues theirs (Arena::signals).
+// yet: each queues its own in the blob (Arena::signals).
 Status QueuePendingSignals(const model::Process& p) {
   pid_t self = ::getpid();
   auto signo = [](const model::SigInfo& si) {
@@ -276,6 +276,8 @@ void FillThreads(const model::Process& p, const Plan& plan, abi::Arena* a, uint6
     s.robust_list_len = t.robust_list_len;
     s.clear_child_tid = t.clear_child_tid;
     std::strncpy(s.comm, t.comm.c_str(), sizeof s.comm - 1);
+    s.signal_first = static_cast<uint32_t>(signals);
+    s.signal_count = static_cast<uint32_t>(t.pending.size());
     signals += t.pending.size();
   }
   a->signal_count = static_cast<uint32_t>(signals);

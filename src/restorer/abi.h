@@ -51,13 +51,16 @@ struct ThreadSpec {
   uint64_t robust_list_len;
   uint64_t clear_child_tid;
   char comm[16];  // PR_SET_NAME, NUL-terminated
+  // Its private pending signals: Arena signals [signal_first, signal_first + signal_count).
+  uint32_t signal_first;
+  uint32_t signal_count;
 };
 
 // Bytes of blob stack per created thread; ThreadSpec::stack_top is 16-aligned.
 inline constexpr uint64_t kThreadStackSize = 16 * 1024;
 
-// A signal to queue on one thread's private queue with rt_tgsigqueueinfo, by the leader (only a
-// thread whose TID is the TGID may queue a siginfo with si_code >= 0).
+// A signal to queue on one thread's private queue with rt_tgsigqueueinfo, by that thread itself:
+// the kernel lets only the target thread queue a siginfo with si_code >= 0 or SI_TKILL.
 struct QueuedSignal {
   int32_t tid;
   int32_t signo;
@@ -145,7 +148,7 @@ struct Arena {
   // credentials itself, as they are per task).
   uint32_t thread_count;
   uint32_t threads_offset;  // ThreadSpec[thread_count]
-  // Private pending signals of those threads, queued by the leader once they exist.
+  // Private pending signals of those threads, each queued by its own thread.
   uint32_t signal_count;
   uint32_t signals_offset;  // QueuedSignal[signal_count]
 };
@@ -167,7 +170,7 @@ struct Arena {
 //   kCreds      rdx = CredStep, rcx = the capability for kCredBounding / kCredAmbient.
 //   kCloseFds   rdx = index into close_fds (only EBADF is an error: close always frees the fd).
 //   kThreads    rdx = ThreadSpec index; rcx = the TID clone3 returned if it was not the one asked.
-//   kThreadSignal  rdx = QueuedSignal index.
+//   kThreadSignal  rdx = QueuedSignal index (reported by the thread it belongs to).
 // A created thread reports the same way at its own int3 (kAltstack, kRseq, kRobustList, kCreds,
 // kComm apply to it), with kDone on success.
 enum Step : uint64_t {
@@ -200,7 +203,8 @@ enum ArenaCheck : uint64_t {
   kCheckVma = 5,         // a VmaMove not page-aligned, empty, above task_size or in the keep region
   kCheckVdso = 6,        // vdso_vvar_start not page-aligned or inside the keep region
   kCheckCapLast = 7,     // cap_last > 63
-  kCheckThread = 8,      // a ThreadSpec's stack outside the keep region or misaligned, or tid <= 0
+  kCheckThread = 8,      // a ThreadSpec's stack outside the keep region or misaligned, tid <= 0,
+                         // or its signals outside the signal array
 };
 
 // kCreds details (rdx), in the order the blob applies them.

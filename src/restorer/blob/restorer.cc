@@ -77,7 +77,8 @@ Outcome CheckArena(const Arena& a) {
   for (uint32_t i = 0; i < a.thread_count; ++i) {
     const ThreadSpec& t = threads[i];
     if (t.tid <= 0 || (t.stack_top & 15) != 0 || t.stack_top < a.keep_start + kThreadStackSize ||
-        t.stack_top > a.keep_end) {
+        t.stack_top > a.keep_end || t.signal_first > a.signal_count ||
+        t.signal_count > a.signal_count - t.signal_first) {
       return bad(kCheckThread, i);
     }
   }
@@ -226,6 +227,8 @@ ThreadSpec LeaderSpec(const Arena& a) {
   t.robust_list_len = a.robust_list_len;
   t.clear_child_tid = a.clear_child_tid;
   for (int i = 0; i < 16; ++i) t.comm[i] = a.comm[i];
+  t.signal_first = 0;
+  t.signal_count = 0;  // the leader's were queued before the blob
   return t;
 }
 
@@ -240,7 +243,6 @@ Outcome Restore(const Arena& a) {
   if (Outcome o = SetMm(a); !o.ok()) return o;
   if (Outcome o = SetRlimits(a); !o.ok()) return o;
   if (Outcome o = CreateThreads(a); !o.ok()) return o;
-  if (Outcome o = QueueThreadSignals(a); !o.ok()) return o;
   const ThreadSpec self = LeaderSpec(a);
   if (Outcome o = SetAltstack(self); !o.ok()) return o;
   if (Outcome o = SetTaskPointers(self); !o.ok()) return o;

@@ -23,6 +23,7 @@ constexpr long kEinval = -22;
 Outcome RestoreThread(const Arena& a, const ThreadSpec& t) {
   if (Outcome o = SetAltstack(t); !o.ok()) return o;
   if (Outcome o = SetTaskPointers(t); !o.ok()) return o;
+  if (Outcome o = QueueOwnSignals(a, t); !o.ok()) return o;
   if (Outcome o = ApplyCreds(a); !o.ok()) return o;
   return SetComm(t);
 }
@@ -89,11 +90,13 @@ Outcome CreateThreads(const Arena& a) {
   return {};
 }
 
-Outcome QueueThreadSignals(const Arena& a) {
+// Every signal stays pending: the thread was created with all signals blocked. The parent sets
+// the final mask.
+Outcome QueueOwnSignals(const Arena& a, const ThreadSpec& t) {
   const QueuedSignal* sigs = ArenaArray<QueuedSignal>(a, a.signals_offset);
   const long tgid = Syscall(__NR_getpid);
-  for (uint32_t i = 0; i < a.signal_count; ++i) {
-    long r = Syscall(__NR_rt_tgsigqueueinfo, tgid, sigs[i].tid, sigs[i].signo, Arg(sigs[i].info));
+  for (uint32_t i = t.signal_first; i < t.signal_first + t.signal_count; ++i) {
+    long r = Syscall(__NR_rt_tgsigqueueinfo, tgid, t.tid, sigs[i].signo, Arg(sigs[i].info));
     if (IsError(r)) return Fail(kThreadSignal, r, i);
   }
   return {};

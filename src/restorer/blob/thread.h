@@ -14,8 +14,8 @@ Outcome SetComm(const ThreadSpec& t);
 
 // clone3 with set_tid for every ThreadSpec; each new thread runs RestoreThread on its own stack.
 Outcome CreateThreads(const Arena& a);
-// rt_tgsigqueueinfo for every QueuedSignal; must run in the leader.
-Outcome QueueThreadSignals(const Arena& a);
+// rt_tgsigqueueinfo of the calling thread's own QueuedSignals (ThreadSpec::signal_first..).
+Outcome QueueOwnSignals(const Arena& a, const ThreadSpec& t);
 
 // The only way out, for the leader and every thread: int3 with the outcome in rdi/rsi/rdx/rcx.
 // Looping keeps the task trapped if the host ever resumes it here.
