@@ -1,8 +1,10 @@
-// Benchmark: dump and restore of a process holding N MiB of touched anonymous memory, images on
-// tmpfs, against memcpy bandwidth measured in the same run. Prints one JSON object.
+// Benchmark: dump and restore of a process holding N MiB of touched anonymous memory and T
+// threads (all idle in pause()), images on tmpfs, against memcpy bandwidth measured in the same
+// run. Prints one JSON object.
 //
-//   dump_restore_bench --cryo PATH [--mib 1024] [--runs 3] [--dir /dev/shm/...]
+//   dump_restore_bench --cryo PATH [--mib 1024] [--threads 1] [--runs 3] [--dir /dev/shm/...]
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -72,8 +74,13 @@ double FreshMemcpyGiBps(size_t bytes) {
   return best;
 }
 
-// The victim: touches `bytes` of anonymous memory, reports ready through `fd`, then idles.
-pid_t StartVictim(size_t bytes) {
+void* Idle(void*) {
+  for (;;) ::pause();
+}
+
+// The victim: touches `bytes` of anonymous memory, starts `threads - 1` more threads, reports
+// ready through a pipe, then idles.
+pid_t StartVictim(size_t bytes, int threads) {
   int fds[2];
   if (::pipe(fds) != 0) std::exit(2);
   pid_t pid = ::fork();
@@ -86,6 +93,13 @@ pid_t StartVictim(size_t bytes) {
     auto* p = static_cast<uint64_t*>(
         ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
     for (size_t i = 0; i < bytes / 8; i += 512) p[i] = i * 0x9e3779b97f4a7c15ull;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    for (int t = 1; t < threads; t++) {
+      pthread_t th;
+      if (pthread_create(&th, &attr, Idle, nullptr) != 0) ::_exit(2);
+    }
     char c = 1;
     (void)!::write(fds[1], &c, 1);
     ::close(fds[1]);
@@ -149,6 +163,7 @@ int main(int argc, char** argv) {
   std::string cryo, dir = "/dev/shm/cryo-bench";
   size_t mib = 1024;
   int runs = 3;
+  int threads = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--cryo")
@@ -157,11 +172,15 @@ int main(int argc, char** argv) {
       mib = std::strtoul(argv[i + 1], nullptr, 10);
     else if (a == "--runs")
       runs = std::atoi(argv[i + 1]);
+    else if (a == "--threads")
+      threads = std::max(1, std::atoi(argv[i + 1]));
     else if (a == "--dir")
       dir = argv[i + 1];
   }
   if (cryo.empty()) {
-    std::fprintf(stderr, "usage: dump_restore_bench --cryo PATH [--mib N] [--runs N] [--dir D]\n");
+    std::fprintf(
+        stderr,
+        "usage: dump_restore_bench --cryo PATH [--mib N] [--threads N] [--runs N] [--dir D]\n");
     return 2;
   }
   size_t bytes = mib << 20;
@@ -171,7 +190,7 @@ int main(int argc, char** argv) {
   nlohmann::json per_run = nlohmann::json::array();
   for (int r = 0; r < runs; r++) {
     fs::remove_all(dir);
-    pid_t victim = StartVictim(bytes);
+    pid_t victim = StartVictim(bytes, threads);
     auto t0 = Clock::now();
     int rc = Run({cryo, "dump", "-t", std::to_string(victim), "-D", dir});
     auto t1 = Clock::now();
@@ -208,6 +227,7 @@ int main(int argc, char** argv) {
   nlohmann::json out = {
       {"benchmark", "dump_restore"},
       {"touched_mib", mib},
+      {"threads", threads},
       {"runs", runs},
       {"memcpy_gibps", memcpy_gibps},
       {"fresh_memory_memcpy_gibps", fresh_gibps},

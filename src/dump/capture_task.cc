@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "base/io.h"
+#include "dump/capture_thread.h"
 #include "proc/stat.h"
 #include "proc/status.h"
 #include "proc/tasks.h"
@@ -24,25 +25,10 @@ struct KernelSigaction {
   uint64_t mask;
 };
 
-struct KernelStack {
-  uint64_t sp;
-  int32_t flags;
-  int32_t pad;
-  uint64_t size;
-};
-
 }  // namespace
 
-Result<model::Thread> CaptureThread(const ptrace::Tracee& t) {
-  model::Thread th;
-  th.tid = t.tid();
-  th.regs = CRYO_TRY(t.GetRegs());
-  th.xstate = CRYO_TRY(t.GetXstate());
-  th.blocked = CRYO_TRY(t.GetSigmask());
-  return th;
-}
-
-Status CaptureViaRemoteSyscalls(const ptrace::Tracee& leader, model::Process& p) {
+Status CaptureViaRemoteSyscalls(const ptrace::Freezer& frozen, model::Process& p) {
+  const ptrace::Tracee& leader = frozen.threads().at(0);
   pid_t pid = leader.tid();
   auto gadget = CRYO_TRY(ptrace::FindSyscallGadget(pid));
   auto rs = CRYO_TRY(ptrace::RemoteSyscalls::Start(leader, gadget));
@@ -59,11 +45,6 @@ Status CaptureViaRemoteSyscalls(const ptrace::Tracee& leader, model::Process& p)
       CRYO_TRYV(scratch.Read(0, std::as_writable_bytes(std::span(&ka, 1))));
       p.sigactions[sig - 1] = {ka.handler, ka.flags, ka.restorer, ka.mask};
     }
-    int64_t r = CRYO_TRY(rs.Call(SYS_sigaltstack, 0, at));
-    if (r < 0) return SysError(static_cast<int>(-r), fmt::format("sigaltstack in pid {}", pid));
-    KernelStack ks{};
-    CRYO_TRYV(scratch.Read(0, std::as_writable_bytes(std::span(&ks, 1))));
-    p.threads.at(0).altstack = {ks.sp, static_cast<uint32_t>(ks.flags), ks.size};
     // Limits are read by the process itself: prlimit() on a process of another user needs
     // CAP_SYS_RESOURCE, which cryo may not have.
     p.rlimits.assign(model::kNumRlimits, {});
@@ -84,6 +65,14 @@ Status CaptureViaRemoteSyscalls(const ptrace::Tracee& leader, model::Process& p)
     int64_t brk = CRYO_TRY(rs.Call(SYS_brk, 0));
     if (brk < 0) return SysError(static_cast<int>(-brk), fmt::format("brk in pid {}", pid));
     p.mm.brk = static_cast<uint64_t>(brk);
+    // Per-thread state only the thread can report: each runs its own remote syscalls, writing
+    // into the scratch page the leader mapped (the threads share the address space).
+    CRYO_TRYV(CaptureThreadViaRemoteSyscalls(rs, scratch, p.threads.at(0)));
+    for (size_t i = 1; i < frozen.threads().size(); i++) {
+      auto trs = CRYO_TRY(ptrace::RemoteSyscalls::Start(frozen.threads()[i], gadget));
+      CRYO_TRYV(CaptureThreadViaRemoteSyscalls(trs, scratch, p.threads.at(i)));
+      CRYO_TRYV(trs.Finish());
+    }
     CRYO_TRYV(scratch.Unmap());
   }
   return rs.Finish();
@@ -120,7 +109,6 @@ Status CaptureProcessAttributes(const ptrace::Tracee& leader, model::Process& p)
     return MakeError(ErrorKind::kUnsupported, "pid {}: its cwd {} was deleted", pid, p.cwd);
   }
   p.shared_pending = CRYO_TRY(leader.PeekPending(/*shared=*/true));
-  p.threads.at(0).pending = CRYO_TRY(leader.PeekPending(/*shared=*/false));
   return {};
 }
 

@@ -8,12 +8,12 @@
 
 namespace cryo::dump {
 
-// Registers, xstate, mask and private pending signals of one stopped thread.
-Result<model::Thread> CaptureThread(const ptrace::Tracee& t);
-// What only the process itself can tell (via remote syscalls in its leader): signal handlers,
-// rlimits (prlimit on another user's process needs CAP_SYS_RESOURCE), the leader's alternate
-// signal stack, the current brk. The leader must be at an interrupt stop.
-Status CaptureViaRemoteSyscalls(const ptrace::Tracee& leader, model::Process& p);
+// What only the process itself can tell (via remote syscalls): signal handlers, rlimits (prlimit
+// on another user's process needs CAP_SYS_RESOURCE), the dumpable flag and the current brk (in
+// the leader), and each thread's alternate signal stack and clear_child_tid address.
+// `p.threads` must already hold one entry per frozen thread, in the same order; every thread
+// must be at an interrupt stop.
+Status CaptureViaRemoteSyscalls(const ptrace::Freezer& frozen, model::Process& p);
 // What /proc shows from outside: ids, credentials, umask, cwd, root, comm,
 // and the process-wide pending queue.
 Status CaptureProcessAttributes(const ptrace::Tracee& leader, model::Process& p);

@@ -13,12 +13,14 @@
 #include "dump/capture_fds.h"
 #include "dump/capture_mm.h"
 #include "dump/capture_task.h"
+#include "dump/capture_thread.h"
 #include "dump/dump_memory.h"
 #include "image/image_dir.h"
 #include "image/inventory.h"
 #include "image/tree_io.h"
 #include "proc/stat.h"
 #include "proc/status.h"
+#include "proc/tasks.h"
 #include "ptrace/freezer.h"
 
 namespace cryo::dump {
@@ -29,7 +31,8 @@ double Since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// What this version can checkpoint faithfully: one single-threaded process without children.
+// What this version can checkpoint faithfully: one process (any number of threads) without
+// children.
 Status CheckSupportedShape(pid_t pid) {
   auto status_text = ReadWholeFile(fmt::format("/proc/{}/status", pid));
   if (!status_text) {
@@ -51,16 +54,15 @@ Status CheckSupportedShape(pid_t pid) {
                      "pid {} is traced by pid {} (a debugger or tracer); detach it first", pid,
                      st.tracer_pid);
   }
-  if (st.threads != 1) {
-    return MakeError(ErrorKind::kUnsupported,
-                     "pid {} has {} threads; multi-threaded processes are not supported yet", pid,
-                     st.threads);
-  }
-  auto children = ReadWholeFile(fmt::format("/proc/{}/task/{}/children", pid, pid));
-  if (children && children->find_first_not_of(" \n") != std::string::npos) {
-    return MakeError(ErrorKind::kUnsupported,
-                     "pid {} has child processes ({}); process trees are not supported yet", pid,
-                     *children);
+  // Each thread lists the children it forked: look at all of them.
+  auto tids = CRYO_TRY_CTX(proc::ListTasks(pid), "pid {}", pid);
+  for (pid_t tid : tids) {
+    auto children = ReadWholeFile(fmt::format("/proc/{}/task/{}/children", pid, tid));
+    if (children && children->find_first_not_of(" \n") != std::string::npos) {
+      return MakeError(ErrorKind::kUnsupported,
+                       "pid {} has child processes ({}); process trees are not supported yet", pid,
+                       children->substr(0, children->find_last_not_of(" \n") + 1));
+    }
   }
   if (st.seccomp != 0) {
     return MakeError(ErrorKind::kUnsupported, "pid {} uses seccomp (mode {}); not supported yet",
@@ -81,8 +83,10 @@ Result<model::Process> CaptureProcess(const ptrace::Freezer& frozen) {
   p.pid = frozen.pid();
   // Unsupported files are the most common refusal: find them before any other work.
   p.fds = CRYO_TRY(CaptureFds(p.pid));
-  p.threads.push_back(CRYO_TRY_CTX(CaptureThread(leader), "pid {}", p.pid));
-  CRYO_TRYV(CaptureViaRemoteSyscalls(leader, p));
+  for (const ptrace::Tracee& t : frozen.threads()) {
+    p.threads.push_back(CRYO_TRY_CTX(CaptureThread(p.pid, t), "pid {}", p.pid));
+  }
+  CRYO_TRYV(CaptureViaRemoteSyscalls(frozen, p));
   CRYO_TRYV(CaptureProcessAttributes(leader, p));
   CRYO_TRYV(CaptureMm(p.pid, p));
   return p;

@@ -56,6 +56,13 @@ void ToProto(const model::Thread& in, pb::Thread& out) {
   a->set_sp(in.altstack.sp);
   a->set_flags(in.altstack.flags);
   a->set_size(in.altstack.size);
+  out.set_rseq(in.rseq);
+  out.set_rseq_len(in.rseq_len);
+  out.set_rseq_sig(in.rseq_sig);
+  out.set_robust_list(in.robust_list);
+  out.set_robust_list_len(in.robust_list_len);
+  out.set_clear_child_tid(in.clear_child_tid);
+  out.set_comm(in.comm);
 }
 
 Result<model::Thread> FromProto(const pb::Thread& in) {
@@ -73,6 +80,13 @@ Result<model::Thread> FromProto(const pb::Thread& in) {
   }
   t.altstack = {
       .sp = in.altstack().sp(), .flags = in.altstack().flags(), .size = in.altstack().size()};
+  t.rseq = in.rseq();
+  t.rseq_len = in.rseq_len();
+  t.rseq_sig = in.rseq_sig();
+  t.robust_list = in.robust_list();
+  t.robust_list_len = in.robust_list_len();
+  t.clear_child_tid = in.clear_child_tid();
+  t.comm = in.comm();
   return t;
 }
 

@@ -41,6 +41,13 @@ model::Thread MakeThread(pid_t tid, uint64_t seed) {
   t.blocked = 0x10000 | seed;
   t.pending = {Sig(static_cast<uint8_t>(seed)), Sig(static_cast<uint8_t>(seed + 1))};
   t.altstack = {.sp = 0x7f0000010000 + seed, .flags = 2, .size = 8192 + seed};
+  t.rseq = 0x7f0000020000 + seed * 32;
+  t.rseq_len = 32;
+  t.rseq_sig = 0x53053053;
+  t.robust_list = 0x7f0000030000 + seed * 8;
+  t.robust_list_len = 24;
+  t.clear_child_tid = 0x7f0000040000 + seed * 4;
+  t.comm = "worker-" + std::to_string(seed);
   return t;
 }
 

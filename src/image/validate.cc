@@ -15,6 +15,7 @@ constexpr uint32_t kKnownProt = 0x7;  // PROT_READ | PROT_WRITE | PROT_EXEC
 constexpr uint32_t kKnownVmaFlags = (model::kVmaUffdRegistered << 1) - 1;
 constexpr uint32_t kKnownPageFlags =
     model::kPagePresent | model::kPageZero | model::kPageInParent | model::kPageLazy;
+constexpr uint64_t kRobustListHeadBytes = 24;  // struct robust_list_head on x86-64
 constexpr uint32_t kContentFlags = model::kPagePresent | model::kPageZero | model::kPageInParent;
 
 template <typename... Args>
@@ -101,6 +102,21 @@ Status ValidatePstree(const model::ProcessTree& tree) {
   return {};
 }
 
+// The restorer hands these to the kernel as they are: refuse what it would reject or misuse.
+Status CheckThread(const model::Thread& t) {
+  if (t.tid <= 0) return Corrupt("thread id {} is not positive", t.tid);
+  if (t.comm.size() > 15) return Corrupt("thread {}: name of {} bytes", t.tid, t.comm.size());
+  if (t.robust_list != 0 && t.robust_list_len != kRobustListHeadBytes) {
+    return Corrupt("thread {}: robust list length {}, the kernel's is {}", t.tid, t.robust_list_len,
+                   kRobustListHeadBytes);
+  }
+  if (t.rseq != 0 && (t.rseq % 32 != 0 || t.rseq_len < 32 || t.rseq >= kTaskSize)) {
+    return Corrupt("thread {}: rseq area {:#x} (length {}) is not a valid registration", t.tid,
+                   t.rseq, t.rseq_len);
+  }
+  return {};
+}
+
 Status ValidateCore(const model::Process& p) {
   if (p.umask > 0777) return Corrupt("umask {:#o} out of range", p.umask);
   if (p.rlimits.size() != model::kNumRlimits) {
@@ -110,9 +126,7 @@ Status ValidateCore(const model::Process& p) {
     return Corrupt("{} sigactions, expected {}", p.sigactions.size(), model::kNumSignals);
   }
   if (p.threads.empty()) return Corrupt("no threads");
-  for (const model::Thread& t : p.threads) {
-    if (t.tid <= 0) return Corrupt("thread id {} is not positive", t.tid);
-  }
+  for (const model::Thread& t : p.threads) CRYO_TRYV(CheckThread(t));
   return {};
 }
 

@@ -189,6 +189,17 @@ TEST_F(HostileImage, WrongNumberOfSigactionsOrRlimits) {
   ExpectRejected("core-100.img", "Core.sigactions: more than 64 elements");
 }
 
+TEST_F(HostileImage, ThreadPointersTheKernelWouldReject) {
+  Replace("core-100.img", 0, EncodeCore,
+          [](model::Process& p) { p.threads[1].robust_list_len = 16; });
+  ExpectRejected("core-100.img", "thread 101: robust list length 16");
+  Replace("core-100.img", 0, EncodeCore, [](model::Process& p) { p.threads[1].rseq += 4; });
+  ExpectRejected("core-100.img", "thread 101: rseq area");
+  Replace("core-100.img", 0, EncodeCore,
+          [](model::Process& p) { p.threads[0].comm = "name-of-16-bytes"; });
+  ExpectRejected("core-100.img", "thread 100: name of 16 bytes");
+}
+
 TEST_F(HostileImage, CoreThreadsMustMatchPstree) {
   Replace("core-100.img", 0, EncodeCore, [](model::Process& p) { p.threads.pop_back(); });
   ExpectRejected("core-100.img", "threads differ");

@@ -112,6 +112,15 @@ struct Thread {
   uint64_t blocked = 0;
   std::vector<SigInfo> pending;  // per-thread queue
   AltStack altstack;
+  // Per-thread pointers the kernel keeps: rseq registration (0 = none), robust futex list head
+  // (0 = none; its length is the kernel's 24 otherwise) and the clear_child_tid address.
+  uint64_t rseq = 0;
+  uint32_t rseq_len = 0;
+  uint32_t rseq_sig = 0;
+  uint64_t robust_list = 0;
+  uint64_t robust_list_len = 0;
+  uint64_t clear_child_tid = 0;
+  std::string comm;  // thread name (/proc/PID/task/TID/comm), at most 15 bytes
   bool operator==(const Thread&) const = default;
 };
 

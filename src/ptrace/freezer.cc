@@ -41,9 +41,15 @@ Result<Freezer> Freezer::FreezeProcess(pid_t pid) {
 }
 
 Status Freezer::Kill() {
-  // Killing the leader kills the group; the other tracees then only need forgetting.
-  Status s = threads_.empty() ? Status{} : threads_[0].KillAndWait();
-  for (auto& t : threads_) t.Forget();
+  // SIGKILL to any thread kills the group. Each traced thread reports its death to us (the
+  // tracer) and stays a zombie until we collect that report, and the kernel reports the leader
+  // only once every other thread is gone: collect the other threads first, then the leader. No
+  // thread id is taken any more when this returns (a restore right after reuses them).
+  Status s;
+  for (size_t i = threads_.size(); i-- > 0;) {
+    auto r = threads_[i].KillAndWait();
+    if (!r && s) s = std::move(r);
+  }
   threads_.clear();
   return s;
 }

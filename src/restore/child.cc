@@ -233,7 +233,8 @@ Status RestoreSigactions(const model::Process& p) {
 }
 
 // Pending signals go back into the queues while every signal is blocked; the final mask set by
-// the parent decides which are delivered once the process runs.
+// the parent decides which are delivered once the process runs. The other threads do not exist
+// yet: each queues its own in the blob (Arena::signals).
 Status QueuePendingSignals(const model::Process& p) {
   pid_t self = ::getpid();
   auto signo = [](const model::SigInfo& si) {
@@ -263,9 +264,48 @@ T* ArenaArray(abi::Arena* a, uint32_t& offset_field, uint64_t& cursor, size_t co
   return out;
 }
 
+// The other threads and their private pending signals, for the blob to create and queue.
+void FillThreads(const model::Process& p, const Plan& plan, abi::Arena* a, uint64_t& cursor) {
+  const size_t n = p.threads.size() - 1;
+  a->thread_count = static_cast<uint32_t>(n);
+  auto* specs = ArenaArray<abi::ThreadSpec>(a, a->threads_offset, cursor, n);
+  size_t signals = 0;
+  for (size_t i = 1; i <= n; i++) {
+    const model::Thread& t = p.threads[i];
+    abi::ThreadSpec& s = specs[i - 1];
+    std::memset(&s, 0, sizeof s);
+    s.tid = t.tid;
+    s.stack_top = plan.stack_top + i * abi::kThreadStackSize;
+    s.altstack_sp = t.altstack.sp;
+    s.altstack_size = t.altstack.size;
+    s.altstack_flags = t.altstack.flags;
+    s.rseq = t.rseq;
+    s.rseq_len = t.rseq_len;
+    s.rseq_sig = t.rseq_sig;
+    s.robust_list = t.robust_list;
+    s.robust_list_len = t.robust_list_len;
+    s.clear_child_tid = t.clear_child_tid;
+    std::strncpy(s.comm, t.comm.c_str(), sizeof s.comm - 1);
+    s.signal_first = static_cast<uint32_t>(signals);
+    s.signal_count = static_cast<uint32_t>(t.pending.size());
+    signals += t.pending.size();
+  }
+  a->signal_count = static_cast<uint32_t>(signals);
+  auto* queued = ArenaArray<abi::QueuedSignal>(a, a->signals_offset, cursor, signals);
+  for (size_t i = 1; i <= n; i++) {
+    for (const model::SigInfo& si : p.threads[i].pending) {
+      queued->tid = p.threads[i].tid;
+      std::memcpy(&queued->signo, si.raw.data(), sizeof queued->signo);
+      std::memcpy(queued->info, si.raw.data(), sizeof queued->info);
+      queued++;
+    }
+  }
+}
+
 Status BuildArena(const model::Process& p, const Plan& plan, int exe_fd,
                   const std::vector<int>& close_fds) {
-  if (::mprotect(reinterpret_cast<void*>(plan.arena_addr), plan.arena_size + abi::kBlobStackSize,
+  if (::mprotect(reinterpret_cast<void*>(plan.arena_addr),
+                 plan.arena_size + abi::kBlobStackSize + plan.thread_stacks_bytes,
                  PROT_READ | PROT_WRITE) < 0) {
     return ErrnoError("map arena");
   }
@@ -305,10 +345,16 @@ Status BuildArena(const model::Process& p, const Plan& plan, int exe_fd,
   a->rlimit_count = static_cast<uint32_t>(std::min<size_t>(p.rlimits.size(), abi::kMaxRlimits));
   for (uint32_t i = 0; i < a->rlimit_count; i++)
     a->rlimits[i] = {p.rlimits[i].cur, p.rlimits[i].max};
-  const model::AltStack& ss = p.threads.at(0).altstack;
-  a->altstack_sp = ss.sp;
-  a->altstack_size = ss.size;
-  a->altstack_flags = ss.flags;
+  const model::Thread& leader = p.threads.at(0);
+  a->altstack_sp = leader.altstack.sp;
+  a->altstack_size = leader.altstack.size;
+  a->altstack_flags = leader.altstack.flags;
+  a->rseq = leader.rseq;
+  a->rseq_len = leader.rseq_len;
+  a->rseq_sig = leader.rseq_sig;
+  a->robust_list = leader.robust_list;
+  a->robust_list_len = leader.robust_list_len;
+  a->clear_child_tid = leader.clear_child_tid;
   // cryo's own rseq registration (inherited through clone3) must go before its TLS is unmapped.
   const auto host_rseq = abi::HostRseq();
   a->host_rseq = host_rseq.addr;
@@ -334,6 +380,7 @@ Status BuildArena(const model::Process& p, const Plan& plan, int exe_fd,
   a->close_fd_count = static_cast<uint32_t>(close_fds.size());
   auto* cf = ArenaArray<int32_t>(a, a->close_fds_offset, cursor, close_fds.size());
   std::copy(close_fds.begin(), close_fds.end(), cf);
+  FillThreads(p, plan, a, cursor);
   a->arena_size = static_cast<uint32_t>(cursor);
   if (cursor > plan.arena_size) return MakeError(ErrorKind::kInternal, "arena overflow");
   return {};

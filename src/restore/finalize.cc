@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 
 #include <cerrno>
+#include <unordered_map>
 
 #include "base/io.h"
 #include "proc/maps.h"
@@ -50,6 +51,14 @@ const char* StepName(uint64_t step) {
       return "comm";
     case abi::kCloseFds:
       return "close fds";
+    case abi::kRseq:
+      return "rseq";
+    case abi::kRobustList:
+      return "robust list";
+    case abi::kThreads:
+      return "create thread";
+    case abi::kThreadSignal:
+      return "queue thread signal";
   }
   return "unknown step";
 }
@@ -97,6 +106,12 @@ Status VerifyLayout(pid_t pid, const model::Process& p, const Plan& plan) {
   return {};
 }
 
+Status InstallThreadState(const ptrace::Tracee& t, const model::Thread& saved) {
+  CRYO_TRYV(t.SetRegs(ResumeRegisters(saved.regs)));
+  CRYO_TRYV(t.SetXstate(saved.xstate));
+  return t.SetSigmask(saved.blocked);
+}
+
 }  // namespace
 
 model::GpRegs ResumeRegisters(const model::GpRegs& saved) {
@@ -118,12 +133,27 @@ model::GpRegs ResumeRegisters(const model::GpRegs& saved) {
   return r;
 }
 
-Status Finalize(ptrace::Tracee& child, int wait_status, const model::Process& p, const Plan& plan) {
-  CRYO_TRYV(CheckBlobResult(child, wait_status));
-  CRYO_TRYV(VerifyLayout(child.tid(), p, plan));
+Status Finalize(ptrace::Tracee& leader, const BlobStops& stops,
+                std::vector<ptrace::Tracee>& threads, const model::Process& p, const Plan& plan) {
+  CRYO_TRYV(CheckBlobResult(leader, stops.leader.status));
+  if (threads.size() != stops.threads.size() || threads.size() + 1 != p.threads.size()) {
+    return MakeError(ErrorKind::kInternal, "pid {}: {} of {} threads reached the restorer's end",
+                     leader.tid(), threads.size() + 1, p.threads.size());
+  }
+  std::unordered_map<pid_t, const model::Thread*> by_tid;
+  for (const model::Thread& t : p.threads) by_tid[t.tid] = &t;
+  for (size_t i = 0; i < threads.size(); i++) {
+    CRYO_TRYV(CheckBlobResult(threads[i], stops.threads[i].status));
+    if (!by_tid.contains(threads[i].tid())) {
+      return MakeError(ErrorKind::kInternal, "pid {}: thread {} is not in the image", leader.tid(),
+                       threads[i].tid());
+    }
+  }
+  CRYO_TRYV(VerifyLayout(leader.tid(), p, plan));
   {
+    // Every thread is stopped at its final int3 by now: none runs in the keep region any more.
     auto rs = CRYO_TRY(ptrace::RemoteSyscalls::Start(
-        child, RemoteAddr(plan.blob_addr + abi::kSyscallGadgetOffset)));
+        leader, RemoteAddr(plan.blob_addr + abi::kSyscallGadgetOffset)));
     int64_t r = CRYO_TRY(rs.Call(SYS_prctl, PR_SET_PDEATHSIG, 0));
     if (r < 0) return SysError(static_cast<int>(-r), "clear pdeathsig");
     // Last, as the blob needed a dumpable process; cryo (root) may trace it either way.
@@ -138,13 +168,15 @@ Status Finalize(ptrace::Tracee& child, int wait_status, const model::Process& p,
     if (r < 0) return SysError(static_cast<int>(-r), "unmap keep region");
     rs.Abandon();
   }
-  const model::Thread& t = p.threads.at(0);
-  CRYO_TRYV(child.SetRegs(ResumeRegisters(t.regs)));
-  CRYO_TRYV(child.SetXstate(t.xstate));
-  CRYO_TRYV(child.SetSigmask(t.blocked));
+  CRYO_TRYV(InstallThreadState(leader, p.threads.at(0)));
+  for (ptrace::Tracee& t : threads) CRYO_TRYV(InstallThreadState(t, *by_tid.at(t.tid())));
   // Stopped by job control when dumped: stopped again (queued now, acts on release).
-  if (p.stopped && ::kill(child.tid(), SIGSTOP) < 0) return ErrnoError("stop pid {}", child.tid());
-  return child.Detach();
+  if (p.stopped && ::kill(leader.tid(), SIGSTOP) < 0) {
+    return ErrnoError("stop pid {}", leader.tid());
+  }
+  // Nothing can fail after this point but a detach: the process starts running, thread by thread.
+  for (ptrace::Tracee& t : threads) CRYO_TRYV(t.Detach());
+  return leader.Detach();
 }
 
 }  // namespace cryo::restore

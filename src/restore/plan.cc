@@ -32,8 +32,12 @@ Result<model::FileId> StatFile(const std::string& path) {
 }  // namespace
 
 uint64_t ArenaBytes(const model::Process& p, size_t close_fd_count) {
+  size_t thread_signals = 0;
+  for (size_t i = 1; i < p.threads.size(); i++) thread_signals += p.threads[i].pending.size();
   return sizeof(restorer::Arena) + p.vmas.size() * sizeof(restorer::VmaMove) +
-         p.mm.auxv.size() * 8 + p.creds.groups.size() * 4 + close_fd_count * 4 + 64;
+         p.mm.auxv.size() * 8 + p.creds.groups.size() * 4 + close_fd_count * 4 +
+         (p.threads.size() - std::min<size_t>(p.threads.size(), 1)) * sizeof(restorer::ThreadSpec) +
+         thread_signals * sizeof(restorer::QueuedSignal) + 64;
 }
 
 Result<Plan> MakePlan(const model::Process& p, std::vector<Interval> busy, uint64_t blob_bytes,
@@ -46,8 +50,10 @@ Result<Plan> MakePlan(const model::Process& p, std::vector<Interval> busy, uint6
     if (NeedsPremap(v)) premap_bytes += v.length() + kGuard;
     busy.push_back({v.start, v.end});
   }
-  uint64_t size =
-      plan.blob_size + kGuard + plan.arena_size + restorer::kBlobStackSize + kGuard + premap_bytes;
+  plan.thread_stacks_bytes =
+      p.threads.empty() ? 0 : (p.threads.size() - 1) * restorer::kThreadStackSize;
+  uint64_t size = plan.blob_size + kGuard + plan.arena_size + restorer::kBlobStackSize +
+                  plan.thread_stacks_bytes + kGuard + premap_bytes;
   std::sort(busy.begin(), busy.end(), [](auto& a, auto& b) { return a.start < b.start; });
   uint64_t cursor = kSearchFloor;
   bool found = false;
@@ -67,7 +73,7 @@ Result<Plan> MakePlan(const model::Process& p, std::vector<Interval> busy, uint6
   plan.blob_addr = cursor;
   plan.arena_addr = plan.blob_addr + plan.blob_size + kGuard;
   plan.stack_top = plan.arena_addr + plan.arena_size + restorer::kBlobStackSize;
-  uint64_t at = plan.stack_top + kGuard;
+  uint64_t at = plan.stack_top + plan.thread_stacks_bytes + kGuard;
   for (size_t i = 0; i < p.vmas.size(); i++) {
     const auto& v = p.vmas[i];
     if (!NeedsPremap(v)) {

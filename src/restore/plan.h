@@ -23,6 +23,9 @@ struct Plan {
   uint64_t arena_addr = 0;
   uint64_t arena_size = 0;  // page-rounded
   uint64_t stack_top = 0;
+  // Blob stacks of the other threads, restorer::kThreadStackSize bytes each, right above the
+  // leader's: thread i (1-based, as in Process::threads) has its top at stack_top + i * size.
+  uint64_t thread_stacks_bytes = 0;
   std::vector<PremapSlot> premap;  // every vma except vdso/vvar, in vma order
   uint64_t vdso_vvar_start = 0;    // 0: the image has no vdso
 };

@@ -7,6 +7,8 @@
 #include <string>
 
 #include "restore/finalize.h"
+#include "restorer/abi.h"
+#include "restorer/blob.h"
 
 namespace cryo::restore {
 namespace {
@@ -46,6 +48,30 @@ TEST(Plan, KeepRegionAvoidsTargetAndSelfMappingsAndHoldsEveryPremap) {
     EXPECT_LE(s.addr + v.length(), plan->keep_end);
     prev_end = s.addr + v.length();
   }
+}
+
+TEST(Plan, ThreadStacksSitAboveTheLeaderStackBeforeThePremapArea) {
+  model::Process p;
+  p.vmas = {MakeVma(0x100000000, 0x100010000, model::VmaKind::kAnonPrivate)};
+  p.threads.resize(3);
+  auto plan = MakePlan(p, {}, 4096, 4096);
+  ASSERT_TRUE(plan) << plan.error().Message();
+  EXPECT_EQ(plan->thread_stacks_bytes, 2 * restorer::kThreadStackSize);
+  ASSERT_EQ(plan->premap.size(), 1u);
+  // Thread i's stack top is stack_top + i * kThreadStackSize; the last one is below the premap.
+  EXPECT_GT(plan->premap[0].addr, plan->stack_top + 2 * restorer::kThreadStackSize);
+  EXPECT_LE(plan->premap[0].addr + 0x10000, plan->keep_end);
+}
+
+TEST(Plan, ArenaGrowsWithThreadsAndTheirPendingSignals) {
+  model::Process p;
+  p.threads.resize(1);
+  const uint64_t one = ArenaBytes(p, 1);
+  p.threads.resize(3);
+  p.threads[2].pending.resize(2);
+  p.threads[0].pending.resize(5);  // the leader's are queued by cryo's code, not the arena
+  EXPECT_EQ(ArenaBytes(p, 1),
+            one + 2 * sizeof(restorer::ThreadSpec) + 2 * sizeof(restorer::QueuedSignal));
 }
 
 TEST(ResumeRegisters, InterruptedSyscallIsRewoundToRunAgain) {

@@ -18,6 +18,7 @@
 #include "image/image_dir.h"
 #include "image/tree_io.h"
 #include "ptrace/tracee.h"
+#include "restore/blob_stops.h"
 #include "restore/child.h"
 #include "restore/finalize.h"
 #include "restore/plan.h"
@@ -30,7 +31,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // A dumped process may linger as a zombie for a moment (its parent reaps it lazily): wait, within
-// a bound, until its PID is free.
+// a bound, until its PID (or a thread's TID: /proc/TID exists for threads too) is free.
 Status WaitPidFree(pid_t pid, double seconds) {
   auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
   std::string path = fmt::format("/proc/{}", pid);
@@ -54,11 +55,15 @@ Result<Pipe> MakePipe() {
   return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
-// Kills and reaps a child that did not make it, so no half-restored process is left.
+// Kills and reaps a child that did not make it, so no half-restored process is left. Its traced
+// threads report their deaths to us too: reap until no child is left (restore has no other).
 void KillChild(pid_t pid) {
   ::kill(pid, SIGKILL);
   int status = 0;
-  while (::waitpid(pid, &status, __WALL) < 0 && errno == EINTR) {
+  for (;;) {
+    pid_t r = ::waitpid(-1, &status, __WALL);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) break;
   }
 }
 
@@ -70,9 +75,11 @@ std::string ReadChildError(int fd) {
   return msg;
 }
 
-// Runs the child to its final stop and finishes it. Kills it on any failure.
+// Runs the child (and the threads its blob creates) to their final stops and finishes them.
+// Kills it on any failure.
 Status DriveChild(pid_t pid, Pipe& sync, Pipe& error, const model::Process& p, const Plan& plan) {
-  if (::ptrace(PTRACE_SEIZE, pid, nullptr, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) < 0) {
+  constexpr long kOptions = PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE;
+  if (::ptrace(PTRACE_SEIZE, pid, nullptr, kOptions) < 0) {
     int err = errno;
     KillChild(pid);
     return SysError(err, fmt::format("seize restored pid {}", pid));
@@ -82,17 +89,24 @@ Status DriveChild(pid_t pid, Pipe& sync, Pipe& error, const model::Process& p, c
   (void)!::write(sync.write.get(), &go, 1);
   sync.write.Reset();
   error.write.Reset();
-  auto status = ptrace::WaitStop(pid);
-  if (!status) {
+  std::vector<pid_t> tids;
+  for (size_t i = 1; i < p.threads.size(); i++) tids.push_back(p.threads[i].tid);
+  auto stops = WaitBlobStops(pid, tids);
+  if (!stops) {
     child.Forget();
-    std::string msg = ReadChildError(error.read.get());
+    // Killed first: a child that is still alive holds the error pipe open.
     KillChild(pid);
-    if (msg.empty()) msg = status.error().Message();
+    std::string msg = ReadChildError(error.read.get());
+    if (msg.empty()) msg = stops.error().Message();
     return MakeError(ErrorKind::kInternal, "restore pid {}: {}", pid, msg);
   }
-  auto done = Finalize(child, *status, p, plan);
+  std::vector<ptrace::Tracee> threads;
+  threads.reserve(stops->threads.size());
+  for (const BlobStop& s : stops->threads) threads.push_back(ptrace::Tracee::Adopt(s.tid));
+  auto done = Finalize(child, *stops, threads, p, plan);
   if (!done) {
     child.Forget();
+    for (auto& t : threads) t.Forget();
     KillChild(pid);
     return Wrapped(std::move(done).error(), fmt::format("restore pid {}", pid));
   }
@@ -120,16 +134,15 @@ Result<RestoreResult> Restore(const RestoreOptions& opts) {
   auto t0 = Clock::now();
   auto dir = CRYO_TRY(image::ImageDir::Open(opts.images_dir));
   model::ProcessTree tree = CRYO_TRY(image::ReadTree(dir));
-  if (tree.processes.size() != 1 || tree.processes[0].threads.size() != 1) {
+  if (tree.processes.size() != 1) {
     return MakeError(ErrorKind::kUnsupported,
-                     "image holds {} processes; only single-threaded single processes are "
-                     "supported yet",
+                     "image holds {} processes; only single processes are supported yet",
                      tree.processes.size());
   }
   const model::Process& p = tree.processes[0];
   CRYO_TRYV(CheckRestorable(p));
   auto t_wait = Clock::now();
-  CRYO_TRYV(WaitPidFree(p.pid, opts.pid_wait_seconds));
+  for (const model::Thread& t : p.threads) CRYO_TRYV(WaitPidFree(t.tid, opts.pid_wait_seconds));
   double pid_wait = std::chrono::duration<double>(Clock::now() - t_wait).count();
 
   auto sync = CRYO_TRY(MakePipe());

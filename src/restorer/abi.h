@@ -36,6 +36,37 @@ struct VmaMove {
   uint32_t madv;    // MadvBits to re-apply at the final address
 };
 
+// One thread besides the one running the blob (the leader): created by the blob with clone3 and
+// this exact TID, it sets up its own per-thread state and stops with int3 like the leader.
+struct ThreadSpec {
+  int32_t tid;
+  uint32_t altstack_flags;  // as Arena::altstack_flags
+  uint64_t stack_top;       // top of its blob stack (kThreadStackSize bytes) in the keep region
+  uint64_t altstack_sp;
+  uint64_t altstack_size;
+  uint64_t rseq;  // 0 = none
+  uint32_t rseq_len;
+  uint32_t rseq_sig;
+  uint64_t robust_list;  // as Arena::robust_list
+  uint64_t robust_list_len;
+  uint64_t clear_child_tid;
+  char comm[16];  // PR_SET_NAME, NUL-terminated
+  // Its private pending signals: Arena signals [signal_first, signal_first + signal_count).
+  uint32_t signal_first;
+  uint32_t signal_count;
+};
+
+// Bytes of blob stack per created thread; ThreadSpec::stack_top is 16-aligned.
+inline constexpr uint64_t kThreadStackSize = 16 * 1024;
+
+// A signal to queue on one thread's private queue with rt_tgsigqueueinfo, by that thread itself:
+// the kernel lets only the target thread queue a siginfo with si_code >= 0 or SI_TKILL.
+struct QueuedSignal {
+  int32_t tid;
+  int32_t signo;
+  uint8_t info[128];  // siginfo_t as dumped
+};
+
 struct RlimitEntry {
   uint64_t cur;
   uint64_t max;
@@ -111,6 +142,15 @@ struct Arena {
 
   uint32_t close_fd_count;
   uint32_t close_fds_offset;  // int32_t[close_fd_count]: cryo's own fds, closed last
+
+  // The other threads, created after the rlimits and before the leader's own per-thread state
+  // and credentials (clone3 with set_tid needs cryo's privileges; each thread applies the
+  // credentials itself, as they are per task).
+  uint32_t thread_count;
+  uint32_t threads_offset;  // ThreadSpec[thread_count]
+  // Private pending signals of those threads, each queued by its own thread.
+  uint32_t signal_count;
+  uint32_t signals_offset;  // QueuedSignal[signal_count]
 };
 
 // Every array offset above is from the start of the Arena, aligned for its element type, and
@@ -129,6 +169,10 @@ struct Arena {
 //   kRlimit     rdx = the resource.
 //   kCreds      rdx = CredStep, rcx = the capability for kCredBounding / kCredAmbient.
 //   kCloseFds   rdx = index into close_fds (only EBADF is an error: close always frees the fd).
+//   kThreads    rdx = ThreadSpec index; rcx = the TID clone3 returned if it was not the one asked.
+//   kThreadSignal  rdx = QueuedSignal index (reported by the thread it belongs to).
+// A created thread reports the same way at its own int3 (kAltstack, kRseq, kRobustList, kCreds,
+// kComm apply to it), with kDone on success.
 enum Step : uint64_t {
   kDone = 0,
   kBadArena = 1,
@@ -145,6 +189,8 @@ enum Step : uint64_t {
   kCloseFds = 12,
   kRseq = 13,
   kRobustList = 14,
+  kThreads = 15,
+  kThreadSignal = 16,
 };
 
 // kBadArena details (rdx).
@@ -157,6 +203,8 @@ enum ArenaCheck : uint64_t {
   kCheckVma = 5,         // a VmaMove not page-aligned, empty, above task_size or in the keep region
   kCheckVdso = 6,        // vdso_vvar_start not page-aligned or inside the keep region
   kCheckCapLast = 7,     // cap_last > 63
+  kCheckThread = 8,      // a ThreadSpec's stack outside the keep region or misaligned, tid <= 0,
+                         // or its signals outside the signal array
 };
 
 // kCreds details (rdx), in the order the blob applies them.

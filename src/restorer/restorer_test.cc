@@ -92,7 +92,8 @@ struct Scenario {
   int unmapped_premap = -1;  // this VmaMove's premap is unmapped before the jump
   int move_into_keep = -1;   // this VmaMove's final address lies in the keep region
   std::optional<CredSpec> creds;
-  bool altstack = false;  // an enabled altstack at kAltstack, else SS_DISABLE
+  bool altstack = false;             // an enabled altstack at kAltstack, else SS_DISABLE
+  bool thread_outside_keep = false;  // one ThreadSpec whose stack lies above the keep region
 };
 
 uint32_t CapLast() {
@@ -250,6 +251,14 @@ void FillArena(ArenaWriter& w, const KeepLayout& keep, const Scenario& s, int ex
   std::strncpy(a.comm, "restored", sizeof a.comm);
   a.close_fd_count = static_cast<uint32_t>(close_fds.size());
   a.close_fds_offset = w.Append<int32_t>(close_fds);
+  if (s.thread_outside_keep) {
+    ThreadSpec t{};
+    t.tid = 4242;
+    t.stack_top = keep.end + kThreadStackSize;
+    const ThreadSpec threads[] = {t};
+    a.thread_count = 1;
+    a.threads_offset = w.Append<ThreadSpec>(threads);
+  }
 }
 
 // Child side: everything restore's per-process setup does before the jump. Never returns.
@@ -654,6 +663,17 @@ TEST_F(Restorer, MoveIntoKeepRegionIsRefused) {
   EXPECT_EQ(regs->rdi, kBadArena) << Describe(*regs);
   EXPECT_EQ(regs->rdx, kCheckVma);
   EXPECT_EQ(regs->rcx, 1u);
+}
+
+TEST_F(Restorer, ThreadStackOutsideKeepRegionIsRefused) {
+  Scenario s;
+  s.thread_outside_keep = true;
+  BlobChild child(s);
+  auto regs = child.WaitTrap();
+  ASSERT_TRUE(regs);
+  EXPECT_EQ(regs->rdi, kBadArena) << Describe(*regs);
+  EXPECT_EQ(regs->rdx, kCheckThread);
+  EXPECT_EQ(regs->rcx, 0u);
 }
 
 }  // namespace

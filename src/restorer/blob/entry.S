@@ -20,4 +20,25 @@ cryo_blob_entry:
         call    cryo_restorer_main
         ud2
 
+// long cryo_blob_clone_thread(clone_args* rdi, size rsi, const ThreadSpec* rdx, const Arena* rcx)
+// clone3 keeps every register but rax, rcx and r11 (and rsp in the child): the child finds the
+// spec and the arena in rdx and r8 and calls cryo_blob_thread_main on its own stack, never
+// returning here; the caller gets clone3's result.
+        .text
+        .globl  cryo_blob_clone_thread
+        .hidden cryo_blob_clone_thread
+cryo_blob_clone_thread:
+        movq    %rcx, %r8
+        movl    $435, %eax              // __NR_clone3
+        syscall
+        testq   %rax, %rax
+        jnz     1f
+        movq    %rdx, %rdi
+        movq    %r8, %rsi
+        andq    $-16, %rsp
+        xorl    %ebp, %ebp
+        call    cryo_blob_thread_main
+        ud2
+1:      ret
+
         .section .note.GNU-stack, "", @progbits

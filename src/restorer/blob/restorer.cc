@@ -4,11 +4,11 @@
 #include <asm/prctl.h>
 #include <linux/mman.h>
 #include <linux/prctl.h>
-#include <linux/signal.h>
 
 #include "restorer/abi.h"
 #include "restorer/blob/outcome.h"
 #include "restorer/blob/syscall.h"
+#include "restorer/blob/thread.h"
 
 namespace cryo::restorer::blob {
 namespace {
@@ -69,6 +69,19 @@ Outcome CheckArena(const Arena& a) {
     return bad(kCheckVdso);
   }
   if (a.cap_last > 63) return bad(kCheckCapLast);
+  if (!ArrayFits<ThreadSpec>(a, a.threads_offset, a.thread_count) ||
+      !ArrayFits<QueuedSignal>(a, a.signals_offset, a.signal_count)) {
+    return bad(kCheckArrays);
+  }
+  const ThreadSpec* threads = ArenaArray<ThreadSpec>(a, a.threads_offset);
+  for (uint32_t i = 0; i < a.thread_count; ++i) {
+    const ThreadSpec& t = threads[i];
+    if (t.tid <= 0 || (t.stack_top & 15) != 0 || t.stack_top < a.keep_start + kThreadStackSize ||
+        t.stack_top > a.keep_end || t.signal_first > a.signal_count ||
+        t.signal_count > a.signal_count - t.signal_first) {
+      return bad(kCheckThread, i);
+    }
+  }
   return {};
 }
 
@@ -190,45 +203,6 @@ Outcome SetRlimits(const Arena& a) {
   return {};
 }
 
-Outcome SetAltstack(const Arena& a) {
-  stack_t ss;
-  if (a.altstack_flags & SS_DISABLE) {
-    ss.ss_sp = nullptr;
-    ss.ss_flags = SS_DISABLE;
-    ss.ss_size = 0;
-  } else {
-    ss.ss_sp = reinterpret_cast<void*>(a.altstack_sp);
-    ss.ss_flags = static_cast<int>(a.altstack_flags);
-    ss.ss_size = a.altstack_size;
-  }
-  long r = Syscall(__NR_sigaltstack, Arg(&ss), 0);
-  if (IsError(r)) return Fail(kAltstack, r);
-  return {};
-}
-
-Outcome SetTaskPointers(const Arena& a) {
-  // The kernel only stores these; a zero head with the kernel's length clears the list.
-  const uint64_t robust_len = a.robust_list_len ? a.robust_list_len : 24;
-  long r = Syscall(__NR_set_robust_list, static_cast<long>(a.robust_list),
-                   static_cast<long>(robust_len));
-  if (IsError(r)) return Fail(kRobustList, r);
-  Syscall(__NR_set_tid_address, static_cast<long>(a.clear_child_tid));  // cannot fail
-  if (a.rseq != 0) {
-    r = Syscall(__NR_rseq, static_cast<long>(a.rseq), a.rseq_len, 0, a.rseq_sig);
-    if (IsError(r)) return Fail(kRseq, r, 1);
-  }
-  return {};
-}
-
-Outcome SetComm(const Arena& a) {
-  char comm[16];
-  for (int i = 0; i < 15; ++i) comm[i] = a.comm[i];
-  comm[15] = '\0';
-  long r = Syscall(__NR_prctl, PR_SET_NAME, Arg(comm));
-  if (IsError(r)) return Fail(kComm, r);
-  return {};
-}
-
 Outcome CloseFds(const Arena& a) {
   const int32_t* fds = ArenaArray<int32_t>(a, a.close_fds_offset);
   for (uint32_t i = 0; i < a.close_fd_count; ++i) {
@@ -236,6 +210,26 @@ Outcome CloseFds(const Arena& a) {
     if (r == -9 /* EBADF */) return Fail(kCloseFds, r, i);
   }
   return {};
+}
+
+// The leader's per-thread state, in the shape of a created thread's.
+ThreadSpec LeaderSpec(const Arena& a) {
+  ThreadSpec t;
+  t.tid = 0;
+  t.altstack_flags = a.altstack_flags;
+  t.stack_top = 0;
+  t.altstack_sp = a.altstack_sp;
+  t.altstack_size = a.altstack_size;
+  t.rseq = a.rseq;
+  t.rseq_len = a.rseq_len;
+  t.rseq_sig = a.rseq_sig;
+  t.robust_list = a.robust_list;
+  t.robust_list_len = a.robust_list_len;
+  t.clear_child_tid = a.clear_child_tid;
+  for (int i = 0; i < 16; ++i) t.comm[i] = a.comm[i];
+  t.signal_first = 0;
+  t.signal_count = 0;  // the leader's were queued before the blob
+  return t;
 }
 
 Outcome Restore(const Arena& a) {
@@ -248,22 +242,13 @@ Outcome Restore(const Arena& a) {
   if (Outcome o = MoveVmas(a); !o.ok()) return o;
   if (Outcome o = SetMm(a); !o.ok()) return o;
   if (Outcome o = SetRlimits(a); !o.ok()) return o;
-  if (Outcome o = SetAltstack(a); !o.ok()) return o;
-  if (Outcome o = SetTaskPointers(a); !o.ok()) return o;
+  if (Outcome o = CreateThreads(a); !o.ok()) return o;
+  const ThreadSpec self = LeaderSpec(a);
+  if (Outcome o = SetAltstack(self); !o.ok()) return o;
+  if (Outcome o = SetTaskPointers(self); !o.ok()) return o;
   if (Outcome o = ApplyCreds(a); !o.ok()) return o;
-  if (Outcome o = SetComm(a); !o.ok()) return o;
+  if (Outcome o = SetComm(self); !o.ok()) return o;
   return CloseFds(a);
-}
-
-// The only way out: int3 with the outcome in rdi/rsi/rdx/rcx. Looping keeps the task trapped
-// if the host ever resumes it here.
-[[noreturn]] void Stop(const Outcome& o) {
-  register uint64_t rdi asm("rdi") = o.step;
-  register long rsi asm("rsi") = o.err;
-  register uint64_t rdx asm("rdx") = o.index;
-  register uint64_t rcx asm("rcx") = o.detail;
-  asm volatile("1: int3\n\tjmp 1b" : : "r"(rdi), "r"(rsi), "r"(rdx), "r"(rcx) : "memory");
-  __builtin_unreachable();
 }
 
 }  // namespace

@@ -1,0 +1,22 @@
+// Capture of one thread's own state: registers, FPU state, signal mask and private queue, and
+// the per-thread pointers the kernel keeps (rseq, robust futex list, clear_child_tid, altstack).
+#pragma once
+
+#include "base/error.h"
+#include "model/process.h"
+#include "ptrace/remote_syscalls.h"
+#include "ptrace/tracee.h"
+
+namespace cryo::dump {
+
+// What ptrace and /proc show of a stopped thread of process `pid` from outside: registers,
+// xstate, mask, private pending signals, rseq registration, robust list, name.
+Result<model::Thread> CaptureThread(pid_t pid, const ptrace::Tracee& t);
+
+// What only the thread itself can tell, through remote syscalls `rs` running in it: its
+// alternate signal stack and its clear_child_tid address. `scratch` is at least 64 bytes of
+// writable memory of the process (threads share it).
+Status CaptureThreadViaRemoteSyscalls(ptrace::RemoteSyscalls& rs, const ptrace::RemoteScratch& at,
+                                      model::Thread& th);
+
+}  // namespace cryo::dump
