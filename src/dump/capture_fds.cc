@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "base/io.h"
+#include "dump/fd_kinds.h"
 #include "proc/fdinfo.h"
 #include "proc/tasks.h"
 
@@ -71,7 +72,27 @@ Result<model::Fd> CaptureOne(pid_t pid, int fd, FileKey& key) {
     out.type = model::FdType::kInherited;
     return out;
   }
-  if (S_ISFIFO(st.st_mode)) return unsupported("pipes and FIFOs are not supported yet");
+  if (S_ISFIFO(st.st_mode)) {
+    if (deleted) return unsupported("FIFOs that were deleted are not supported");
+    out.type = target.starts_with("pipe:[") ? model::FdType::kPipe : model::FdType::kFifo;
+    out.object_id = st.st_ino;
+    return out;
+  }
+  if (target == "anon_inode:[eventfd]") {
+    out.type = model::FdType::kEventfd;
+    CRYO_TRYV(CaptureEventfd(info, out));
+    return out;
+  }
+  if (target == "anon_inode:[signalfd]") {
+    out.type = model::FdType::kSignalfd;
+    CRYO_TRYV(CaptureSignalfd(info, out));
+    return out;
+  }
+  if (target == "anon_inode:[timerfd]") {
+    out.type = model::FdType::kTimerfd;
+    CRYO_TRYV(CaptureTimerfd(info, out));
+    return out;
+  }
   if (S_ISSOCK(st.st_mode)) return unsupported("sockets are not supported yet");
   if (S_ISCHR(st.st_mode)) return unsupported("this character device is not supported yet");
   return unsupported("this kind of file is not supported yet");
@@ -106,6 +127,7 @@ Result<std::vector<model::Fd>> CaptureFds(pid_t pid) {
     keys.push_back(key);
   }
   CRYO_TRYV(FindShared(pid, out, keys));
+  CRYO_TRYV(CapturePipes(pid, out));
   return out;
 }
 

@@ -1,6 +1,7 @@
 // Capture of a process's file descriptors. Supported now: regular files, directories, safe
-// character devices, and stdio (fds 0-2) of other kinds, which restore takes from its caller.
-// Anything else is refused with an error that names the fd and what it is.
+// character devices, pipes and FIFOs with both ends in the process, eventfd, signalfd, timerfd,
+// and stdio (fds 0-2) of other kinds, which restore takes from its caller. Anything else is
+// refused with an error that names the fd and what it is.
 #pragma once
 
 #include <sys/types.h>

@@ -10,6 +10,11 @@ static_assert(int(model::FdType::kRegular) == pb::FD_REGULAR);
 static_assert(int(model::FdType::kDirectory) == pb::FD_DIRECTORY);
 static_assert(int(model::FdType::kCharDevice) == pb::FD_CHAR_DEVICE);
 static_assert(int(model::FdType::kInherited) == pb::FD_INHERITED);
+static_assert(int(model::FdType::kPipe) == pb::FD_PIPE);
+static_assert(int(model::FdType::kFifo) == pb::FD_FIFO);
+static_assert(int(model::FdType::kEventfd) == pb::FD_EVENTFD);
+static_assert(int(model::FdType::kSignalfd) == pb::FD_SIGNALFD);
+static_assert(int(model::FdType::kTimerfd) == pb::FD_TIMERFD);
 
 Result<std::string> EncodeFds(const model::Process& p) {
   pb::Fds m;
@@ -25,6 +30,15 @@ Result<std::string> EncodeFds(const model::Process& p) {
     out->set_rdev(fd.rdev);
     FileIdToProto(fd.file, *out->mutable_file());
     if (fd.shares_with >= 0) out->set_shares_with(fd.shares_with);
+    out->set_object_id(fd.object_id);
+    out->set_pipe_size(fd.pipe_size);
+    out->set_data(fd.data);
+    out->set_counter(fd.counter);
+    out->set_signal_mask(fd.signal_mask);
+    out->set_clockid(fd.clockid);
+    out->set_value_ns(fd.value_ns);
+    out->set_interval_ns(fd.interval_ns);
+    out->set_kind_flags(fd.kind_flags);
   }
   return EncodeFile(Kind::kFds, m);
 }
@@ -48,7 +62,16 @@ Status DecodeFds(std::string_view file, model::Process& p) {
                               .pos = in.pos(),
                               .rdev = in.rdev(),
                               .file = FileIdFromProto(in.file()),
-                              .shares_with = in.has_shares_with() ? in.shares_with() : -1});
+                              .shares_with = in.has_shares_with() ? in.shares_with() : -1,
+                              .object_id = in.object_id(),
+                              .pipe_size = in.pipe_size(),
+                              .data = in.data(),
+                              .counter = in.counter(),
+                              .signal_mask = in.signal_mask(),
+                              .clockid = in.clockid(),
+                              .value_ns = in.value_ns(),
+                              .interval_ns = in.interval_ns(),
+                              .kind_flags = in.kind_flags()});
   }
   return {};
 }

@@ -110,14 +110,39 @@ void FillCommon(model::Process& p, uint64_t seed) {
   };
   auto fd = [](int num, model::FdType type, std::string path, uint32_t flags, bool cloexec,
                uint64_t pos, uint64_t rdev, FileId file) {
-    return model::Fd{num, type, std::move(path), flags, cloexec, pos, rdev, file};
+    model::Fd f;
+    f.fd = num;
+    f.type = type;
+    f.path = std::move(path);
+    f.flags = flags;
+    f.cloexec = cloexec;
+    f.pos = pos;
+    f.rdev = rdev;
+    f.file = file;
+    return f;
   };
   p.fds = {
       fd(0, model::FdType::kInherited, "pipe:[1234]", 0, false, 0, 0, {}),
       fd(1, model::FdType::kCharDevice, "/dev/null", 1, false, 0, 0x103, {}),
       fd(3, model::FdType::kRegular, "/var/log/victim.log", 02001, true, 4242, 0, FileId{5000, 99}),
       fd(7, model::FdType::kDirectory, "/etc", 0200000, true, 0, 0, {}),
+      fd(8, model::FdType::kPipe, "pipe:[77]", 0, false, 0, 0, {}),
+      fd(9, model::FdType::kPipe, "pipe:[77]", 04001, false, 0, 0, {}),
+      fd(10, model::FdType::kEventfd, "anon_inode:[eventfd]", 2, true, 0, 0, {}),
+      fd(11, model::FdType::kSignalfd, "anon_inode:[signalfd]", 0, false, 0, 0, {}),
+      fd(12, model::FdType::kTimerfd, "anon_inode:[timerfd]", 0, false, 0, 0, {}),
   };
+  for (int i : {4, 5}) {
+    p.fds[i].object_id = 77;
+    p.fds[i].pipe_size = 65536;
+  }
+  p.fds[4].data = std::string("buffered\0bytes", 14);
+  p.fds[6].counter = 1ull << 40;
+  p.fds[6].kind_flags = model::kEventfdSemaphore;
+  p.fds[7].signal_mask = 1ull << 9;
+  p.fds[8].clockid = 1;
+  p.fds[8].value_ns = 1'500'000'000;
+  p.fds[8].interval_ns = 250'000'000;
   p.pages_file = PagesFileName(p.pid);
   p.pagemap = {
       PageRun{.vaddr = 0x402000, .nr_pages = 2, .offset = 0, .flags = model::kPagePresent},

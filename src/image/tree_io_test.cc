@@ -32,6 +32,9 @@ TEST(TreeIo, RoundTripsARichTreeThroughADirectory) {
   EXPECT_EQ(read->processes[0].threads[1].regs.gs, tree.processes[0].threads[1].regs.gs);
   EXPECT_EQ(read->processes[1].vmas[4].name, "/tmp/\xff\xfe odd\nname");
   EXPECT_EQ(read->processes[0].fds[2].file.mtime_ns, 99);
+  EXPECT_EQ(read->processes[0].fds[4].data, std::string("buffered\0bytes", 14));
+  EXPECT_EQ(read->processes[0].fds[6].counter, 1ull << 40);
+  EXPECT_EQ(read->processes[0].fds[8].interval_ns, 250'000'000u);
 }
 
 TEST(TreeIo, FilesAreCreatedWithMode0600) {

@@ -141,6 +141,20 @@ Status ValidateMm(const model::Process& p) {
   return {};
 }
 
+// The per-kind fields a restore acts on: buffered data that fits its pipe, known flag bits.
+Status CheckFdKindState(const model::Fd& f) {
+  bool is_pipe = f.type == model::FdType::kPipe || f.type == model::FdType::kFifo;
+  if (!is_pipe && !f.data.empty()) return Corrupt("fd {} holds data but is no pipe", f.fd);
+  if (is_pipe && f.data.size() > f.pipe_size) {
+    return Corrupt("fd {}: {} buffered bytes exceed the pipe size {}", f.fd, f.data.size(),
+                   f.pipe_size);
+  }
+  if (f.kind_flags & ~uint32_t{model::kEventfdSemaphore}) {
+    return Corrupt("fd {}: unknown kind flags {:#x}", f.fd, f.kind_flags);
+  }
+  return {};
+}
+
 Status ValidateFds(const model::Process& p) {
   for (size_t i = 0; i < p.fds.size(); ++i) {
     if (p.fds[i].fd < 0) return Corrupt("fd number {} is negative", p.fds[i].fd);
@@ -157,6 +171,7 @@ Status ValidateFds(const model::Process& p) {
                        p.fds[i].fd, with);
       }
     }
+    CRYO_TRYV(CheckFdKindState(p.fds[i]));
   }
   return {};
 }

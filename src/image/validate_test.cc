@@ -176,6 +176,13 @@ TEST_F(HostileImage, FdsUnsortedDuplicatedOrNegative) {
   ExpectRejected("fds-102.img", "negative");
 }
 
+TEST_F(HostileImage, PipeDataLargerThanItsPipeOrOnOtherKinds) {
+  Replace("fds-100.img", 0, EncodeFds, [](model::Process& p) { p.fds[4].pipe_size = 4; });
+  ExpectRejected("fds-100.img", "exceed the pipe size 4");
+  Replace("fds-100.img", 0, EncodeFds, [](model::Process& p) { p.fds[6].data = "x"; });
+  ExpectRejected("fds-100.img", "holds data but is no pipe");
+}
+
 TEST_F(HostileImage, WrongNumberOfSigactionsOrRlimits) {
   Replace("core-100.img", 0, EncodeCore, [](model::Process& p) { p.sigactions.pop_back(); });
   ExpectRejected("core-100.img", "63 sigactions, expected 64");

@@ -143,6 +143,16 @@ enum class FdType : uint32_t {
   kDirectory = 1,   // reopened by path
   kCharDevice = 2,  // /dev/null and friends, reopened by path
   kInherited = 3,   // stdio of the caller (pipe, tty, socket): restore gives it cryo's own
+  kPipe = 4,        // one end of an anonymous pipe whose both ends are in the process
+  kFifo = 5,        // a named FIFO, reopened by path
+  kEventfd = 6,     // counter and EFD_SEMAPHORE
+  kSignalfd = 7,    // signal mask
+  kTimerfd = 8,     // clock, remaining time and interval
+};
+
+// Fd::kind_flags bits.
+enum FdKindFlag : uint32_t {
+  kEventfdSemaphore = 1u << 0,  // EFD_SEMAPHORE
 };
 
 struct Fd {
@@ -157,6 +167,17 @@ struct Fd {
   // The lowest fd of this process that refers to the same open file description (a dup: they
   // share offset and flags), or -1. Restore dups that fd instead of opening the file again.
   int shares_with = -1;
+  // Pipes and FIFOs: the inode (the ends of one pipe share it), the pipe's capacity, and the
+  // bytes buffered at dump time, kept on the first fd of the pipe (empty on the others).
+  uint64_t object_id = 0;
+  uint32_t pipe_size = 0;
+  std::string data;
+  uint64_t counter = 0;      // eventfd
+  uint64_t signal_mask = 0;  // signalfd: bit n-1 is signal n
+  int32_t clockid = 0;       // timerfd
+  uint64_t value_ns = 0;     // timerfd: time left until it fires, 0 when disarmed
+  uint64_t interval_ns = 0;  // timerfd
+  uint32_t kind_flags = 0;   // FdKindFlag bits
   bool operator==(const Fd&) const = default;
 };
 

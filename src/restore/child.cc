@@ -19,6 +19,7 @@
 #include "base/io.h"
 #include "base/parallel.h"
 #include "base/unique_fd.h"
+#include "restore/fd_kinds.h"
 #include "restorer/abi.h"
 #include "restorer/blob.h"
 
@@ -165,7 +166,35 @@ Status CloseStrayFds(const std::set<int>& keep) {
   return {};
 }
 
-Status InstallFd(const model::Fd& f) {
+// A new fd for `f` that is opened by path: regular file, directory, character device.
+Result<UniqueFd> OpenByPath(const model::Fd& f) {
+  int flags = static_cast<int>(f.flags) & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY);
+  UniqueFd fd(::open(f.path.c_str(), flags | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError("fd {}: open {}", f.fd, f.path);
+  if (f.type != model::FdType::kCharDevice &&
+      ::lseek(fd.get(), static_cast<off_t>(f.pos), SEEK_SET) < 0) {
+    return ErrnoError("fd {}: seek {} to {}", f.fd, f.path, f.pos);
+  }
+  return fd;
+}
+
+Result<UniqueFd> OpenFdObject(const model::Fd& f, PipeSet& pipes) {
+  switch (f.type) {
+    case model::FdType::kPipe:
+    case model::FdType::kFifo:
+      return pipes.Open(f);
+    case model::FdType::kEventfd:
+      return OpenEventfd(f);
+    case model::FdType::kSignalfd:
+      return OpenSignalfd(f);
+    case model::FdType::kTimerfd:
+      return OpenTimerfd(f);
+    default:
+      return OpenByPath(f);
+  }
+}
+
+Status InstallFd(const model::Fd& f, PipeSet& pipes) {
   int tmp = -1;
   if (f.shares_with >= 0) {
     // A dup of an fd installed before it (the list is sorted): share the open file.
@@ -181,15 +210,7 @@ Status InstallFd(const model::Fd& f) {
       tmp = ::open("/dev/null", O_RDWR);  // the caller has none to give
     if (tmp < 0) return ErrnoError("fd {}: open /dev/null", f.fd);
   } else {
-    int flags = static_cast<int>(f.flags) & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY);
-    tmp = ::open(f.path.c_str(), flags);
-    if (tmp < 0) return ErrnoError("fd {}: open {}", f.fd, f.path);
-    if (f.type != model::FdType::kCharDevice &&
-        ::lseek(tmp, static_cast<off_t>(f.pos), SEEK_SET) < 0) {
-      int err = errno;
-      ::close(tmp);
-      return SysError(err, fmt::format("fd {}: seek {} to {}", f.fd, f.path, f.pos));
-    }
+    tmp = CRYO_TRY(OpenFdObject(f, pipes)).Release();
   }
   if (tmp != f.fd) {
     if (::dup3(tmp, f.fd, f.cloexec ? O_CLOEXEC : 0) < 0) return ErrnoError("fd {}: dup3", f.fd);
@@ -197,6 +218,12 @@ Status InstallFd(const model::Fd& f) {
   } else if (::fcntl(f.fd, F_SETFD, f.cloexec ? FD_CLOEXEC : 0) < 0) {
     return ErrnoError("fd {}: set close-on-exec", f.fd);
   }
+  return {};
+}
+
+Status InstallFds(const model::Process& p, int floor) {
+  PipeSet pipes(p.fds, floor);
+  for (const auto& f : p.fds) CRYO_TRYV(InstallFd(f, pipes));
   return {};
 }
 
@@ -426,7 +453,7 @@ Status ChildSteps(const ChildContext& ctx, int& error_fd) {
     if (f.type == model::FdType::kInherited) keep.insert(f.fd);
   }
   CRYO_TRYV(CloseStrayFds(keep));
-  for (const auto& f : p.fds) CRYO_TRYV(InstallFd(f));
+  CRYO_TRYV(InstallFds(p, floor));
 
   CRYO_TRYV(RestoreFsContext(p));
   CRYO_TRYV(RestoreExecutionDomain(p));

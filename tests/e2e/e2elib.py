@@ -231,16 +231,36 @@ def _fdinfo(pid, fd):
     return info
 
 
-def _describe_fd(pid, fd):
+_KERNEL_OBJECT = re.compile(r"^(pipe|socket):\[(\d+)\]$")
+# fdinfo lines a restore cannot keep: what changes while a process runs (the time left on a timer,
+# its expirations) and numbers the kernel hands out (an eventfd's id).
+_VOLATILE_FDINFO = {
+    "anon_inode:[timerfd]": ("it_value", "ticks"),
+    "anon_inode:[eventfd]": ("eventfd-id",),
+}
+
+
+def _describe_fd(pid, fd, objects):
     """One line per fd. Stdio fds that are pipes, sockets or ttys are given cryo's own fds at
     restore (the CLI contract), so for those only the kind, flags and offset must match: the
-    object behind them is new by design."""
+    object behind them is new by design. Other pipes and sockets are re-created: their inode
+    numbers are replaced by the order in which they first appear (`objects` maps them), so fds
+    that shared one object must share one again."""
     target = os.readlink(f"/proc/{pid}/fd/{fd}")
     info = _fdinfo(pid, fd)
     m = _STDIO_KIND.match(target)
     if fd <= 2 and m:
         kind = m.group(1) or "tty"
         return f"{kind} (stdio, given cryo's own) flags={info.get('flags')} pos={info.get('pos')}"
+    m = _KERNEL_OBJECT.match(target)
+    if m:
+        label = objects.setdefault(target, f"{m.group(1)} #{len(objects) + 1}")
+        target = label
+        info.pop("ino", None)
+    if target.startswith("anon_inode:"):
+        info.pop("ino", None)  # one inode for all anonymous files, numbered at boot
+    for key in _VOLATILE_FDINFO.get(target, ()):
+        info.pop(key, None)
     extra = " ".join(f"{k}={v}" for k, v in sorted(info.items()))
     return f"{target} {extra}"
 
@@ -259,8 +279,9 @@ def snapshot(pid):
             snap["maps"] = _maps_lines(f.read())
         fds = sorted(int(x) for x in os.listdir(f"/proc/{pid}/fd"))
         snap["fds"] = " ".join(str(fd) for fd in fds)
+        objects = {}
         for fd in fds:
-            snap[f"fd {fd}"] = _describe_fd(pid, fd)
+            snap[f"fd {fd}"] = _describe_fd(pid, fd, objects)
         with open(f"/proc/{pid}/stat") as f:
             stat = f.read().rsplit(")", 1)[1].split()
         for name, value in (("pgrp", stat[2]), ("session", stat[3])):

@@ -1,0 +1,47 @@
+// Re-creation, in the restored child, of the fds whose state lives in a kernel object: pipes and
+// FIFOs (fd_pipe.cc), eventfd, signalfd, timerfd (fd_eventfd.cc, ...). Each returns a new fd at
+// whatever number the kernel picks, close-on-exec, with the image's state and status flags; the
+// caller moves it to its number.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "base/error.h"
+#include "base/unique_fd.h"
+#include "model/process.h"
+
+namespace cryo::restore {
+
+// The pipes and FIFOs of the process, created when their first fd is installed and held until
+// the last one is: the ends of a pipe come from one pipe2(), and a FIFO keeps its data while
+// its opens are made. The held fds sit at or above `floor`, out of the target's fd numbers.
+class PipeSet {
+ public:
+  PipeSet(const std::vector<model::Fd>& fds, int floor) : fds_(fds), floor_(floor) {}
+
+  // An fd for `f` (kPipe or kFifo): its end of the pipe, or a new open of the FIFO.
+  Result<UniqueFd> Open(const model::Fd& f);
+
+ private:
+  struct Held {
+    UniqueFd read;   // a pipe's read end; a FIFO's O_RDWR open
+    UniqueFd write;  // a pipe's write end
+  };
+  Result<Held> Create(const model::Fd& f);
+  const std::string* DataOf(const model::Fd& f) const;
+
+  const std::vector<model::Fd>& fds_;
+  int floor_;
+  std::map<std::pair<model::FdType, uint64_t>, Held> held_;
+};
+
+Result<UniqueFd> OpenEventfd(const model::Fd& f);
+Result<UniqueFd> OpenSignalfd(const model::Fd& f);
+// Re-armed relative to now with the time left at dump; expirations not yet read at dump come
+// back as one when the timer was disarmed since (see fd_timerfd.cc).
+Result<UniqueFd> OpenTimerfd(const model::Fd& f);
+
+}  // namespace cryo::restore
