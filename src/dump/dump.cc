@@ -12,6 +12,9 @@
 #include "dump/capture_mm.h"
 #include "dump/capture_task.h"
 #include "dump/dump_memory.h"
+#include "dump/shape.h"
+#include "dump/stats.h"
+#include "dump/tracking.h"
 #include "image/image_dir.h"
 #include "image/inventory.h"
 #include "image/tree_io.h"
@@ -27,42 +30,8 @@ double Since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// What this version can checkpoint faithfully: one single-threaded process without children.
-Status CheckSupportedShape(pid_t pid) {
-  auto status_text = ReadWholeFile(fmt::format("/proc/{}/status", pid));
-  if (!status_text) {
-    if (status_text.error().sys_errno() == ENOENT) {
-      return MakeError(ErrorKind::kInvalidArg, "no process with pid {}", pid);
-    }
-    return std::unexpected(status_text.error());
-  }
-  auto st = CRYO_TRY_CTX(proc::ParseStatus(*status_text), "status of pid {}", pid);
-  if (st.tgid != pid) {
-    return MakeError(ErrorKind::kInvalidArg, "{} is a thread of process {}; dump the process", pid,
-                     st.tgid);
-  }
-  if (st.state == 'Z' || st.state == 'X') {
-    return MakeError(ErrorKind::kInvalidArg, "pid {} is a zombie", pid);
-  }
-  if (st.threads != 1) {
-    return MakeError(ErrorKind::kUnsupported,
-                     "pid {} has {} threads; multi-threaded processes are not supported yet", pid,
-                     st.threads);
-  }
-  auto children = ReadWholeFile(fmt::format("/proc/{}/task/{}/children", pid, pid));
-  if (children && children->find_first_not_of(" \n") != std::string::npos) {
-    return MakeError(ErrorKind::kUnsupported,
-                     "pid {} has child processes ({}); process trees are not supported yet", pid,
-                     *children);
-  }
-  if (st.seccomp != 0) {
-    return MakeError(ErrorKind::kUnsupported, "pid {} uses seccomp (mode {}); not supported yet",
-                     pid, st.seccomp);
-  }
-  return {};
-}
-
-Result<model::Process> CaptureProcess(const ptrace::Freezer& frozen) {
+Result<model::Process> CaptureProcess(const ptrace::Freezer& frozen, const MmCaptureOptions& mm,
+                                      std::vector<UffdOwner>& owners) {
   const ptrace::Tracee& leader = frozen.threads().at(0);
   model::Process p;
   p.pid = frozen.pid();
@@ -71,36 +40,8 @@ Result<model::Process> CaptureProcess(const ptrace::Freezer& frozen) {
   p.threads.push_back(CRYO_TRY_CTX(CaptureThread(leader), "pid {}", p.pid));
   CRYO_TRYV(CaptureViaRemoteSyscalls(leader, p));
   CRYO_TRYV(CaptureProcessAttributes(leader, p));
-  CRYO_TRYV(CaptureMm(p.pid, p));
+  CRYO_TRYV(CaptureMm(p.pid, p, mm, &owners));
   return p;
-}
-
-image::Inventory MakeInventory(pid_t root) {
-  image::Inventory inv;
-  inv.root_pid = root;
-  utsname u{};
-  if (::uname(&u) == 0) inv.kernel_release = u.release;
-  timespec now{};
-  ::clock_gettime(CLOCK_REALTIME, &now);
-  inv.created_ns = now.tv_sec * 1'000'000'000ll + now.tv_nsec;
-  return inv;
-}
-
-Status WriteStats(const image::ImageDir& dir, const DumpStats& s) {
-  nlohmann::json j = {
-      {"frozen_seconds", s.frozen_seconds},
-      {"total_seconds", s.total_seconds},
-      {"phases",
-       {{"capture_seconds", s.capture_seconds},
-        {"memory_scan_seconds", s.memory_scan_seconds},
-        {"memory_copy_seconds", s.memory_copy_seconds},
-        {"write_seconds", s.write_seconds}}},
-      {"pages_scanned", s.pages_scanned},
-      {"pages_written", s.pages_written},
-      {"pages_skipped", s.pages_skipped},
-      {"bytes_written", s.bytes_written},
-  };
-  return WriteWholeFile(dir.path() + "/stats-dump.json", j.dump(2) + "\n");
 }
 
 }  // namespace
@@ -111,6 +52,10 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   pid_t pid = opts.pid;
   CRYO_TRYV(CheckSupportedShape(pid));
   auto dir = CRYO_TRY(image::ImageDir::Create(opts.images_dir));
+  TrackingState parent;
+  if (opts.prev_images_dir) {
+    parent = CRYO_TRY(ReadParentTracking(opts.images_dir, *opts.prev_images_dir, pid));
+  }
 
   auto frozen = CRYO_TRY(ptrace::Freezer::FreezeProcess(pid));
   auto t_frozen = Clock::now();
@@ -118,22 +63,42 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   // Threads or children may have appeared before the freeze took hold.
   CRYO_TRYV(CheckSupportedShape(pid));
 
-  model::Process p = CRYO_TRY(CaptureProcess(frozen));
+  // The tracker is ours, not the process's: out of its fd table before the fds are captured.
+  std::optional<mem::UffdTracker> tracker;
+  if (opts.prev_images_dir) {
+    auto uffd = CRYO_TRY(TakeRemoteUffd(pid, parent.fd));
+    CRYO_TRYV(CloseRemoteFd(frozen.threads().at(0), parent.fd));
+    tracker.emplace(CRYO_TRY(mem::UffdTracker::Adopt(std::move(uffd), false)));
+  }
+  std::vector<UffdOwner> owners;
+  model::Process p =
+      CRYO_TRY(CaptureProcess(frozen, MmCaptureOptions{.tracked = parent.ranges}, owners));
   stats.capture_seconds = Since(t_frozen);
 
-  auto mem = CRYO_TRY(DumpMemory(dir.fd(), p));
-  stats.memory_scan_seconds = mem.scan_seconds;
-  stats.memory_copy_seconds = mem.copy_seconds;
-  stats.pages_scanned = mem.pages_scanned;
-  stats.pages_written = mem.pages_written;
-  stats.pages_skipped = mem.pages_scanned - mem.pages_written;
-  stats.bytes_written = mem.bytes_written;
+  MemoryStats mem;
+  TrackingRound round;
+  round.tracker = tracker ? &*tracker : nullptr;
+  round.has_parent = tracker.has_value();
+  round.track_new = false;
+  if (opts.prev_images_dir) {
+    round.parent_coverage =
+        CRYO_TRY(ReadParentCoverage(opts.images_dir, *opts.prev_images_dir, pid));
+  }
+  auto plan = CRYO_TRY(PlanMemory(p, owners, &round, mem));
+  // Leave the process as if never tracked: protection cleared, ranges unregistered; the uffd
+  // itself goes with our last reference to it.
+  for (const auto& r : round.tracked) CRYO_TRYV(tracker->Untrack(r.start, r.end));
+  tracker.reset();
+  CRYO_TRYV(CopyMemory(dir.fd(), p, plan, mem));
+  AddMemoryStats(stats, mem);
 
   auto t_write = Clock::now();
   model::ProcessTree tree;
   tree.root_pid = pid;
   tree.processes.push_back(std::move(p));
-  CRYO_TRYV(image::WriteInventory(dir, MakeInventory(pid)));
+  image::Inventory inv = MakeInventory(pid);
+  inv.parent_dir = opts.prev_images_dir;
+  CRYO_TRYV(image::WriteInventory(dir, inv));
   CRYO_TRYV(image::WriteTree(dir, tree));
   stats.write_seconds = Since(t_write);
 
