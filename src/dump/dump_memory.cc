@@ -131,6 +131,9 @@ Result<MemoryPlan> PlanMemory(model::Process& p, std::span<const UffdOwner> owne
       log::Debug("{:#x}-{:#x}: {} data runs, {} written runs{}", v.start, v.end, data.size(),
                  written.size(),
                  written.empty() ? "" : fmt::format(" from {:#x}", written[0].start));
+      if (log::Enabled(log::Level::kDebug)) {
+        for (const auto& w : written) log::Debug("  written {:#x}-{:#x}", w.start, w.end);
+      }
       if (round->has_parent) {
         SplitByWritten(b, data, written, round->parent_coverage, readable);
       } else {
