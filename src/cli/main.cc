@@ -79,6 +79,13 @@ int main(int argc, char** argv) {
   show->add_option("path", show_path, "image directory, or a file in one")->required();
   AddCommon(show, common);
 
+  auto* merge = app.add_subcommand(
+      "merge", "copy the pages an incremental dump takes from its parents into it");
+  std::string merge_dir;
+  merge->add_option("dir", merge_dir, "image directory of a dump made with --prev-images-dir")
+      ->required();
+  AddCommon(merge, common);
+
   CLI11_PARSE(app, argc, argv);
   if (int rc = ConfigureLogging(common); rc != 0) return rc;
 
@@ -87,5 +94,6 @@ int main(int argc, char** argv) {
   if (*pre_dump) return cryo::cli::RunPreDump(pre_opts);
   if (*restore) return cryo::cli::RunRestore(restore_opts);
   if (*show) return cryo::cli::RunShow(show_path);
+  if (*merge) return cryo::cli::RunMerge(merge_dir);
   return 2;
 }

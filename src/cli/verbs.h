@@ -12,6 +12,7 @@ namespace cryo::cli {
 
 int RunDump(const dump::DumpOptions& opts);
 int RunPreDump(const dump::PreDumpOptions& opts);
+int RunMerge(const std::string& dir);
 int RunRestore(const restore::RestoreOptions& opts);
 
 }  // namespace cryo::cli

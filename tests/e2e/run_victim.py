@@ -9,8 +9,10 @@ Modes:
                  PASSes -> restore the image -> compare -> go -> PASS
   redump         dump -> restore -d -> compare -> dump again -> restore -> compare -> go -> PASS
   predump        3 pre-dump rounds (each from the one before), the victim running on between them
-                 (with --steps it changes its memory: <workdir>/step = N, waits for step-done)
+                 (with --steps it changes its memory: <workdir>/step-N, waits for step-done)
                  -> dump --prev-images-dir -> restore -> compare -> go -> PASS
+                 (with --steps also: cryo show lists the chain, cryo merge flattens it, and the
+                 restore runs without the pre-dump images)
   fail-predump-exited   a pre-dump round after the victim exited fails naming the pid
   fail-no-such-pid      dump of a PID that does not exist fails cleanly (no victim needed)
   fail-unsupported-fd   dump of the victim fails naming fd 42; the victim runs on, untouched
@@ -257,10 +259,7 @@ class VictimTest:
 
     def step(self, n):
         """Tells a --steps victim to apply change n and waits until it has."""
-        tmp = self.h.path("step.tmp")
-        with open(tmp, "w") as f:
-            f.write(f"{n}\n")
-        os.rename(tmp, self.h.path("step"))
+        open(self.h.path(f"step-{n}"), "w").close()
         limit = time.monotonic() + self.h.remaining(10)
         while time.monotonic() < limit:
             try:
@@ -291,9 +290,25 @@ class VictimTest:
         p = self.h.run_cryo("dump", *args)
         e2elib.expect_cryo_ok(p, f"incremental dump of pid {self.pid}")
         self.h.wait_gone(self.pid, proc=self.victim_proc)
+        if self.args.steps:
+            self.check_chain_and_merge(final, rounds)
         restorer = self.restore(final, detach=False)
         self.go()
         self.expect_pass(restorer, "victim restored from the incremental dump")
+
+    def check_chain_and_merge(self, final, rounds):
+        """`cryo show` lists the 3 parents; `cryo merge` makes the image self-contained (the
+        pre-dump directories are removed before the restore)."""
+        p = self.h.run_cryo("show", final)
+        e2elib.expect_cryo_ok(p, "show")
+        chain = json.loads(p.stdout).get("parent_chain", [])
+        if len(chain) != 3:
+            raise TestFailure(f"cryo show lists {len(chain)} parent images, expected 3: {chain}")
+        p = self.h.run_cryo("merge", final)
+        e2elib.expect_cryo_ok(p, "merge")
+        for d in rounds:
+            shutil.rmtree(d)
+        log("merged the chain into the final image and removed the pre-dump images")
 
     def mode_fail_predump_exited(self):
         self.h.check_cryo_binary()

@@ -1,8 +1,8 @@
 // Memory changing between pre-dump rounds in every way the dirty tracker must follow: scattered
 // writes, MADV_DONTNEED, mremap grow and move, munmap + a new mmap, mprotect. The driver (mode
-// predump) writes <workdir>/step with 1, 2, 3; the victim applies that step and answers with
-// <workdir>/step-done. After the final dump and restore it checks every page against the state
-// after step 3.
+// predump) creates <workdir>/step-1, -2, -3; the victim applies each step and answers with
+// <workdir>/step-done holding its number. After the final dump and restore it checks every page
+// against the state after step 3.
 #include <sys/mman.h>
 
 #include "victim.h"
@@ -64,14 +64,18 @@ static void step(int n) {
   }
 }
 
+// The highest N for which <workdir>/step-N exists (stat only: no fd comes and goes while the
+// driver snapshots the victim's fds).
 static int read_step(void) {
-  char path[PATH_MAX], buf[16] = {0};
-  v_path(path, "step");
-  int fd = open(path, O_RDONLY);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  return n > 0 ? atoi(buf) : 0;
+  int n = 0;
+  for (int i = 1; i <= 3; i++) {
+    char name[16], path[PATH_MAX];
+    struct stat st;
+    snprintf(name, sizeof name, "step-%d", i);
+    v_path(path, name);
+    if (stat(path, &st) == 0) n = i;
+  }
+  return n;
 }
 
 static void answer(int n) {
@@ -111,11 +115,14 @@ int main(int argc, char** argv) {
   for (size_t pg = 0; pg < F_PAGES; pg++) fill_page(f, pg, 60);
 
   v_ready();
-  int done = 0;
+  int done = 0, answered = 0;
   while (!v_go_exists()) {
     int want = read_step();
     while (done < want && done < 3) step(++done);
-    if (want > 0 && want == done) answer(done);
+    if (want > 0 && want == done && answered != done) {
+      answer(done);
+      answered = done;
+    }
     struct timespec ts = {0, 2000000};
     nanosleep(&ts, NULL);
   }
