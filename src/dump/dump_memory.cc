@@ -163,7 +163,8 @@ Result<MemoryPlan> PlanMemory(model::Process& p, std::span<const UffdOwner> owne
   return plan;
 }
 
-Status CopyMemory(int dir_fd, const model::Process& p, const MemoryPlan& plan, MemoryStats& stats) {
+Status CopyMemory(int dir_fd, const model::Process& p, const MemoryPlan& plan, MemoryStats& stats,
+                  bool running) {
   auto t1 = Clock::now();
   UniqueFd out(
       ::openat(dir_fd, p.pages_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
@@ -171,10 +172,11 @@ Status CopyMemory(int dir_fd, const model::Process& p, const MemoryPlan& plan, M
   std::string mem_path = fmt::format("/proc/{}/mem", p.pid);
   UniqueFd mem(::open(mem_path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!mem.valid()) return ErrnoError("open {}", mem_path);
-  auto copy = CRYO_TRY_CTX(mem::CopyPages(p.pid, mem.get(), plan.sources, out.get()),
+  auto copy = CRYO_TRY_CTX(mem::CopyPages(p.pid, mem.get(), plan.sources, out.get(), running),
                            "copy memory of pid {}", p.pid);
   stats.copy_seconds = Since(t1);
   stats.bytes_written = copy.bytes;
+  stats.pages_gone = copy.pages_gone;
   return {};
 }
 

@@ -20,6 +20,7 @@ struct MemoryStats {
   uint64_t pages_written = 0;    // pages stored
   uint64_t pages_unchanged = 0;  // pages with data left in the parent image
   uint64_t bytes_written = 0;
+  uint64_t pages_gone = 0;  // dropped by the running process during the copy (pre-dump)
   double scan_seconds = 0;
   double copy_seconds = 0;
 };
@@ -44,8 +45,10 @@ struct MemoryPlan {
 // fills p.pagemap and p.pages_file and returns what to copy. `round` may be null.
 Result<MemoryPlan> PlanMemory(model::Process& p, std::span<const UffdOwner> owners,
                               TrackingRound* round, MemoryStats& stats);
-// Copies the plan into pages-<pid>.img of directory `dir_fd`.
-Status CopyMemory(int dir_fd, const model::Process& p, const MemoryPlan& plan, MemoryStats& stats);
+// Copies the plan into pages-<pid>.img of directory `dir_fd`. `running`: the process was resumed
+// after the plan (pre-dump); pages it dropped since are stored as zeros (see mem::CopyPages).
+Status CopyMemory(int dir_fd, const model::Process& p, const MemoryPlan& plan, MemoryStats& stats,
+                  bool running = false);
 
 // PlanMemory without tracking, then CopyMemory.
 Result<MemoryStats> DumpMemory(int dir_fd, model::Process& p);

@@ -102,7 +102,16 @@ Result<DumpStats> PreDump(const PreDumpOptions& opts) {
   log::Info("pid {} resumed after {:.3f} s; copying {} pages while it runs", pid,
             stats.frozen_seconds, mem.pages_written);
 
-  CRYO_TRYV(CopyMemory(dir.fd(), p, plan, mem));
+  CRYO_TRYV(CopyMemory(dir.fd(), p, plan, mem, /*running=*/true));
+  // A process that died during the copy leaves zeros where its pages were: not an image.
+  auto still = ProcessStartTime(pid);
+  if (!still || *still != next.start_time) {
+    return MakeError(ErrorKind::kInvalidArg, "pid {} exited during the pre-dump", pid);
+  }
+  if (mem.pages_gone > 0) {
+    log::Info("pid {} dropped {} pages during the copy; the next round stores them if they return",
+              pid, mem.pages_gone);
+  }
   auto t_write = Clock::now();
   CRYO_TRYV(WriteMemoryImage(dir, p, opts.prev_images_dir));
   CRYO_TRYV(WriteTrackingState(dir.path(), next));
