@@ -31,12 +31,12 @@ double Since(Clock::time_point t) {
 }
 
 Result<model::Process> CaptureProcess(const ptrace::Freezer& frozen, const MmCaptureOptions& mm,
-                                      std::vector<UffdOwner>& owners) {
+                                      int tracker_fd, std::vector<UffdOwner>& owners) {
   const ptrace::Tracee& leader = frozen.threads().at(0);
   model::Process p;
   p.pid = frozen.pid();
   // Unsupported files are the most common refusal: find them before any other work.
-  p.fds = CRYO_TRY(CaptureFds(p.pid));
+  p.fds = CRYO_TRY(CaptureFds(p.pid, tracker_fd));
   p.threads.push_back(CRYO_TRY_CTX(CaptureThread(leader), "pid {}", p.pid));
   CRYO_TRYV(CaptureViaRemoteSyscalls(leader, p));
   CRYO_TRYV(CaptureProcessAttributes(leader, p));
@@ -63,17 +63,22 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   // Threads or children may have appeared before the freeze took hold.
   CRYO_TRYV(CheckSupportedShape(pid));
 
-  // The tracker is ours, not the process's: out of its fd table before the fds are captured.
+  // The tracker is ours, not the process's: its fd is not captured. A failure up to the capture
+  // leaves it armed (the dump can be retried); from the scan on, which re-protects pages, it is
+  // consumed and leaves the process whatever happens.
   std::optional<mem::UffdTracker> tracker;
+  int tracker_fd = -1;
   if (opts.prev_images_dir) {
     auto uffd = CRYO_TRY(TakeRemoteUffd(pid, parent.fd));
-    CRYO_TRYV(CloseRemoteFd(frozen.threads().at(0), parent.fd));
     tracker.emplace(CRYO_TRY(mem::UffdTracker::Adopt(std::move(uffd), false)));
+    tracker_fd = parent.fd;
   }
   std::vector<UffdOwner> owners;
-  model::Process p =
-      CRYO_TRY(CaptureProcess(frozen, MmCaptureOptions{.tracked = parent.ranges}, owners));
+  model::Process p = CRYO_TRY(
+      CaptureProcess(frozen, MmCaptureOptions{.tracked = parent.ranges}, tracker_fd, owners));
   stats.capture_seconds = Since(t_frozen);
+  std::optional<RemoteFdCloser> remove_tracker;
+  if (tracker) remove_tracker.emplace(frozen.threads().at(0), tracker_fd);
 
   MemoryStats mem;
   TrackingRound round;
@@ -88,6 +93,7 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   // Leave the process as if never tracked: protection cleared, ranges unregistered; the uffd
   // itself goes with our last reference to it.
   for (const auto& r : round.tracked) CRYO_TRYV(tracker->Untrack(r.start, r.end));
+  if (remove_tracker) CRYO_TRYV(remove_tracker->Close());
   tracker.reset();
   CRYO_TRYV(CopyMemory(dir.fd(), p, plan, mem));
   AddMemoryStats(stats, mem);

@@ -22,22 +22,6 @@ double Since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// A tracker created in this round: closed again in the target unless the round succeeds.
-class FreshTrackerGuard {
- public:
-  FreshTrackerGuard(const ptrace::Tracee& leader, int fd) : leader_(&leader), fd_(fd) {}
-  ~FreshTrackerGuard() {
-    if (fd_ >= 0) (void)CloseRemoteFd(*leader_, fd_);
-  }
-  FreshTrackerGuard(const FreshTrackerGuard&) = delete;
-  FreshTrackerGuard& operator=(const FreshTrackerGuard&) = delete;
-  void Keep() { fd_ = -1; }
-
- private:
-  const ptrace::Tracee* leader_;
-  int fd_;
-};
-
 Status WriteMemoryImage(const image::ImageDir& dir, const model::Process& p,
                         const std::optional<std::string>& parent) {
   image::Inventory inv = MakeInventory(p.pid);
@@ -68,7 +52,7 @@ Result<DumpStats> PreDump(const PreDumpOptions& opts) {
   TrackingState next;
   next.pid = pid;
   next.start_time = CRYO_TRY(ProcessStartTime(pid));
-  std::optional<FreshTrackerGuard> guard;
+  std::optional<RemoteFdCloser> guard;  // a tracker made in this round
   UniqueFd uffd;
   if (opts.prev_images_dir) {
     next.fd = parent.fd;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/error.h"
@@ -52,5 +53,23 @@ Result<UniqueFd> CreateRemoteUffd(const ptrace::Tracee& leader, int* remote_fd);
 Result<UniqueFd> TakeRemoteUffd(pid_t pid, int fd);
 // close(fd) inside the stopped `leader`'s process.
 Status CloseRemoteFd(const ptrace::Tracee& leader, int fd);
+
+// Closes fd `fd` in the stopped `leader`'s process when destroyed, unless Keep() or Close() ran:
+// a tracker made or consumed by a round that failed does not stay behind in the process.
+class RemoteFdCloser {
+ public:
+  RemoteFdCloser(const ptrace::Tracee& leader, int fd) : leader_(&leader), fd_(fd) {}
+  ~RemoteFdCloser() {
+    if (fd_ >= 0) (void)CloseRemoteFd(*leader_, fd_);
+  }
+  RemoteFdCloser(const RemoteFdCloser&) = delete;
+  RemoteFdCloser& operator=(const RemoteFdCloser&) = delete;
+  void Keep() { fd_ = -1; }
+  Status Close() { return CloseRemoteFd(*leader_, std::exchange(fd_, -1)); }
+
+ private:
+  const ptrace::Tracee* leader_;
+  int fd_;
+};
 
 }  // namespace cryo::dump
