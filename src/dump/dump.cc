@@ -90,11 +90,9 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
         CRYO_TRY(ReadParentCoverage(opts.images_dir, *opts.prev_images_dir, pid));
   }
   auto plan = CRYO_TRY(PlanMemory(p, owners, &round, mem));
-  // Leave the process as if never tracked: protection cleared, ranges unregistered; the uffd
-  // itself goes with our last reference to it.
-  for (const auto& r : round.tracked) CRYO_TRYV(tracker->Untrack(r.start, r.end));
+  // The process's reference to the tracker goes now, while it is stopped; ours keeps it alive
+  // until the ranges are unregistered after the resume (below).
   if (remove_tracker) CRYO_TRYV(remove_tracker->Close());
-  tracker.reset();
   CRYO_TRYV(CopyMemory(dir.fd(), p, plan, mem));
   AddMemoryStats(stats, mem);
 
@@ -113,6 +111,14 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   stats.frozen_seconds = Since(t_frozen);
   if (opts.leave_running) {
     CRYO_TRYV(frozen.Release());
+    // Leave the process as if never tracked: protection cleared, ranges unregistered. Done
+    // while it runs (nothing waits on an async write-protect); 1 GiB takes tens of ms. The
+    // kernel would do the same when our last reference to the uffd closes.
+    for (const auto& r : round.tracked) {
+      if (auto u = tracker->Untrack(r.start, r.end); !u) {
+        log::Warn("pid {}: unregister {:#x}-{:#x}: {}", pid, r.start, r.end, u.error().Message());
+      }
+    }
   } else {
     CRYO_TRYV(frozen.Kill());
   }
