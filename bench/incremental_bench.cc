@@ -119,7 +119,8 @@ nlohmann::json Summary(const nlohmann::json& s) {
           {"total_s", s.value("total_seconds", 0.0)},
           {"bytes_stored", s.value("bytes_written", 0)},
           {"pages_stored", s.value("pages_written", 0)},
-          {"pages_unchanged", s.value("pages_unchanged", 0)}};
+          {"pages_unchanged", s.value("pages_unchanged", 0)},
+          {"phases", s.value("phases", nlohmann::json::object())}};
 }
 
 }  // namespace
