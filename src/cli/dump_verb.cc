@@ -17,4 +17,15 @@ int RunDump(const dump::DumpOptions& opts) {
   return 0;
 }
 
+int RunPreDump(const dump::PreDumpOptions& opts) {
+  auto stats = dump::PreDump(opts);
+  if (!stats) {
+    fmt::print(stderr, "cryo pre-dump: {}\n", stats.error().Message());
+    return 1;
+  }
+  log::Info("pre-dumped pid {}: {} pages stored, {} unchanged, frozen {:.3f} s", opts.pid,
+            stats->pages_written, stats->pages_unchanged, stats->frozen_seconds);
+  return 0;
+}
+
 }  // namespace cryo::cli

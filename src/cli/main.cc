@@ -54,7 +54,18 @@ int main(int argc, char** argv) {
   dump->add_option("-t,--tree", dump_opts.pid, "pid of the process to dump")->required();
   dump->add_option("-D,--images-dir", dump_opts.images_dir, "image directory")->required();
   dump->add_flag("-R,--leave-running", dump_opts.leave_running, "let the process run on");
+  dump->add_option("--prev-images-dir", dump_opts.prev_images_dir,
+                   "pre-dump image (relative to -D): store only pages written since");
   AddCommon(dump, common);
+
+  auto* pre_dump =
+      app.add_subcommand("pre-dump", "copy a running process's memory and track what it writes");
+  cryo::dump::PreDumpOptions pre_opts;
+  pre_dump->add_option("-t,--tree", pre_opts.pid, "pid of the process")->required();
+  pre_dump->add_option("-D,--images-dir", pre_opts.images_dir, "image directory")->required();
+  pre_dump->add_option("--prev-images-dir", pre_opts.prev_images_dir,
+                       "previous pre-dump image (relative to -D)");
+  AddCommon(pre_dump, common);
 
   auto* restore = app.add_subcommand("restore", "restore a process from an image directory");
   cryo::restore::RestoreOptions restore_opts;
@@ -68,12 +79,21 @@ int main(int argc, char** argv) {
   show->add_option("path", show_path, "image directory, or a file in one")->required();
   AddCommon(show, common);
 
+  auto* merge = app.add_subcommand(
+      "merge", "copy the pages an incremental dump takes from its parents into it");
+  std::string merge_dir;
+  merge->add_option("dir", merge_dir, "image directory of a dump made with --prev-images-dir")
+      ->required();
+  AddCommon(merge, common);
+
   CLI11_PARSE(app, argc, argv);
   if (int rc = ConfigureLogging(common); rc != 0) return rc;
 
   if (*check) return cryo::cli::RunCheck(check_json);
   if (*dump) return cryo::cli::RunDump(dump_opts);
+  if (*pre_dump) return cryo::cli::RunPreDump(pre_opts);
   if (*restore) return cryo::cli::RunRestore(restore_opts);
   if (*show) return cryo::cli::RunShow(show_path);
+  if (*merge) return cryo::cli::RunMerge(merge_dir);
   return 2;
 }

@@ -1,5 +1,6 @@
 #include "base/log.h"
 #include "cli/verbs.h"
+#include "image/merge.h"
 
 namespace cryo::cli {
 
@@ -10,6 +11,17 @@ int RunRestore(const restore::RestoreOptions& opts) {
     return 1;
   }
   return opts.detach ? 0 : r->exit_status;
+}
+
+int RunMerge(const std::string& dir) {
+  auto stats = image::MergeChain(dir);
+  if (!stats) {
+    fmt::print(stderr, "cryo merge: {}\n", stats.error().Message());
+    return 1;
+  }
+  log::Info("merged {}: {} of {} pages copied from {} parent image(s)", dir,
+            stats->pages_from_parents, stats->pages_total, stats->chain_depth);
+  return 0;
 }
 
 }  // namespace cryo::cli

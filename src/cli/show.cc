@@ -7,17 +7,46 @@
 
 #include "base/error.h"
 #include "image/image_dir.h"
+#include "image/inventory.h"
+#include "image/page_chain.h"
 #include "image/show.h"
 
 namespace cryo::cli {
 namespace {
+
+// The parent chain of an incremental image (pre-dump rounds), nearest first; a broken chain is
+// shown as an error rather than failing the whole show.
+void AddChain(const image::ImageDir& dir, nlohmann::json& j) {
+  auto inv = image::ReadInventory(dir);
+  if (!inv || !inv->parent_dir) return;
+  auto chain = image::PageChain::Open(dir, *inv, inv->root_pid);
+  if (!chain) {
+    j["parent_chain_error"] = chain.error().Message();
+    return;
+  }
+  nlohmann::json links = nlohmann::json::array();
+  for (size_t i = 0; i < chain->depth(); i++) {
+    uint64_t stored = 0, in_parent = 0;
+    for (const auto& r : chain->pagemap(i).pagemap) {
+      if (r.flags & model::kPagePresent) stored += r.nr_pages;
+      if (r.flags & model::kPageInParent) in_parent += r.nr_pages;
+    }
+    links.push_back({{"path", chain->path(i)},
+                     {"pages_file", chain->pagemap(i).pages_file},
+                     {"pages_stored", stored},
+                     {"pages_in_parent", in_parent}});
+  }
+  j["parent_chain"] = links;
+}
 
 Result<nlohmann::json> ShowPath(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return ErrnoError("{}", path);
   if (S_ISDIR(st.st_mode)) {
     image::ImageDir dir = CRYO_TRY(image::ImageDir::Open(path));
-    return image::ShowDir(dir);
+    nlohmann::json j = CRYO_TRY(image::ShowDir(dir));
+    AddChain(dir, j);
+    return j;
   }
   size_t slash = path.find_last_of('/');
   std::string dir_path = slash == std::string::npos ? "." : path.substr(0, slash + 1);

@@ -5,11 +5,14 @@
 #include <string>
 
 #include "dump/dump.h"
+#include "dump/pre_dump.h"
 #include "restore/restore.h"
 
 namespace cryo::cli {
 
 int RunDump(const dump::DumpOptions& opts);
+int RunPreDump(const dump::PreDumpOptions& opts);
+int RunMerge(const std::string& dir);
 int RunRestore(const restore::RestoreOptions& opts);
 
 }  // namespace cryo::cli

@@ -117,11 +117,12 @@ Status FindShared(pid_t pid, std::vector<model::Fd>& fds, const std::vector<File
 
 }  // namespace
 
-Result<std::vector<model::Fd>> CaptureFds(pid_t pid) {
+Result<std::vector<model::Fd>> CaptureFds(pid_t pid, int skip_fd) {
   std::vector<model::Fd> out;
   std::vector<FileKey> keys;
   auto fds = CRYO_TRY_CTX(proc::ListFds(pid), "list fds of pid {}", pid);
   for (int fd : fds) {
+    if (fd == skip_fd) continue;
     FileKey key;
     out.push_back(CRYO_TRY(CaptureOne(pid, fd, key)));
     keys.push_back(key);

@@ -13,6 +13,8 @@
 
 namespace cryo::dump {
 
-Result<std::vector<model::Fd>> CaptureFds(pid_t pid);
+// `skip_fd` (if >= 0) is left out: cryo's own dirty tracker (dump/tracking.h), closed in the
+// process before it runs again.
+Result<std::vector<model::Fd>> CaptureFds(pid_t pid, int skip_fd = -1);
 
 }  // namespace cryo::dump

@@ -57,7 +57,25 @@ Result<model::FileId> StatMapFile(pid_t pid, const proc::MapsEntry& m) {
   return model::FileIdOf(st);
 }
 
-Result<model::Vma> VmaFrom(pid_t pid, const proc::SmapsEntry& e) {
+bool OverlapsAny(std::span<const mem::PageRange> ranges, uint64_t start, uint64_t end) {
+  for (const auto& r : ranges) {
+    if (r.start < end && start < r.end) return true;
+  }
+  return false;
+}
+
+// Whose userfaultfd (if any) a mapping is registered with. Ours is WP-only ("uw") and overlaps
+// a range our tracker registered; a vma has one uffd context, so anything else is the process's.
+UffdOwner OwnerOf(const proc::SmapsEntry& e, const MmCaptureOptions& o) {
+  bool wp = HasCode(e.vm_flags, "uw");
+  bool other = HasCode(e.vm_flags, "um") || HasCode(e.vm_flags, "ui");
+  if (!wp && !other) return UffdOwner::kNone;
+  if (wp && !other && OverlapsAny(o.tracked, e.map.start, e.map.end)) return UffdOwner::kOurs;
+  return UffdOwner::kProcess;
+}
+
+Result<model::Vma> VmaFrom(pid_t pid, const proc::SmapsEntry& e, UffdOwner owner,
+                           const MmCaptureOptions& o) {
   const proc::MapsEntry& m = e.map;
   model::Vma v;
   v.start = m.start;
@@ -95,7 +113,8 @@ Result<model::Vma> VmaFrom(pid_t pid, const proc::SmapsEntry& e) {
     v.kind = m.shared ? model::VmaKind::kFileShared : model::VmaKind::kFilePrivate;
     v.file = CRYO_TRY(StatMapFile(pid, m));
   }
-  if (v.flags & model::kVmaUffdRegistered) {
+  if (owner == UffdOwner::kOurs) v.flags &= ~model::kVmaUffdRegistered;
+  if (owner == UffdOwner::kProcess && !o.allow_process_uffd) {
     return MakeError(ErrorKind::kUnsupported, "{}: registered with userfaultfd by the process",
                      where());
   }
@@ -127,12 +146,15 @@ Result<uint64_t> HashVdso(pid_t pid, const model::Vma& v) {
 
 }  // namespace
 
-Status CaptureMm(pid_t pid, model::Process& p) {
+Status CaptureMm(pid_t pid, model::Process& p, const MmCaptureOptions& o,
+                 std::vector<UffdOwner>* owners) {
   std::string smaps = CRYO_TRY(ReadWholeFile(fmt::format("/proc/{}/smaps", pid)));
   auto entries = CRYO_TRY_CTX(proc::ParseSmaps(smaps), "smaps of pid {}", pid);
   for (const auto& e : entries) {
     if (e.map.start >= kUserTop) continue;  // [vsyscall] is not a real mapping
-    p.vmas.push_back(CRYO_TRY_CTX(VmaFrom(pid, e), "pid {}", pid));
+    UffdOwner owner = OwnerOf(e, o);
+    p.vmas.push_back(CRYO_TRY_CTX(VmaFrom(pid, e, owner, o), "pid {}", pid));
+    if (owners != nullptr) owners->push_back(owner);
     if (p.vmas.back().kind == model::VmaKind::kVdso) {
       p.mm.vdso_hash = CRYO_TRY_CTX(HashVdso(pid, p.vmas.back()), "pid {}", pid);
     }

@@ -4,12 +4,30 @@
 
 #include <sys/types.h>
 
+#include <span>
+#include <vector>
+
 #include "base/error.h"
+#include "mem/page_scan.h"
 #include "model/process.h"
 
 namespace cryo::dump {
 
-// Fills p.vmas and p.mm (all but mm.brk, which needs a remote syscall).
-Status CaptureMm(pid_t pid, model::Process& p);
+// Which userfaultfd a mapping is registered with.
+enum class UffdOwner { kNone, kOurs, kProcess };
+
+struct MmCaptureOptions {
+  // Ranges cryo's dirty tracker registered (dump/tracking.h): their "uw" flag is ours, not the
+  // process's, and is not recorded.
+  std::span<const mem::PageRange> tracked;
+  // Accept mappings the process registered with its own userfaultfd (pre-dump copies them in
+  // full); a dump refuses them, restore cannot recreate the registration.
+  bool allow_process_uffd = false;
+};
+
+// Fills p.vmas and p.mm (all but mm.brk, which needs a remote syscall). With `owners`, also
+// appends, for each vma, whose userfaultfd it is registered with.
+Status CaptureMm(pid_t pid, model::Process& p, const MmCaptureOptions& o = {},
+                 std::vector<UffdOwner>* owners = nullptr);
 
 }  // namespace cryo::dump

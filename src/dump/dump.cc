@@ -15,6 +15,9 @@
 #include "dump/capture_task.h"
 #include "dump/capture_thread.h"
 #include "dump/dump_memory.h"
+#include "dump/shape.h"
+#include "dump/stats.h"
+#include "dump/tracking.h"
 #include "image/image_dir.h"
 #include "image/inventory.h"
 #include "image/tree_io.h"
@@ -31,93 +34,26 @@ double Since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// What this version can checkpoint faithfully: one process (any number of threads) without
-// children.
-Status CheckSupportedShape(pid_t pid) {
-  auto status_text = ReadWholeFile(fmt::format("/proc/{}/status", pid));
-  if (!status_text) {
-    if (status_text.error().sys_errno() == ENOENT) {
-      return MakeError(ErrorKind::kInvalidArg, "no process with pid {}", pid);
-    }
-    return std::unexpected(status_text.error());
-  }
-  auto st = CRYO_TRY_CTX(proc::ParseStatus(*status_text), "status of pid {}", pid);
-  if (st.tgid != pid) {
-    return MakeError(ErrorKind::kInvalidArg, "{} is a thread of process {}; dump the process", pid,
-                     st.tgid);
-  }
-  if (st.state == 'Z' || st.state == 'X') {
-    return MakeError(ErrorKind::kInvalidArg, "pid {} is a zombie", pid);
-  }
-  if (st.tracer_pid != 0 && st.tracer_pid != ::getpid()) {
-    return MakeError(ErrorKind::kInvalidArg,
-                     "pid {} is traced by pid {} (a debugger or tracer); detach it first", pid,
-                     st.tracer_pid);
-  }
-  // Each thread lists the children it forked: look at all of them.
-  auto tids = CRYO_TRY_CTX(proc::ListTasks(pid), "pid {}", pid);
-  for (pid_t tid : tids) {
-    auto children = ReadWholeFile(fmt::format("/proc/{}/task/{}/children", pid, tid));
-    if (children && children->find_first_not_of(" \n") != std::string::npos) {
-      return MakeError(ErrorKind::kUnsupported,
-                       "pid {} has child processes ({}); process trees are not supported yet", pid,
-                       children->substr(0, children->find_last_not_of(" \n") + 1));
-    }
-  }
-  if (st.seccomp != 0) {
-    return MakeError(ErrorKind::kUnsupported, "pid {} uses seccomp (mode {}); not supported yet",
-                     pid, st.seccomp);
-  }
-  return {};
-}
-
 Result<bool> IsJobStopped(pid_t pid) {
   std::string text = CRYO_TRY(ReadWholeFile(fmt::format("/proc/{}/status", pid)));
   auto st = CRYO_TRY_CTX(proc::ParseStatus(text), "status of pid {}", pid);
   return st.state == 'T';
 }
 
-Result<model::Process> CaptureProcess(const ptrace::Freezer& frozen) {
+Result<model::Process> CaptureProcess(const ptrace::Freezer& frozen, const MmCaptureOptions& mm,
+                                      int tracker_fd, std::vector<UffdOwner>& owners) {
   const ptrace::Tracee& leader = frozen.threads().at(0);
   model::Process p;
   p.pid = frozen.pid();
   // Unsupported files are the most common refusal: find them before any other work.
-  p.fds = CRYO_TRY(CaptureFds(p.pid));
+  p.fds = CRYO_TRY(CaptureFds(p.pid, tracker_fd));
   for (const ptrace::Tracee& t : frozen.threads()) {
     p.threads.push_back(CRYO_TRY_CTX(CaptureThread(p.pid, t), "pid {}", p.pid));
   }
   CRYO_TRYV(CaptureViaRemoteSyscalls(frozen, p));
   CRYO_TRYV(CaptureProcessAttributes(leader, p));
-  CRYO_TRYV(CaptureMm(p.pid, p));
+  CRYO_TRYV(CaptureMm(p.pid, p, mm, &owners));
   return p;
-}
-
-image::Inventory MakeInventory(pid_t root) {
-  image::Inventory inv;
-  inv.root_pid = root;
-  utsname u{};
-  if (::uname(&u) == 0) inv.kernel_release = u.release;
-  timespec now{};
-  ::clock_gettime(CLOCK_REALTIME, &now);
-  inv.created_ns = now.tv_sec * 1'000'000'000ll + now.tv_nsec;
-  return inv;
-}
-
-Status WriteStats(const image::ImageDir& dir, const DumpStats& s) {
-  nlohmann::json j = {
-      {"frozen_seconds", s.frozen_seconds},
-      {"total_seconds", s.total_seconds},
-      {"phases",
-       {{"capture_seconds", s.capture_seconds},
-        {"memory_scan_seconds", s.memory_scan_seconds},
-        {"memory_copy_seconds", s.memory_copy_seconds},
-        {"write_seconds", s.write_seconds}}},
-      {"pages_scanned", s.pages_scanned},
-      {"pages_written", s.pages_written},
-      {"pages_skipped", s.pages_skipped},
-      {"bytes_written", s.bytes_written},
-  };
-  return WriteWholeFile(dir.path() + "/stats-dump.json", j.dump(2) + "\n");
 }
 
 }  // namespace
@@ -128,6 +64,10 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   pid_t pid = opts.pid;
   CRYO_TRYV(CheckSupportedShape(pid));
   auto dir = CRYO_TRY(image::ImageDir::Create(opts.images_dir));
+  TrackingState parent;
+  if (opts.prev_images_dir) {
+    parent = CRYO_TRY(ReadParentTracking(opts.images_dir, *opts.prev_images_dir, pid));
+  }
 
   // A job-control stopped process would fall back into its group stop in the middle of our
   // remote syscalls: continue it (before seizing, so no SIGCONT is queued for a default action),
@@ -146,23 +86,47 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   // Threads or children may have appeared before the freeze took hold.
   CRYO_TRYV(CheckSupportedShape(pid));
 
-  model::Process p = CRYO_TRY(CaptureProcess(frozen));
+  // The tracker is ours, not the process's: its fd is not captured. A failure up to the capture
+  // leaves it armed (the dump can be retried); from the scan on, which re-protects pages, it is
+  // consumed and leaves the process whatever happens.
+  std::optional<mem::UffdTracker> tracker;
+  int tracker_fd = -1;
+  if (opts.prev_images_dir) {
+    auto uffd = CRYO_TRY(TakeRemoteUffd(pid, parent.fd));
+    tracker.emplace(CRYO_TRY(mem::UffdTracker::Adopt(std::move(uffd), false)));
+    tracker_fd = parent.fd;
+  }
+  std::vector<UffdOwner> owners;
+  model::Process p = CRYO_TRY(
+      CaptureProcess(frozen, MmCaptureOptions{.tracked = parent.ranges}, tracker_fd, owners));
   p.stopped = stopped;
   stats.capture_seconds = Since(t_frozen);
+  std::optional<RemoteFdCloser> remove_tracker;
+  if (tracker) remove_tracker.emplace(frozen.threads().at(0), tracker_fd);
 
-  auto mem = CRYO_TRY(DumpMemory(dir.fd(), p));
-  stats.memory_scan_seconds = mem.scan_seconds;
-  stats.memory_copy_seconds = mem.copy_seconds;
-  stats.pages_scanned = mem.pages_scanned;
-  stats.pages_written = mem.pages_written;
-  stats.pages_skipped = mem.pages_scanned - mem.pages_written;
-  stats.bytes_written = mem.bytes_written;
+  MemoryStats mem;
+  TrackingRound round;
+  round.tracker = tracker ? &*tracker : nullptr;
+  round.has_parent = tracker.has_value();
+  round.track_new = false;
+  if (opts.prev_images_dir) {
+    round.parent_coverage =
+        CRYO_TRY(ReadParentCoverage(opts.images_dir, *opts.prev_images_dir, pid));
+  }
+  auto plan = CRYO_TRY(PlanMemory(p, owners, &round, mem));
+  // The process's reference to the tracker goes now, while it is stopped; ours keeps it alive
+  // until the ranges are unregistered after the resume (below).
+  if (remove_tracker) CRYO_TRYV(remove_tracker->Close());
+  CRYO_TRYV(CopyMemory(dir.fd(), p, plan, mem));
+  AddMemoryStats(stats, mem);
 
   auto t_write = Clock::now();
   model::ProcessTree tree;
   tree.root_pid = pid;
   tree.processes.push_back(std::move(p));
-  CRYO_TRYV(image::WriteInventory(dir, MakeInventory(pid)));
+  image::Inventory inv = MakeInventory(pid);
+  inv.parent_dir = opts.prev_images_dir;
+  CRYO_TRYV(image::WriteInventory(dir, inv));
   CRYO_TRYV(image::WriteTree(dir, tree));
   stats.write_seconds = Since(t_write);
 
@@ -171,6 +135,14 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   stats.frozen_seconds = Since(t_frozen);
   if (opts.leave_running) {
     CRYO_TRYV(frozen.Release());
+    // Leave the process as if never tracked: protection cleared, ranges unregistered. Done
+    // while it runs (nothing waits on an async write-protect); 1 GiB takes tens of ms. The
+    // kernel would do the same when our last reference to the uffd closes.
+    for (const auto& r : round.tracked) {
+      if (auto u = tracker->Untrack(r.start, r.end); !u) {
+        log::Warn("pid {}: unregister {:#x}-{:#x}: {}", pid, r.start, r.end, u.error().Message());
+      }
+    }
   } else {
     CRYO_TRYV(frozen.Kill());
   }

@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 
 #include "base/error.h"
@@ -13,6 +14,9 @@ struct DumpOptions {
   pid_t pid = 0;
   std::string images_dir;
   bool leave_running = false;
+  // A pre-dump image of this process, relative to images_dir: only pages written since it are
+  // stored, and its dirty tracker is removed from the process.
+  std::optional<std::string> prev_images_dir;
 };
 
 struct DumpStats {
@@ -24,7 +28,8 @@ struct DumpStats {
   double write_seconds = 0;
   uint64_t pages_scanned = 0;
   uint64_t pages_written = 0;
-  uint64_t pages_skipped = 0;  // scanned but holding no data (never touched, zero, file-backed)
+  uint64_t pages_skipped = 0;    // scanned but holding no data (never touched, zero, file-backed)
+  uint64_t pages_unchanged = 0;  // holding data not written since the parent image: not stored
   uint64_t bytes_written = 0;
 };
 

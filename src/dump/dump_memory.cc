@@ -3,11 +3,12 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <chrono>
 #include <vector>
 
+#include "base/log.h"
 #include "base/unique_fd.h"
-#include "mem/page_copy.h"
 #include "mem/page_scan.h"
 
 namespace cryo::dump {
@@ -19,43 +20,170 @@ double Since(Clock::time_point t) {
 bool IsPrivate(model::VmaKind k) {
   return k == model::VmaKind::kAnonPrivate || k == model::VmaKind::kFilePrivate;
 }
+
+// Builds the pagemap and copy list, run by run, in address order.
+class PlanBuilder {
+ public:
+  PlanBuilder(model::Process& p, MemoryPlan& plan, MemoryStats& stats)
+      : p_(p), plan_(plan), stats_(stats) {}
+  void Store(mem::PageRange r, bool readable) {
+    if (r.start >= r.end) return;
+    plan_.sources.push_back({r, readable, offset_});
+    p_.pagemap.push_back({r.start, r.pages(), offset_, model::kPagePresent});
+    offset_ += r.end - r.start;
+    stats_.pages_written += r.pages();
+  }
+  void InParent(mem::PageRange r) {
+    if (r.start >= r.end) return;
+    stats_.pages_unchanged += r.pages();
+    auto& m = p_.pagemap;
+    if (can_merge_ && !m.empty() && m.back().flags == model::kPageInParent &&
+        m.back().vaddr + (m.back().nr_pages << 12) == r.start) {
+      m.back().nr_pages += r.pages();
+      return;
+    }
+    m.push_back({r.start, r.pages(), 0, model::kPageInParent});
+    can_merge_ = true;
+  }
+  // Runs never span two vmas.
+  void NextVma() { can_merge_ = false; }
+
+ private:
+  model::Process& p_;
+  MemoryPlan& plan_;
+  MemoryStats& stats_;
+  uint64_t offset_ = 0;
+  bool can_merge_ = false;
+};
+
+// Appends to `out` the parts of [start, end) inside (`inside`) or outside the sorted `ranges`.
+void Intersect(const std::vector<mem::PageRange>& ranges, mem::PageRange r, bool inside,
+               std::vector<mem::PageRange>& out) {
+  auto it = std::upper_bound(ranges.begin(), ranges.end(), r.start,
+                             [](uint64_t a, const mem::PageRange& x) { return a < x.end; });
+  uint64_t pos = r.start;
+  for (; pos < r.end && it != ranges.end() && it->start < r.end; ++it) {
+    uint64_t s = std::max(it->start, pos), e = std::min(it->end, r.end);
+    if (!inside && pos < s) out.push_back({pos, s});
+    if (inside && s < e) out.push_back({s, e});
+    pos = std::max(pos, e);
+  }
+  if (!inside && pos < r.end) out.push_back({pos, r.end});
+}
+
+// Data pages of a tracked vma: written ones, and those the parent has no content for, are
+// stored; the others are in the parent image.
+void SplitByWritten(PlanBuilder& b, const std::vector<mem::PageRange>& data,
+                    const std::vector<mem::PageRange>& written,
+                    const std::vector<mem::PageRange>& coverage, bool readable) {
+  std::vector<mem::PageRange> pieces;
+  for (mem::PageRange d : data) {
+    pieces.clear();
+    Intersect(written, d, false, pieces);  // unchanged since the parent round
+    uint64_t pos = d.start;
+    for (mem::PageRange u : pieces) {
+      b.Store({pos, u.start}, readable);
+      std::vector<mem::PageRange> in, out;
+      Intersect(coverage, u, true, in);
+      uint64_t q = u.start;
+      for (mem::PageRange c : in) {
+        b.Store({q, c.start}, readable);
+        b.InParent(c);
+        q = c.end;
+      }
+      b.Store({q, u.end}, readable);
+      pos = u.end;
+    }
+    b.Store({pos, d.end}, readable);
+  }
+}
+
 }  // namespace
 
-Result<MemoryStats> DumpMemory(int dir_fd, model::Process& p) {
-  MemoryStats stats;
+Result<MemoryPlan> PlanMemory(model::Process& p, std::span<const UffdOwner> owners,
+                              TrackingRound* round, MemoryStats& stats) {
   auto t0 = Clock::now();
   std::string pagemap_path = fmt::format("/proc/{}/pagemap", p.pid);
   UniqueFd pagemap(::open(pagemap_path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!pagemap.valid()) return ErrnoError("open {}", pagemap_path);
 
-  std::vector<mem::CopySource> sources;
-  uint64_t offset = 0;
-  for (const model::Vma& v : p.vmas) {
+  MemoryPlan plan;
+  PlanBuilder b(p, plan, stats);
+  p.pagemap.clear();
+  p.pages_file = fmt::format("pages-{}.img", p.pid);
+  for (size_t i = 0; i < p.vmas.size(); i++) {
+    const model::Vma& v = p.vmas[i];
     if (!IsPrivate(v.kind)) continue;
+    b.NextVma();
+    UffdOwner owner = i < owners.size() ? owners[i] : UffdOwner::kNone;
+    bool readable = (v.prot & PROT_READ) != 0;
     stats.pages_scanned += v.length() >> 12;
-    std::vector<mem::PageRange> ranges;
-    CRYO_TRYV_CTX(mem::ScanDataPages(pagemap.get(), v.start, v.end, ranges), "pid {}", p.pid);
-    for (const auto& r : ranges) {
-      sources.push_back({r, (v.prot & PROT_READ) != 0, offset});
-      p.pagemap.push_back({r.start, r.pages(), offset, model::kPagePresent});
-      offset += r.end - r.start;
+    std::vector<mem::PageRange> data;
+    CRYO_TRYV_CTX(mem::ScanDataPages(pagemap.get(), v.start, v.end, data), "pid {}", p.pid);
+    if (round == nullptr || round->tracker == nullptr) {
+      for (const auto& r : data) b.Store(r, readable);
+      continue;
+    }
+    if (owner == UffdOwner::kOurs) {
+      std::vector<mem::PageRange> written;
+      CRYO_TRYV_CTX(mem::ScanWrittenAndReprotect(pagemap.get(), v.start, v.end, written), "pid {}",
+                    p.pid);
+      log::Debug("{:#x}-{:#x}: {} data runs, {} written runs{}", v.start, v.end, data.size(),
+                 written.size(),
+                 written.empty() ? "" : fmt::format(" from {:#x}", written[0].start));
+      if (log::Enabled(log::Level::kDebug)) {
+        for (const auto& w : written) log::Debug("  written {:#x}-{:#x}", w.start, w.end);
+      }
+      if (round->has_parent) {
+        SplitByWritten(b, data, written, round->parent_coverage, readable);
+      } else {
+        for (const auto& r : data) b.Store(r, readable);
+      }
+      round->tracked.push_back({v.start, v.end});
+      continue;
+    }
+    // Not tracked since the parent: new, moved, or the process's own userfaultfd range.
+    for (const auto& r : data) b.Store(r, readable);
+    if (owner == UffdOwner::kProcess) {
+      log::Info(
+          "pid {}: {:#x}-{:#x} is registered with the process's own userfaultfd: copied in "
+          "full",
+          p.pid, v.start, v.end);
+      continue;
+    }
+    if (!round->track_new) continue;
+    if (CRYO_TRY(round->tracker->Track(v.start, v.end))) {
+      round->tracked.push_back({v.start, v.end});
+    } else {
+      log::Info("pid {}: {:#x}-{:#x} {} cannot be tracked: copied in full every round", p.pid,
+                v.start, v.end, v.name);
     }
   }
   stats.scan_seconds = Since(t0);
+  return plan;
+}
 
+Status CopyMemory(int dir_fd, const model::Process& p, const MemoryPlan& plan, MemoryStats& stats,
+                  bool running) {
   auto t1 = Clock::now();
-  p.pages_file = fmt::format("pages-{}.img", p.pid);
   UniqueFd out(
       ::openat(dir_fd, p.pages_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (!out.valid()) return ErrnoError("create {}", p.pages_file);
   std::string mem_path = fmt::format("/proc/{}/mem", p.pid);
   UniqueFd mem(::open(mem_path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!mem.valid()) return ErrnoError("open {}", mem_path);
-  auto copy = CRYO_TRY_CTX(mem::CopyPages(p.pid, mem.get(), sources, out.get()),
+  auto copy = CRYO_TRY_CTX(mem::CopyPages(p.pid, mem.get(), plan.sources, out.get(), running),
                            "copy memory of pid {}", p.pid);
   stats.copy_seconds = Since(t1);
   stats.bytes_written = copy.bytes;
-  stats.pages_written = copy.bytes >> 12;
+  stats.pages_gone = copy.pages_gone;
+  return {};
+}
+
+Result<MemoryStats> DumpMemory(int dir_fd, model::Process& p) {
+  MemoryStats stats;
+  auto plan = CRYO_TRY(PlanMemory(p, {}, nullptr, stats));
+  CRYO_TRYV(CopyMemory(dir_fd, p, plan, stats));
   return stats;
 }
 

@@ -1,21 +1,56 @@
 // Memory of a frozen process into the image: finds the pages that hold data (PAGEMAP_SCAN),
-// copies them into pages-<pid>.img and records the runs in the process's pagemap.
+// copies them into pages-<pid>.img and records the runs in the process's pagemap. With a dirty
+// tracker, pages of tracked mappings not written since the parent image are recorded as
+// in-parent instead of copied.
 #pragma once
 
+#include <span>
+#include <vector>
+
 #include "base/error.h"
+#include "dump/capture_mm.h"
+#include "mem/page_copy.h"
+#include "mem/uffd_tracker.h"
 #include "model/process.h"
 
 namespace cryo::dump {
 
 struct MemoryStats {
-  uint64_t pages_scanned = 0;  // pages of private mappings looked at
-  uint64_t pages_written = 0;  // pages stored
+  uint64_t pages_scanned = 0;    // pages of private mappings looked at
+  uint64_t pages_written = 0;    // pages stored
+  uint64_t pages_unchanged = 0;  // pages with data left in the parent image
   uint64_t bytes_written = 0;
+  uint64_t pages_gone = 0;  // dropped by the running process during the copy (pre-dump)
   double scan_seconds = 0;
   double copy_seconds = 0;
 };
 
-// `dir_fd` is the image directory. Fills p.pagemap and p.pages_file.
+// One round of dirty tracking (pre-dump, or a dump with a parent image).
+struct TrackingRound {
+  mem::UffdTracker* tracker = nullptr;
+  bool has_parent = false;  // the vmas marked UffdOwner::kOurs were tracked since the parent
+  bool track_new = true;    // register mappings not tracked yet (false: final dump)
+  // Pages with content in the parent image: only those can be left there. (A page can appear
+  // without being reported written, e.g. filled with zeros on a read fault of a protected hole.)
+  std::vector<mem::PageRange> parent_coverage;
+  std::vector<mem::PageRange> tracked;  // out: every range registered after this round
+};
+
+// What to copy; decided while the process is frozen, copied then or after it resumed.
+struct MemoryPlan {
+  std::vector<mem::CopySource> sources;
+};
+
+// Scans the private mappings of frozen `p` (vmas captured, `owners` parallel to them or empty),
+// fills p.pagemap and p.pages_file and returns what to copy. `round` may be null.
+Result<MemoryPlan> PlanMemory(model::Process& p, std::span<const UffdOwner> owners,
+                              TrackingRound* round, MemoryStats& stats);
+// Copies the plan into pages-<pid>.img of directory `dir_fd`. `running`: the process was resumed
+// after the plan (pre-dump); pages it dropped since are stored as zeros (see mem::CopyPages).
+Status CopyMemory(int dir_fd, const model::Process& p, const MemoryPlan& plan, MemoryStats& stats,
+                  bool running = false);
+
+// PlanMemory without tracking, then CopyMemory.
 Result<MemoryStats> DumpMemory(int dir_fd, model::Process& p);
 
 }  // namespace cryo::dump

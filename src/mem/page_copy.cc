@@ -3,8 +3,10 @@
 #include <limits.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <vector>
 
 #include "base/io.h"
@@ -41,8 +43,27 @@ struct Piece {
   bool readable;
 };
 
+// Reads remote [addr, addr + len) through /proc/PID/mem. With `running`, the process may unmap or
+// drop pages while we copy: pages that cannot be read are stored as zeros and counted (their
+// content is never used: a page that comes back later is new to the dirty tracker, so the next
+// round stores it).
+Status ReadMem(int mem_fd, std::byte* dst, uint64_t len, uint64_t addr, bool running,
+               CopyStats& stats) {
+  stats.mem_reads++;
+  auto r = PreadFull(mem_fd, {dst, len}, addr, "/proc/pid/mem");
+  if (r || !running) return r;
+  for (uint64_t off = 0; off < len; off += 4096) {
+    ssize_t n = ::pread(mem_fd, dst + off, 4096, static_cast<off_t>(addr + off));
+    if (n != 4096) {
+      std::memset(dst + off, 0, 4096);
+      stats.pages_gone++;
+    }
+  }
+  return {};
+}
+
 Status ReadPieces(pid_t pid, int mem_fd, const std::vector<Piece>& pieces, std::byte* buf,
-                  CopyStats& stats) {
+                  bool running, CopyStats& stats) {
   std::vector<iovec> remote;
   uint64_t buf_off = 0;
   auto flush_remote = [&](uint64_t local_start, uint64_t len) -> Status {
@@ -64,8 +85,7 @@ Status ReadPieces(pid_t pid, int mem_fd, const std::vector<Piece>& pieces, std::
       for (size_t i = first; i < remote.size(); i++) {
         uint64_t a = reinterpret_cast<uint64_t>(remote[i].iov_base) + (i == first ? skip : 0);
         uint64_t l = remote[i].iov_len - (i == first ? skip : 0);
-        CRYO_TRYV_CTX(PreadFull(mem_fd, {buf + dst, l}, a, "/proc/pid/mem"), "pid {}", pid);
-        stats.mem_reads++;
+        CRYO_TRYV_CTX(ReadMem(mem_fd, buf + dst, l, a, running, stats), "pid {}", pid);
         dst += l;
       }
     }
@@ -82,9 +102,7 @@ Status ReadPieces(pid_t pid, int mem_fd, const std::vector<Piece>& pieces, std::
       }
     } else {
       CRYO_TRYV(flush_remote(run_start, buf_off - run_start));
-      CRYO_TRYV_CTX(PreadFull(mem_fd, {buf + buf_off, p.len}, p.addr, "/proc/pid/mem"), "pid {}",
-                    pid);
-      stats.mem_reads++;
+      CRYO_TRYV_CTX(ReadMem(mem_fd, buf + buf_off, p.len, p.addr, running, stats), "pid {}", pid);
     }
     buf_off += p.len;
   }
@@ -93,14 +111,14 @@ Status ReadPieces(pid_t pid, int mem_fd, const std::vector<Piece>& pieces, std::
 
 // Copies a list of sources (consecutive in the file or not) with one staging buffer.
 Status CopySerial(pid_t pid, int mem_fd, std::span<const CopySource> sources, int out_fd,
-                  CopyStats& stats) {
+                  bool running, CopyStats& stats) {
   Staging staging;
   if (staging.data() == nullptr) return ErrnoError("map staging buffer");
   std::vector<Piece> pieces;
   uint64_t batch_file_off = 0, batch_len = 0;
   auto flush = [&]() -> Status {
     if (batch_len == 0) return {};
-    CRYO_TRYV(ReadPieces(pid, mem_fd, pieces, staging.data(), stats));
+    CRYO_TRYV(ReadPieces(pid, mem_fd, pieces, staging.data(), running, stats));
     CRYO_TRYV(PwriteFull(out_fd, {staging.data(), batch_len}, batch_file_off, "pages file"));
     stats.bytes += batch_len;
     pieces.clear();
@@ -151,8 +169,8 @@ std::vector<std::vector<CopySource>> Partition(std::span<const CopySource> sourc
 
 }  // namespace
 
-Result<CopyStats> CopyPages(pid_t pid, int mem_fd, std::span<const CopySource> sources,
-                            int out_fd) {
+Result<CopyStats> CopyPages(pid_t pid, int mem_fd, std::span<const CopySource> sources, int out_fd,
+                            bool running) {
   // One core cannot keep up with the allocation of fresh page-cache pages: split the work.
   constexpr uint64_t kParallelFrom = 64ull << 20;
   uint64_t total = 0;
@@ -160,13 +178,15 @@ Result<CopyStats> CopyPages(pid_t pid, int mem_fd, std::span<const CopySource> s
   size_t workers = total >= kParallelFrom ? CopyWorkers() : 1;
   auto parts = Partition(sources, workers);
   std::vector<CopyStats> per(workers);
-  CRYO_TRYV(ParallelFor(
-      workers, [&](size_t i) { return CopySerial(pid, mem_fd, parts[i], out_fd, per[i]); }));
+  CRYO_TRYV(ParallelFor(workers, [&](size_t i) {
+    return CopySerial(pid, mem_fd, parts[i], out_fd, running, per[i]);
+  }));
   CopyStats stats;
   for (const auto& p : per) {
     stats.bytes += p.bytes;
     stats.vm_readv_calls += p.vm_readv_calls;
     stats.mem_reads += p.mem_reads;
+    stats.pages_gone += p.pages_gone;
   }
   return stats;
 }

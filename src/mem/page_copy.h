@@ -22,10 +22,13 @@ struct CopyStats {
   uint64_t bytes = 0;
   uint64_t vm_readv_calls = 0;
   uint64_t mem_reads = 0;
+  uint64_t pages_gone = 0;  // running only: unreadable pages, stored as zeros
 };
 
 // Copies every source into `out_fd` at its file_offset. `mem_fd` is /proc/PID/mem, opened
-// for reading. The process must be frozen.
-Result<CopyStats> CopyPages(pid_t pid, int mem_fd, std::span<const CopySource> sources, int out_fd);
+// for reading. The process must be frozen, unless `running` (pre-dump): then pages it unmaps or
+// drops during the copy are stored as zeros and counted in pages_gone, not an error.
+Result<CopyStats> CopyPages(pid_t pid, int mem_fd, std::span<const CopySource> sources, int out_fd,
+                            bool running = false);
 
 }  // namespace cryo::mem

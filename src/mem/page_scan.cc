@@ -1,12 +1,54 @@
 #include "mem/page_scan.h"
 
 #include <sys/ioctl.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "sys/compat_uapi.h"
 
 namespace cryo::mem {
+namespace {
+
+void Append(std::vector<PageRange>& out, PageRange r) {
+  // Seen on 6.18: a call may report regions beyond the walk_end it returns, so the next call
+  // reports them again. Continue from walk_end (never skip) and clip the overlap.
+  if (!out.empty() && r.start < out.back().end) {
+    if (r.end <= out.back().end) return;
+    r.start = out.back().end;
+  }
+  if (!out.empty() && out.back().end == r.start) {
+    out.back().end = r.end;
+  } else {
+    out.push_back(r);
+  }
+}
+
+// PAGEMAP_SCAN counts a uffd-wp PTE marker (what write-protecting a hole leaves, see
+// mem/uffd_tracker.h) as SWAPPED, yet it holds no data. /proc/PID/pagemap tells them apart: a
+// marker is a swap entry of the kernel's PTE-marker type, the last of the 5-bit swap types.
+constexpr uint64_t kPmSwap = 1ull << 62;
+constexpr uint64_t kSwapTypeMask = 0x1f;
+constexpr uint64_t kPteMarkerType = 0x1f;
+
+Status AppendSwappedData(int pagemap_fd, PageRange r, std::vector<PageRange>& out) {
+  constexpr size_t kBatch = 512;
+  uint64_t entries[kBatch];
+  for (uint64_t a = r.start; a < r.end;) {
+    size_t n = std::min<uint64_t>(kBatch, (r.end - a) >> 12);
+    ssize_t got = ::pread(pagemap_fd, entries, n * 8, static_cast<off_t>((a >> 12) * 8));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < static_cast<ssize_t>(n * 8)) return ErrnoError("read pagemap at {:#x}", a);
+    for (size_t i = 0; i < n; i++, a += 4096) {
+      bool marker = (entries[i] & kPmSwap) && (entries[i] & kSwapTypeMask) == kPteMarkerType;
+      if (!marker) Append(out, {a, a + 4096});
+    }
+  }
+  return {};
+}
+
+}  // namespace
 
 Status ScanDataPages(int pagemap_fd, uint64_t start, uint64_t end, std::vector<PageRange>& out) {
   constexpr size_t kVec = 4096;
@@ -29,16 +71,10 @@ Status ScanDataPages(int pagemap_fd, uint64_t start, uint64_t end, std::vector<P
     if (n < 0) return ErrnoError("PAGEMAP_SCAN {:#x}-{:#x}", pos, end);
     for (long i = 0; i < n; i++) {
       PageRange r{regions[i].start, regions[i].end};
-      // Seen on 6.18: a call may report regions beyond the walk_end it returns, so the next
-      // call reports them again. Continue from walk_end (never skip) and clip the overlap.
-      if (!out.empty() && r.start < out.back().end) {
-        if (r.end <= out.back().end) continue;
-        r.start = out.back().end;
-      }
-      if (!out.empty() && out.back().end == r.start) {
-        out.back().end = r.end;
+      if (regions[i].categories & PAGE_IS_PRESENT) {
+        Append(out, r);
       } else {
-        out.push_back(r);
+        CRYO_TRYV(AppendSwappedData(pagemap_fd, r, out));
       }
     }
     if (arg.walk_end <= pos) break;  // no progress: nothing more to find

@@ -99,9 +99,11 @@ struct FillJob {
   uint64_t dst;
   uint64_t len;
   uint64_t offset;
+  int fd;
 };
 
-Status PremapAndFill(const model::Process& p, const Plan& plan, int pages_fd) {
+Status PremapAndFill(const model::Process& p, const Plan& plan, int pages_fd,
+                     const image::PageChain* chain) {
   for (const PremapSlot& s : plan.premap) {
     CRYO_TRYV(PremapOne(p.vmas[s.vma_index], s.addr));
   }
@@ -109,8 +111,9 @@ Status PremapAndFill(const model::Process& p, const Plan& plan, int pages_fd) {
   std::vector<FillJob> jobs;
   uint64_t total = 0;
   size_t slot = 0;
+  std::vector<image::PageSegment> segs;
   for (const model::PageRun& run : p.pagemap) {
-    if (!(run.flags & model::kPagePresent)) continue;
+    if (!(run.flags & (model::kPagePresent | model::kPageInParent))) continue;
     while (slot < plan.premap.size() && p.vmas[plan.premap[slot].vma_index].end <= run.vaddr) {
       slot++;
     }
@@ -118,9 +121,22 @@ Status PremapAndFill(const model::Process& p, const Plan& plan, int pages_fd) {
       return MakeError(ErrorKind::kCorruptImage, "page run {:#x} outside every mapping", run.vaddr);
     }
     const model::Vma& v = p.vmas[plan.premap[slot].vma_index];
-    jobs.push_back(
-        {plan.premap[slot].addr + (run.vaddr - v.start), run.nr_pages << 12, run.offset});
-    total += run.nr_pages << 12;
+    uint64_t base = plan.premap[slot].addr - v.start;
+    if (run.flags & model::kPagePresent) {
+      jobs.push_back({base + run.vaddr, run.nr_pages << 12, run.offset, pages_fd});
+      total += run.nr_pages << 12;
+      continue;
+    }
+    if (chain == nullptr) {
+      return MakeError(ErrorKind::kCorruptImage, "page run {:#x} is in a parent; there is none",
+                       run.vaddr);
+    }
+    segs.clear();
+    CRYO_TRYV(chain->Resolve(run.vaddr, run.nr_pages << 12, segs));
+    for (const auto& sg : segs) {
+      jobs.push_back({base + sg.vaddr, sg.len, sg.offset, chain->pages_fd(sg.level)});
+      total += sg.len;
+    }
   }
   // Filling fresh memory is bound by page allocation: use every core for large images. The
   // threads are joined before this returns, long before the blob unmaps their stacks.
@@ -133,7 +149,7 @@ Status PremapAndFill(const model::Process& p, const Plan& plan, int pages_fd) {
       uint64_t s = std::max(lo, at), e = std::min(hi, at + j.len);
       if (s < e) {
         uint64_t off = s - at;
-        CRYO_TRYV(PreadFull(pages_fd, {reinterpret_cast<std::byte*>(j.dst + off), e - s},
+        CRYO_TRYV(PreadFull(j.fd, {reinterpret_cast<std::byte*>(j.dst + off), e - s},
                             j.offset + off, p.pages_file));
       }
       at += j.len;
@@ -441,7 +457,7 @@ Status ChildSteps(const ChildContext& ctx, int& error_fd) {
   if (!exe.valid()) return ErrnoError("open executable {}", p.mm.exe_path);
 
   CRYO_TRYV(ReserveKeepRegion(plan));
-  CRYO_TRYV(PremapAndFill(p, plan, pages.get()));
+  CRYO_TRYV(PremapAndFill(p, plan, pages.get(), ctx.chain));
   pages.Reset();
 
   int floor = 3;

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "image/page_chain.h"
 #include "model/process.h"
 #include "restore/plan.h"
 
@@ -17,6 +18,7 @@ struct ChildContext {
   int dir_fd = -1;    // the image directory
   int sync_fd = -1;   // read end: the parent writes one byte once it has seized us
   int error_fd = -1;  // write end: one error message, then we exit
+  const image::PageChain* chain = nullptr;  // parents of an incremental image, or null
 };
 
 [[noreturn]] void RunChild(const ChildContext& ctx);

@@ -16,6 +16,8 @@
 #include "base/log.h"
 #include "base/unique_fd.h"
 #include "image/image_dir.h"
+#include "image/inventory.h"
+#include "image/page_chain.h"
 #include "image/tree_io.h"
 #include "ptrace/tracee.h"
 #include "restore/blob_stops.h"
@@ -141,6 +143,8 @@ Result<RestoreResult> Restore(const RestoreOptions& opts) {
   }
   const model::Process& p = tree.processes[0];
   CRYO_TRYV(CheckRestorable(p));
+  image::Inventory inv = CRYO_TRY(image::ReadInventory(dir));
+  auto chain = CRYO_TRY(image::PageChain::Open(dir, inv, p.pid));
   auto t_wait = Clock::now();
   for (const model::Thread& t : p.threads) CRYO_TRYV(WaitPidFree(t.tid, opts.pid_wait_seconds));
   double pid_wait = std::chrono::duration<double>(Clock::now() - t_wait).count();
@@ -154,7 +158,7 @@ Result<RestoreResult> Restore(const RestoreOptions& opts) {
 
   pid_t pid = CRYO_TRY_CTX(sys::Clone3WithTid(p.pid, 0), "create pid {}", p.pid);
   if (pid == 0) {
-    ChildContext ctx{&p, &plan, dir.fd(), sync.read.get(), error.write.get()};
+    ChildContext ctx{&p, &plan, dir.fd(), sync.read.get(), error.write.get(), &chain};
     RunChild(ctx);  // never returns
   }
   CRYO_TRYV(DriveChild(pid, sync, error, p, plan));

@@ -8,6 +8,12 @@ Modes:
   leave-running  dump --leave-running -> the original is untouched and running -> go -> it
                  PASSes -> restore the image -> compare -> go -> PASS
   redump         dump -> restore -d -> compare -> dump again -> restore -> compare -> go -> PASS
+  predump        3 pre-dump rounds (each from the one before), the victim running on between them
+                 (with --steps it changes its memory: <workdir>/step-N, waits for step-done)
+                 -> dump --prev-images-dir -> restore -> compare -> go -> PASS
+                 (with --steps also: cryo show lists the chain, cryo merge flattens it, and the
+                 restore runs without the pre-dump images)
+  fail-predump-exited   a pre-dump round after the victim exited fails naming the pid
   fail-no-such-pid      dump of a PID that does not exist fails cleanly (no victim needed)
   fail-unsupported-fd   dump of the victim fails naming fd 42; the victim runs on, untouched
   fail-late             dump fails after it ran syscalls inside the victim (an unsupported
@@ -33,6 +39,16 @@ import e2elib  # noqa: E402
 from e2elib import TestFailure, TestSkip, log  # noqa: E402
 
 UNSUPPORTED_FD = 42  # where victims/fd_unsupported.c keeps its io_uring (or eventfd)
+
+
+def without_tracker(snap):
+    """A snapshot without cryo's dirty tracker (a userfaultfd the final dump removes)."""
+    ours = [k for k, v in snap.items() if k.startswith("fd ") and "userfaultfd" in str(v)]
+    for k in ours:
+        del snap[k]
+    fds = [fd for fd in snap["fds"].split() if f"fd {fd}" not in ours]
+    snap["fds"] = " ".join(fds)
+    return snap
 
 
 class VictimTest:
@@ -233,6 +249,81 @@ class VictimTest:
         self.go()
         self.expect_pass(restorer, "victim restored from the second dump")
 
+    def pre_dump(self, images, prev=None):
+        args = ["-t", str(self.pid), "-D", images] + (["--prev-images-dir", prev] if prev else [])
+        p = self.h.run_cryo("pre-dump", *args)
+        e2elib.expect_cryo_ok(p, f"pre-dump of pid {self.pid}")
+        with open(os.path.join(images, "stats-dump.json")) as f:
+            stats = json.load(f)
+        log(f"pre-dumped pid {self.pid} to {images}: {stats['pages_written']} pages stored, "
+            f"{stats['pages_unchanged']} unchanged, frozen {stats['frozen_seconds']:.4f} s")
+        return stats
+
+    def step(self, n):
+        """Tells a --steps victim to apply change n and waits until it has."""
+        open(self.h.path(f"step-{n}"), "w").close()
+        limit = time.monotonic() + self.h.remaining(10)
+        while time.monotonic() < limit:
+            try:
+                with open(self.h.path("step-done")) as f:
+                    if f.read().strip() == str(n):
+                        return
+            except FileNotFoundError:
+                pass
+            time.sleep(0.005)
+        raise TestFailure(f"the victim did not apply step {n} within 10 s")
+
+    def mode_predump(self):
+        self.h.check_cryo_binary()
+        self.before = self.start_victim()
+        rounds = [self.h.path(f"pre-{i}") for i in (1, 2, 3)]
+        prev = None
+        for i, images in enumerate(rounds, 1):
+            stats = self.pre_dump(images, prev)
+            if prev is not None and stats["pages_unchanged"] == 0:
+                raise TestFailure(f"round {i} found no unchanged page: tracking did not work")
+            if self.args.steps:
+                self.step(i)
+            prev = os.path.join("..", os.path.basename(images))
+        if self.args.steps:  # the layout changed on purpose: compare with the state now
+            self.before = without_tracker(self.stable_snapshot(self.pid))
+        final = self.h.path("images")
+        args = ["-t", str(self.pid), "-D", final, "--prev-images-dir", prev]
+        p = self.h.run_cryo("dump", *args)
+        e2elib.expect_cryo_ok(p, f"incremental dump of pid {self.pid}")
+        self.h.wait_gone(self.pid, proc=self.victim_proc)
+        if self.args.steps:
+            self.check_chain_and_merge(final, rounds)
+        restorer = self.restore(final, detach=False)
+        self.go()
+        self.expect_pass(restorer, "victim restored from the incremental dump")
+
+    def check_chain_and_merge(self, final, rounds):
+        """`cryo show` lists the 3 parents; `cryo merge` makes the image self-contained (the
+        pre-dump directories are removed before the restore)."""
+        p = self.h.run_cryo("show", final)
+        e2elib.expect_cryo_ok(p, "show")
+        chain = json.loads(p.stdout).get("parent_chain", [])
+        if len(chain) != 3:
+            raise TestFailure(f"cryo show lists {len(chain)} parent images, expected 3: {chain}")
+        p = self.h.run_cryo("merge", final)
+        e2elib.expect_cryo_ok(p, "merge")
+        for d in rounds:
+            shutil.rmtree(d)
+        log("merged the chain into the final image and removed the pre-dump images")
+
+    def mode_fail_predump_exited(self):
+        self.h.check_cryo_binary()
+        self.before = self.start_victim()
+        self.pre_dump(self.h.path("pre-1"))
+        self.go()
+        self.expect_pass(self.victim_proc, "victim after the pre-dump")
+        self.h.wait_gone(self.pid, proc=self.victim_proc)
+        p = self.h.run_cryo(
+            "pre-dump", "-t", str(self.pid), "-D", self.h.path("pre-2"), "--prev-images-dir",
+            "../pre-1")
+        e2elib.expect_cryo_error(p, "pre-dump", must_mention=rf"\b{self.pid}\b")
+
     def mode_fail_no_such_pid(self):
         self.h.check_cryo_binary()
         with open("/proc/sys/kernel/pid_max") as f:
@@ -335,6 +426,8 @@ MODES = {
     "plain": VictimTest.mode_plain,
     "leave-running": VictimTest.mode_leave_running,
     "redump": VictimTest.mode_redump,
+    "predump": VictimTest.mode_predump,
+    "fail-predump-exited": VictimTest.mode_fail_predump_exited,
     "fail-no-such-pid": VictimTest.mode_fail_no_such_pid,
     "fail-unsupported-fd": VictimTest.mode_fail_unsupported_fd,
     "fail-late": VictimTest.mode_fail_late,
@@ -349,6 +442,7 @@ def main():
     ap.add_argument("--victim", help="victim executable")
     ap.add_argument("--victim-arg", action="append", default=[], help="argument before <workdir>")
     ap.add_argument("--mode", required=True, choices=sorted(MODES))
+    ap.add_argument("--steps", action="store_true", help="the victim follows the step protocol")
     args = ap.parse_args()
     e2elib.enter_pid_namespace()
     test = VictimTest(args)

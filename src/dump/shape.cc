@@ -1,0 +1,49 @@
+#include "dump/shape.h"
+
+#include <unistd.h>
+
+#include "base/io.h"
+#include "proc/status.h"
+#include "proc/tasks.h"
+
+namespace cryo::dump {
+
+Status CheckSupportedShape(pid_t pid) {
+  auto status_text = ReadWholeFile(fmt::format("/proc/{}/status", pid));
+  if (!status_text) {
+    if (status_text.error().sys_errno() == ENOENT) {
+      return MakeError(ErrorKind::kInvalidArg, "no process with pid {}", pid);
+    }
+    return std::unexpected(status_text.error());
+  }
+  auto st = CRYO_TRY_CTX(proc::ParseStatus(*status_text), "status of pid {}", pid);
+  if (st.tgid != pid) {
+    return MakeError(ErrorKind::kInvalidArg, "{} is a thread of process {}; dump the process", pid,
+                     st.tgid);
+  }
+  if (st.state == 'Z' || st.state == 'X') {
+    return MakeError(ErrorKind::kInvalidArg, "pid {} is a zombie", pid);
+  }
+  if (st.tracer_pid != 0 && st.tracer_pid != ::getpid()) {
+    return MakeError(ErrorKind::kInvalidArg,
+                     "pid {} is traced by pid {} (a debugger or tracer); detach it first", pid,
+                     st.tracer_pid);
+  }
+  // Each thread lists the children it forked: look at all of them.
+  auto tids = CRYO_TRY_CTX(proc::ListTasks(pid), "pid {}", pid);
+  for (pid_t tid : tids) {
+    auto children = ReadWholeFile(fmt::format("/proc/{}/task/{}/children", pid, tid));
+    if (children && children->find_first_not_of(" \n") != std::string::npos) {
+      return MakeError(ErrorKind::kUnsupported,
+                       "pid {} has child processes ({}); process trees are not supported yet", pid,
+                       children->substr(0, children->find_last_not_of(" \n") + 1));
+    }
+  }
+  if (st.seccomp != 0) {
+    return MakeError(ErrorKind::kUnsupported, "pid {} uses seccomp (mode {}); not supported yet",
+                     pid, st.seccomp);
+  }
+  return {};
+}
+
+}  // namespace cryo::dump

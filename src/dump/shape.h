@@ -1,0 +1,15 @@
+// What this version can checkpoint faithfully: one process (any number of threads) without
+// children, not traced by anyone else, without seccomp. Checked before the freeze and again once
+// frozen.
+#pragma once
+
+#include <sys/types.h>
+
+#include "base/error.h"
+
+namespace cryo::dump {
+
+// kInvalidArg: no such process, a thread id, a zombie; kUnsupported: children, seccomp.
+Status CheckSupportedShape(pid_t pid);
+
+}  // namespace cryo::dump

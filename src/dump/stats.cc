@@ -1,0 +1,51 @@
+#include "dump/stats.h"
+
+#include <sys/utsname.h>
+
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "base/io.h"
+
+namespace cryo::dump {
+
+image::Inventory MakeInventory(pid_t root) {
+  image::Inventory inv;
+  inv.root_pid = root;
+  utsname u{};
+  if (::uname(&u) == 0) inv.kernel_release = u.release;
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  inv.created_ns = now.tv_sec * 1'000'000'000ll + now.tv_nsec;
+  return inv;
+}
+
+Status WriteStats(const image::ImageDir& dir, const DumpStats& s) {
+  nlohmann::json j = {
+      {"frozen_seconds", s.frozen_seconds},
+      {"total_seconds", s.total_seconds},
+      {"phases",
+       {{"capture_seconds", s.capture_seconds},
+        {"memory_scan_seconds", s.memory_scan_seconds},
+        {"memory_copy_seconds", s.memory_copy_seconds},
+        {"write_seconds", s.write_seconds}}},
+      {"pages_scanned", s.pages_scanned},
+      {"pages_written", s.pages_written},
+      {"pages_skipped", s.pages_skipped},
+      {"pages_unchanged", s.pages_unchanged},
+      {"bytes_written", s.bytes_written},
+  };
+  return WriteWholeFile(dir.path() + "/stats-dump.json", j.dump(2) + "\n");
+}
+
+void AddMemoryStats(DumpStats& s, const MemoryStats& m) {
+  s.memory_scan_seconds = m.scan_seconds;
+  s.memory_copy_seconds = m.copy_seconds;
+  s.pages_scanned = m.pages_scanned;
+  s.pages_written = m.pages_written;
+  s.pages_unchanged = m.pages_unchanged;
+  s.pages_skipped = m.pages_scanned - m.pages_written - m.pages_unchanged;
+  s.bytes_written = m.bytes_written;
+}
+
+}  // namespace cryo::dump

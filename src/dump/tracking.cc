@@ -1,0 +1,188 @@
+#include "dump/tracking.h"
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "base/io.h"
+#include "image/codec.h"
+#include "image/format.h"
+#include "image/image_dir.h"
+#include "proc/stat.h"
+#include "proc/tasks.h"
+#include "ptrace/remote_syscalls.h"
+#include "sys/syscalls.h"
+
+namespace cryo::dump {
+namespace {
+
+constexpr const char* kUffdLink = "anon_inode:[userfaultfd]";
+
+std::unexpected<Error> BadState(const std::string& path, std::string_view what) {
+  return MakeError(ErrorKind::kCorruptImage, "{}: {}", path, what);
+}
+
+Result<int> PickRemoteFd(pid_t pid) {
+  rlimit lim = CRYO_TRY(sys::Prlimit(pid, RLIMIT_NOFILE));
+  uint64_t top = std::min<uint64_t>(lim.rlim_cur, 1u << 20);
+  // The highest free number below the soft limit: out of the way of the program's own fds.
+  for (uint64_t fd = top; fd-- > 3;) {
+    if (::access(fmt::format("/proc/{}/fd/{}", pid, fd).c_str(), F_OK) != 0) {
+      return static_cast<int>(fd);
+    }
+  }
+  return MakeError(ErrorKind::kUnsupported, "pid {} has no free fd for the dirty tracker", pid);
+}
+
+}  // namespace
+
+Result<TrackingState> ReadTrackingState(const std::string& dir) {
+  std::string path = dir + "/" + kTrackingFile;
+  std::string text = CRYO_TRY(ReadWholeFile(path));
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return BadState(path, "not a JSON object");
+  TrackingState s;
+  auto num = [&](const char* key, uint64_t max) -> Result<uint64_t> {
+    auto it = j.find(key);
+    if (it == j.end() || !it->is_number_unsigned() || it->get<uint64_t>() > max) {
+      return BadState(path, fmt::format("'{}' missing or out of range", key));
+    }
+    return it->get<uint64_t>();
+  };
+  s.pid = static_cast<pid_t>(CRYO_TRY(num("pid", 1u << 22)));
+  s.start_time = CRYO_TRY(num("start_time", ~0ull));
+  s.fd = static_cast<int>(CRYO_TRY(num("fd", 1u << 20)));
+  auto it = j.find("ranges");
+  if (it == j.end() || !it->is_array() || it->size() > (1u << 20)) {
+    return BadState(path, "'ranges' missing");
+  }
+  for (const auto& r : *it) {
+    if (!r.is_array() || r.size() != 2 || !r[0].is_number_unsigned() ||
+        !r[1].is_number_unsigned()) {
+      return BadState(path, "a range is not [start, end]");
+    }
+    mem::PageRange pr{r[0].get<uint64_t>(), r[1].get<uint64_t>()};
+    if ((pr.start | pr.end) & 4095 || pr.start >= pr.end ||
+        (!s.ranges.empty() && pr.start < s.ranges.back().end)) {
+      return BadState(path, "ranges are not sorted page-aligned ranges");
+    }
+    s.ranges.push_back(pr);
+  }
+  return s;
+}
+
+Status WriteTrackingState(const std::string& dir, const TrackingState& s) {
+  nlohmann::json ranges = nlohmann::json::array();
+  for (const auto& r : s.ranges) ranges.push_back({r.start, r.end});
+  nlohmann::json j = {
+      {"pid", s.pid}, {"start_time", s.start_time}, {"fd", s.fd}, {"ranges", ranges}};
+  return WriteWholeFile(dir + "/" + kTrackingFile, j.dump() + "\n");
+}
+
+Result<uint64_t> ProcessStartTime(pid_t pid) {
+  std::string text = CRYO_TRY(ReadWholeFile(fmt::format("/proc/{}/stat", pid)));
+  auto st = CRYO_TRY_CTX(proc::ParseStat(text), "stat of pid {}", pid);
+  return st.start_time;
+}
+
+Result<TrackingState> ReadParentTracking(const std::string& dir, const std::string& rel,
+                                         pid_t pid) {
+  if (rel.empty() || rel[0] == '/' || rel.find('\0') != std::string::npos) {
+    return MakeError(ErrorKind::kInvalidArg,
+                     "--prev-images-dir '{}' must be a path relative to the image directory", rel);
+  }
+  std::string parent = dir + "/" + rel;
+  auto s = ReadTrackingState(parent);
+  if (!s) {
+    if (s.error().sys_errno() == ENOENT) {
+      return MakeError(ErrorKind::kInvalidArg,
+                       "{} has no {}: not a pre-dump image (pre-dump first)", parent,
+                       kTrackingFile);
+    }
+    return std::unexpected(s.error());
+  }
+  if (s->pid != pid) {
+    return MakeError(ErrorKind::kInvalidArg, "{} is a pre-dump of pid {}, not of pid {}", parent,
+                     s->pid, pid);
+  }
+  auto start = ProcessStartTime(pid);
+  if (!start) {
+    return MakeError(ErrorKind::kInvalidArg, "pid {} is gone: it exited since the pre-dump in {}",
+                     pid, parent);
+  }
+  if (*start != s->start_time) {
+    return MakeError(ErrorKind::kInvalidArg,
+                     "pid {} is a different process than the one pre-dumped in {} (it exited "
+                     "and its pid was reused)",
+                     pid, parent);
+  }
+  return s;
+}
+
+Result<std::vector<mem::PageRange>> ReadParentCoverage(const std::string& dir,
+                                                       const std::string& rel, pid_t pid) {
+  std::string path = dir + "/" + rel;
+  auto pdir = CRYO_TRY(image::ImageDir::Open(path));
+  std::string name = image::PagemapFileName(pid);
+  std::string file = CRYO_TRY(image::ReadImageFile(pdir, name, image::kMaxPayloadSize + 64));
+  model::Process pm;
+  pm.pid = pid;
+  CRYO_TRYV_CTX(image::DecodePagemap(file, pm), "{}/{}", path, name);
+  std::vector<mem::PageRange> out;
+  for (const model::PageRun& r : pm.pagemap) {
+    if (!(r.flags & (model::kPagePresent | model::kPageInParent))) continue;
+    mem::PageRange pr{r.vaddr, r.vaddr + (r.nr_pages << 12)};
+    if (pr.end <= pr.start || (!out.empty() && pr.start < out.back().end)) {
+      return MakeError(ErrorKind::kCorruptImage, "{}/{}: runs are not sorted", path, name);
+    }
+    if (!out.empty() && out.back().end == pr.start) {
+      out.back().end = pr.end;
+    } else {
+      out.push_back(pr);
+    }
+  }
+  return out;
+}
+
+Result<UniqueFd> CreateRemoteUffd(const ptrace::Tracee& leader, int* remote_fd) {
+  pid_t pid = leader.tid();
+  int target = CRYO_TRY(PickRemoteFd(pid));
+  auto gadget = CRYO_TRY(ptrace::FindSyscallGadget(pid));
+  auto rs = CRYO_TRY(ptrace::RemoteSyscalls::Start(leader, gadget));
+  int64_t fd = CRYO_TRY(rs.Call(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
+  if (fd < 0) return SysError(static_cast<int>(-fd), fmt::format("userfaultfd in pid {}", pid));
+  int64_t r = CRYO_TRY(rs.Call(SYS_dup3, fd, target, O_CLOEXEC));
+  CRYO_TRY(rs.Call(SYS_close, fd));
+  if (r < 0)
+    return SysError(static_cast<int>(-r), fmt::format("dup3 to {} in pid {}", target, pid));
+  CRYO_TRYV(rs.Finish());
+  *remote_fd = target;
+  return TakeRemoteUffd(pid, target);
+}
+
+Result<UniqueFd> TakeRemoteUffd(pid_t pid, int fd) {
+  auto link = proc::ReadLink(fmt::format("/proc/{}/fd/{}", pid, fd));
+  if (!link || *link != kUffdLink) {
+    return MakeError(ErrorKind::kInvalidArg,
+                     "pid {} no longer holds the dirty tracker at fd {}; start again with a "
+                     "pre-dump without --prev-images-dir",
+                     pid, fd);
+  }
+  auto pidfd = CRYO_TRY(sys::PidfdOpen(pid));
+  return sys::PidfdGetfd(pidfd.get(), fd);
+}
+
+Status CloseRemoteFd(const ptrace::Tracee& leader, int fd) {
+  pid_t pid = leader.tid();
+  auto gadget = CRYO_TRY(ptrace::FindSyscallGadget(pid));
+  auto rs = CRYO_TRY(ptrace::RemoteSyscalls::Start(leader, gadget));
+  int64_t r = CRYO_TRY(rs.Call(SYS_close, fd));
+  CRYO_TRYV(rs.Finish());
+  if (r < 0) return SysError(static_cast<int>(-r), fmt::format("close({}) in pid {}", fd, pid));
+  return {};
+}
+
+}  // namespace cryo::dump

@@ -1,0 +1,75 @@
+// The dirty-page tracker that lives on between cryo invocations: a userfaultfd created inside the
+// target (remote syscall) and left open there at a reserved fd, so that the next pre-dump or dump
+// takes it back with pidfd_getfd. What was tracked is recorded in tracking.json of each pre-dump
+// image; the next round reads it from its parent.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/error.h"
+#include "base/unique_fd.h"
+#include "mem/page_scan.h"
+#include "ptrace/tracee.h"
+
+namespace cryo::dump {
+
+inline constexpr const char* kTrackingFile = "tracking.json";
+
+struct TrackingState {
+  pid_t pid = 0;
+  uint64_t start_time = 0;             // /proc/PID/stat field 22: tells a reused pid apart
+  int fd = -1;                         // the uffd's number in the target
+  std::vector<mem::PageRange> ranges;  // what is registered with it, sorted
+};
+
+// tracking.json of image directory `dir`; validated (fd >= 0, ranges page-aligned and sorted).
+Result<TrackingState> ReadTrackingState(const std::string& dir);
+Status WriteTrackingState(const std::string& dir, const TrackingState& s);
+
+// The tracking state of parent image `dir`/`rel` (a relative path), checked to be about the
+// running process `pid`: kInvalidArg naming what differs (a clear error when the process exited
+// or its pid was reused between rounds).
+Result<TrackingState> ReadParentTracking(const std::string& dir, const std::string& rel, pid_t pid);
+
+// The pages that have content in parent image `dir`/`rel` (stored or in its own parents),
+// merged and sorted: a page outside them cannot be recorded as in-parent.
+Result<std::vector<mem::PageRange>> ReadParentCoverage(const std::string& dir,
+                                                       const std::string& rel, pid_t pid);
+
+// The start time of `pid` (for TrackingState::start_time).
+Result<uint64_t> ProcessStartTime(pid_t pid);
+
+// Creates a userfaultfd (O_CLOEXEC | O_NONBLOCK) in the stopped `leader`'s process, moves it to
+// a free fd number near the top of its RLIMIT_NOFILE and returns our duplicate of it (pidfd_getfd)
+// and the number in `*remote_fd`. The leader must be at an interrupt stop.
+Result<UniqueFd> CreateRemoteUffd(const ptrace::Tracee& leader, int* remote_fd);
+// Our duplicate of the target's fd `fd`, which must be a userfaultfd (kInvalidArg otherwise:
+// the process is not the one tracked or closed it).
+Result<UniqueFd> TakeRemoteUffd(pid_t pid, int fd);
+// close(fd) inside the stopped `leader`'s process.
+Status CloseRemoteFd(const ptrace::Tracee& leader, int fd);
+
+// Closes fd `fd` in the stopped `leader`'s process when destroyed, unless Keep() or Close() ran:
+// a tracker made or consumed by a round that failed does not stay behind in the process.
+class RemoteFdCloser {
+ public:
+  RemoteFdCloser(const ptrace::Tracee& leader, int fd) : leader_(&leader), fd_(fd) {}
+  ~RemoteFdCloser() {
+    if (fd_ >= 0) (void)CloseRemoteFd(*leader_, fd_);
+  }
+  RemoteFdCloser(const RemoteFdCloser&) = delete;
+  RemoteFdCloser& operator=(const RemoteFdCloser&) = delete;
+  void Keep() { fd_ = -1; }
+  Status Close() { return CloseRemoteFd(*leader_, std::exchange(fd_, -1)); }
+
+ private:
+  const ptrace::Tracee* leader_;
+  int fd_;
+};
+
+}  // namespace cryo::dump
