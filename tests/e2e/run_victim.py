@@ -9,7 +9,8 @@ Modes:
                  PASSes -> restore the image -> compare -> go -> PASS
   redump         dump -> restore -d -> compare -> dump again -> restore -> compare -> go -> PASS
   predump        3 pre-dump rounds (each from the one before), the victim running on between them
-                 (with --steps it changes its memory: <workdir>/step-N, waits for step-done)
+                 (with --steps it changes its memory: <workdir>/step-N, waits for step-done; and
+                 round 2 is `dump --leave-running --track-mem`)
                  -> dump --prev-images-dir -> restore -> compare -> go -> PASS
                  (with --steps also: cryo show lists the chain, cryo merge flattens it, and the
                  restore runs without the pre-dump images)
@@ -247,9 +248,13 @@ class VictimTest:
         self.go()
         self.expect_pass(restorer, "victim restored from the second dump")
 
-    def pre_dump(self, images, prev=None):
+    def pre_dump(self, images, prev=None, as_dump=False):
+        """A pre-dump round, or (as_dump) a `dump --leave-running --track-mem` round."""
         args = ["-t", str(self.pid), "-D", images] + (["--prev-images-dir", prev] if prev else [])
-        p = self.h.run_cryo("pre-dump", *args)
+        if as_dump:
+            p = self.h.run_cryo("dump", *args, "--leave-running", "--track-mem")
+        else:
+            p = self.h.run_cryo("pre-dump", *args)
         e2elib.expect_cryo_ok(p, f"pre-dump of pid {self.pid}")
         with open(os.path.join(images, "stats-dump.json")) as f:
             stats = json.load(f)
@@ -277,7 +282,8 @@ class VictimTest:
         rounds = [self.h.path(f"pre-{i}") for i in (1, 2, 3)]
         prev = None
         for i, images in enumerate(rounds, 1):
-            stats = self.pre_dump(images, prev)
+            # With --steps, round 2 is a full dump that keeps tracking (--track-mem).
+            stats = self.pre_dump(images, prev, as_dump=self.args.steps and i == 2)
             if prev is not None and stats["pages_unchanged"] == 0:
                 raise TestFailure(f"round {i} found no unchanged page: tracking did not work")
             if self.args.steps:
