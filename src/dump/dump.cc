@@ -108,6 +108,7 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
     round.parent_coverage =
         CRYO_TRY(ReadParentCoverage(opts.images_dir, *opts.prev_images_dir, pid));
   }
+  if (opts.prev_images_dir && opts.track_mem) next.fd = CRYO_TRY(MoveRemoteFd(leader, next.fd));
   auto plan = CRYO_TRY(PlanMemory(p, owners, &round, mem));
   // The process's reference to the tracker goes now, while it is stopped; ours keeps it alive
   // until the ranges are unregistered after the resume (below).

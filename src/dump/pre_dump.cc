@@ -78,6 +78,7 @@ Result<DumpStats> PreDump(const PreDumpOptions& opts) {
     round.parent_coverage =
         CRYO_TRY(ReadParentCoverage(opts.images_dir, *opts.prev_images_dir, pid));
   }
+  if (opts.prev_images_dir) next.fd = CRYO_TRY(MoveRemoteFd(leader, next.fd));
   auto plan = CRYO_TRY(PlanMemory(p, owners, &round, mem));
   next.ranges = std::move(round.tracked);
   if (guard) guard->Keep();

@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "base/io.h"
@@ -25,9 +26,10 @@ std::unexpected<Error> BadState(const std::string& path, std::string_view what) 
   return MakeError(ErrorKind::kCorruptImage, "{}: {}", path, what);
 }
 
-Result<int> PickRemoteFd(pid_t pid) {
+// The highest free fd number of `pid` below `below` (and below its RLIMIT_NOFILE).
+Result<int> PickRemoteFd(pid_t pid, uint64_t below = ~0ull) {
   rlimit lim = CRYO_TRY(sys::Prlimit(pid, RLIMIT_NOFILE));
-  uint64_t top = std::min<uint64_t>(lim.rlim_cur, 1u << 20);
+  uint64_t top = std::min<uint64_t>({lim.rlim_cur, 1u << 20, below});
   // The highest free number below the soft limit: out of the way of the program's own fds.
   for (uint64_t fd = top; fd-- > 3;) {
     if (::access(fmt::format("/proc/{}/fd/{}", pid, fd).c_str(), F_OK) != 0) {
@@ -167,12 +169,27 @@ Result<UniqueFd> TakeRemoteUffd(pid_t pid, int fd) {
   auto link = proc::ReadLink(fmt::format("/proc/{}/fd/{}", pid, fd));
   if (!link || *link != kUffdLink) {
     return MakeError(ErrorKind::kInvalidArg,
-                     "pid {} no longer holds the dirty tracker at fd {}; start again with a "
+                     "pid {} no longer holds the dirty tracker at fd {}: the parent is not the "
+                     "latest round of its chain, or a later round failed; start again with a "
                      "pre-dump without --prev-images-dir",
                      pid, fd);
   }
   auto pidfd = CRYO_TRY(sys::PidfdOpen(pid));
   return sys::PidfdGetfd(pidfd.get(), fd);
+}
+
+Result<int> MoveRemoteFd(const ptrace::Tracee& leader, int fd) {
+  pid_t pid = leader.tid();
+  int target = CRYO_TRY(PickRemoteFd(pid, static_cast<uint64_t>(fd)));
+  auto gadget = CRYO_TRY(ptrace::FindSyscallGadget(pid));
+  auto rs = CRYO_TRY(ptrace::RemoteSyscalls::Start(leader, gadget));
+  int64_t r = CRYO_TRY(rs.Call(SYS_dup3, fd, target, O_CLOEXEC));
+  if (r >= 0) CRYO_TRY(rs.Call(SYS_close, fd));
+  CRYO_TRYV(rs.Finish());
+  if (r < 0) {
+    return SysError(static_cast<int>(-r), fmt::format("dup3({}, {}) in pid {}", fd, target, pid));
+  }
+  return target;
 }
 
 Status CloseRemoteFd(const ptrace::Tracee& leader, int fd) {

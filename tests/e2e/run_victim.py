@@ -15,6 +15,7 @@ Modes:
                  (with --steps also: cryo show lists the chain, cryo merge flattens it, and the
                  restore runs without the pre-dump images)
   fail-predump-exited   a pre-dump round after the victim exited fails naming the pid
+  fail-stale-parent     a pre-dump from a parent a later round consumed fails; the victim runs on
   fail-no-such-pid      dump of a PID that does not exist fails cleanly (no victim needed)
   fail-unsupported-fd   dump of the victim fails naming fd 42; the victim runs on, untouched
   fail-corrupt-image    restores of a damaged core-*.img fail and leave no process; the intact
@@ -328,6 +329,20 @@ class VictimTest:
             "../pre-1")
         e2elib.expect_cryo_error(p, "pre-dump", must_mention=rf"\b{self.pid}\b")
 
+    def mode_fail_stale_parent(self):
+        """A round from a parent that a later round already consumed would take pages written
+        since for unchanged: it must fail instead, and the victim runs on."""
+        self.h.check_cryo_binary()
+        self.before = self.start_victim()
+        self.pre_dump(self.h.path("pre-1"))
+        self.pre_dump(self.h.path("pre-2"), "../pre-1")
+        p = self.h.run_cryo(
+            "pre-dump", "-t", str(self.pid), "-D", self.h.path("pre-3"), "--prev-images-dir",
+            "../pre-1")
+        e2elib.expect_cryo_error(p, "pre-dump", must_mention="latest round")
+        self.go()
+        self.expect_pass(self.victim_proc, "victim after the refused round")
+
     def mode_fail_no_such_pid(self):
         self.h.check_cryo_binary()
         with open("/proc/sys/kernel/pid_max") as f:
@@ -423,6 +438,7 @@ MODES = {
     "redump": VictimTest.mode_redump,
     "predump": VictimTest.mode_predump,
     "fail-predump-exited": VictimTest.mode_fail_predump_exited,
+    "fail-stale-parent": VictimTest.mode_fail_stale_parent,
     "fail-no-such-pid": VictimTest.mode_fail_no_such_pid,
     "fail-unsupported-fd": VictimTest.mode_fail_unsupported_fd,
     "fail-corrupt-image": VictimTest.mode_fail_corrupt_image,
