@@ -56,6 +56,7 @@ Result<std::optional<mem::UffdTracker>> AttachTracker(const DumpOptions& opts,
     auto uffd = CRYO_TRY(TakeRemoteUffd(next.pid, next.fd));
     return CRYO_TRY(mem::UffdTracker::Adopt(std::move(uffd), false));
   }
+  CRYO_TRYV(RemoveStaleTrackers(leader));
   if (!opts.track_mem) return std::nullopt;
   auto uffd = CRYO_TRY(CreateRemoteUffd(leader, &next.fd));
   fresh_guard.emplace(leader, next.fd);

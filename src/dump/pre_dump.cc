@@ -58,6 +58,7 @@ Result<DumpStats> PreDump(const PreDumpOptions& opts) {
     next.fd = parent.fd;
     uffd = CRYO_TRY(TakeRemoteUffd(pid, parent.fd));
   } else {
+    CRYO_TRYV(RemoveStaleTrackers(leader));
     uffd = CRYO_TRY(CreateRemoteUffd(leader, &next.fd));
     guard.emplace(leader, next.fd);
   }

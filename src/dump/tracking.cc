@@ -6,15 +6,18 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "base/io.h"
+#include "base/log.h"
 #include "image/codec.h"
 #include "image/format.h"
 #include "image/image_dir.h"
 #include "proc/stat.h"
 #include "proc/tasks.h"
 #include "ptrace/remote_syscalls.h"
+#include "sys/compat_uapi.h"
 #include "sys/syscalls.h"
 
 namespace cryo::dump {
@@ -176,6 +179,29 @@ Result<UniqueFd> TakeRemoteUffd(pid_t pid, int fd) {
   }
   auto pidfd = CRYO_TRY(sys::PidfdOpen(pid));
   return sys::PidfdGetfd(pidfd.get(), fd);
+}
+
+Status RemoveStaleTrackers(const ptrace::Tracee& leader) {
+  pid_t pid = leader.tid();
+  auto fds = CRYO_TRY_CTX(proc::ListFds(pid), "list fds of pid {}", pid);
+  for (int fd : fds) {
+    auto link = proc::ReadLink(fmt::format("/proc/{}/fd/{}", pid, fd));
+    if (!link || *link != kUffdLink) continue;
+    auto info = ReadWholeFile(fmt::format("/proc/{}/fdinfo/{}", pid, fd));
+    if (!info) continue;
+    // "API:\t<api>:<features>:<ioctls>" (hex), see userfaultfd's show_fdinfo.
+    size_t at = info->find("API:\t");
+    if (at == std::string::npos) continue;
+    size_t colon = info->find(':', at + 5);
+    if (colon == std::string::npos) continue;
+    // Bit 31 is the kernel's internal "initialized" flag (UFFDIO_API done), not a feature.
+    uint64_t features = std::strtoull(info->c_str() + colon + 1, nullptr, 16) & 0x7fffffffu;
+    if (features != (UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED)) continue;
+    log::Info("pid {}: closing cryo's dirty tracker left at fd {} by an earlier pre-dump chain",
+              pid, fd);
+    CRYO_TRYV(CloseRemoteFd(leader, fd));
+  }
+  return {};
 }
 
 Result<int> MoveRemoteFd(const ptrace::Tracee& leader, int fd) {

@@ -57,6 +57,11 @@ Result<UniqueFd> TakeRemoteUffd(pid_t pid, int fd);
 // longer names it: a round started from a stale parent, which would take pages written since
 // that parent for unchanged, fails instead.
 Result<int> MoveRemoteFd(const ptrace::Tracee& leader, int fd);
+// Closes, in the stopped `leader`'s process, every userfaultfd that is a dirty tracker of cryo
+// (its fdinfo shows exactly the features cryo asks for: WP_ASYNC | WP_UNPOPULATED), left over
+// from an earlier chain of pre-dumps. A new chain, and a dump that starts none, need them gone:
+// their registrations would block the new tracker, and their fds cannot be checkpointed.
+Status RemoveStaleTrackers(const ptrace::Tracee& leader);
 // close(fd) inside the stopped `leader`'s process.
 Status CloseRemoteFd(const ptrace::Tracee& leader, int fd);
 
