@@ -56,6 +56,8 @@ int main(int argc, char** argv) {
   dump->add_flag("-R,--leave-running", dump_opts.leave_running, "let the process run on");
   dump->add_option("--prev-images-dir", dump_opts.prev_images_dir,
                    "pre-dump image (relative to -D): store only pages written since");
+  dump->add_flag("--track-mem", dump_opts.track_mem,
+                 "with --leave-running: keep tracking writes for a later incremental round");
   AddCommon(dump, common);
 
   auto* pre_dump =

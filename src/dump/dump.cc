@@ -56,12 +56,34 @@ Result<model::Process> CaptureProcess(const ptrace::Freezer& frozen, const MmCap
   return p;
 }
 
+// The tracker of this dump: the parent round's (taken back from the process), a new one
+// (--track-mem without a parent: closed in the process again unless the dump succeeds), or none.
+// Fills next.fd and next.start_time.
+Result<std::optional<mem::UffdTracker>> AttachTracker(const DumpOptions& opts,
+                                                      const ptrace::Tracee& leader,
+                                                      TrackingState& next,
+                                                      std::optional<RemoteFdCloser>& fresh_guard) {
+  next.start_time = CRYO_TRY(ProcessStartTime(next.pid));
+  if (opts.prev_images_dir) {
+    auto uffd = CRYO_TRY(TakeRemoteUffd(next.pid, next.fd));
+    return CRYO_TRY(mem::UffdTracker::Adopt(std::move(uffd), false));
+  }
+  CRYO_TRYV(RemoveStaleTrackers(leader));
+  if (!opts.track_mem) return std::nullopt;
+  auto uffd = CRYO_TRY(CreateRemoteUffd(leader, &next.fd));
+  fresh_guard.emplace(leader, next.fd);
+  return CRYO_TRY(mem::UffdTracker::Adopt(std::move(uffd), true));
+}
+
 }  // namespace
 
 Result<DumpStats> Dump(const DumpOptions& opts) {
   auto t_start = Clock::now();
   DumpStats stats;
   pid_t pid = opts.pid;
+  if (opts.track_mem && !opts.leave_running) {
+    return MakeError(ErrorKind::kInvalidArg, "--track-mem needs --leave-running");
+  }
   CRYO_TRYV(CheckSupportedShape(pid));
   auto dir = CRYO_TRY(image::ImageDir::Create(opts.images_dir));
   TrackingState parent;
@@ -88,35 +110,35 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
 
   // The tracker is ours, not the process's: its fd is not captured. A failure up to the capture
   // leaves it armed (the dump can be retried); from the scan on, which re-protects pages, it is
-  // consumed and leaves the process whatever happens.
-  std::optional<mem::UffdTracker> tracker;
-  int tracker_fd = -1;
-  if (opts.prev_images_dir) {
-    auto uffd = CRYO_TRY(TakeRemoteUffd(pid, parent.fd));
-    tracker.emplace(CRYO_TRY(mem::UffdTracker::Adopt(std::move(uffd), false)));
-    tracker_fd = parent.fd;
-  }
+  // consumed and leaves the process whatever happens, unless --track-mem keeps it for a later
+  // round.
+  const ptrace::Tracee& leader = frozen.threads().at(0);
+  TrackingState next{.pid = pid, .start_time = 0, .fd = parent.fd, .ranges = {}};
+  std::optional<RemoteFdCloser> fresh_guard;
+  auto tracker = CRYO_TRY(AttachTracker(opts, leader, next, fresh_guard));
   std::vector<UffdOwner> owners;
-  model::Process p = CRYO_TRY(
-      CaptureProcess(frozen, MmCaptureOptions{.tracked = parent.ranges}, tracker_fd, owners));
+  model::Process p =
+      CRYO_TRY(CaptureProcess(frozen, MmCaptureOptions{.tracked = parent.ranges}, next.fd, owners));
   p.stopped = stopped;
   stats.capture_seconds = Since(t_frozen);
   std::optional<RemoteFdCloser> remove_tracker;
-  if (tracker) remove_tracker.emplace(frozen.threads().at(0), tracker_fd);
+  if (tracker && !opts.track_mem) remove_tracker.emplace(leader, next.fd);
 
   MemoryStats mem;
   TrackingRound round;
   round.tracker = tracker ? &*tracker : nullptr;
-  round.has_parent = tracker.has_value();
-  round.track_new = false;
+  round.has_parent = opts.prev_images_dir.has_value();
+  round.track_new = opts.track_mem;
   if (opts.prev_images_dir) {
     round.parent_coverage =
         CRYO_TRY(ReadParentCoverage(opts.images_dir, *opts.prev_images_dir, pid));
   }
+  if (opts.prev_images_dir && opts.track_mem) next.fd = CRYO_TRY(MoveRemoteFd(leader, next.fd));
   auto plan = CRYO_TRY(PlanMemory(p, owners, &round, mem));
   // The process's reference to the tracker goes now, while it is stopped; ours keeps it alive
   // until the ranges are unregistered after the resume (below).
   if (remove_tracker) CRYO_TRYV(remove_tracker->Close());
+  next.ranges = std::move(round.tracked);
   CRYO_TRYV(CopyMemory(dir.fd(), p, plan, mem));
   AddMemoryStats(stats, mem);
 
@@ -128,17 +150,21 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   inv.parent_dir = opts.prev_images_dir;
   CRYO_TRYV(image::WriteInventory(dir, inv));
   CRYO_TRYV(image::WriteTree(dir, tree));
+  if (opts.track_mem) CRYO_TRYV(WriteTrackingState(dir.path(), next));
+  if (fresh_guard) fresh_guard->Keep();
   stats.write_seconds = Since(t_write);
 
   // Frozen time ends when the process runs again or is killed; waiting for a killed process to
   // release its memory (tens of ms per GiB) is not time it spends frozen.
   stats.frozen_seconds = Since(t_frozen);
-  if (opts.leave_running) {
+  if (opts.leave_running && opts.track_mem) {
+    CRYO_TRYV(frozen.Release());
+  } else if (opts.leave_running) {
     CRYO_TRYV(frozen.Release());
     // Leave the process as if never tracked: protection cleared, ranges unregistered. Done
     // while it runs (nothing waits on an async write-protect); 1 GiB takes tens of ms. The
     // kernel would do the same when our last reference to the uffd closes.
-    for (const auto& r : round.tracked) {
+    for (const auto& r : next.ranges) {
       if (auto u = tracker->Untrack(r.start, r.end); !u) {
         log::Warn("pid {}: unregister {:#x}-{:#x}: {}", pid, r.start, r.end, u.error().Message());
       }

@@ -17,6 +17,9 @@ struct DumpOptions {
   // A pre-dump image of this process, relative to images_dir: only pages written since it are
   // stored, and its dirty tracker is removed from the process.
   std::optional<std::string> prev_images_dir;
+  // With leave_running: keep (or start) dirty tracking in the process and write tracking.json,
+  // so this image can be the parent of a later pre-dump or dump.
+  bool track_mem = false;
 };
 
 struct DumpStats {

@@ -58,6 +58,7 @@ Result<DumpStats> PreDump(const PreDumpOptions& opts) {
     next.fd = parent.fd;
     uffd = CRYO_TRY(TakeRemoteUffd(pid, parent.fd));
   } else {
+    CRYO_TRYV(RemoveStaleTrackers(leader));
     uffd = CRYO_TRY(CreateRemoteUffd(leader, &next.fd));
     guard.emplace(leader, next.fd);
   }
@@ -78,6 +79,7 @@ Result<DumpStats> PreDump(const PreDumpOptions& opts) {
     round.parent_coverage =
         CRYO_TRY(ReadParentCoverage(opts.images_dir, *opts.prev_images_dir, pid));
   }
+  if (opts.prev_images_dir) next.fd = CRYO_TRY(MoveRemoteFd(leader, next.fd));
   auto plan = CRYO_TRY(PlanMemory(p, owners, &round, mem));
   next.ranges = std::move(round.tracked);
   if (guard) guard->Keep();

@@ -5,15 +5,19 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "base/io.h"
+#include "base/log.h"
 #include "image/codec.h"
 #include "image/format.h"
 #include "image/image_dir.h"
 #include "proc/stat.h"
 #include "proc/tasks.h"
 #include "ptrace/remote_syscalls.h"
+#include "sys/compat_uapi.h"
 #include "sys/syscalls.h"
 
 namespace cryo::dump {
@@ -25,9 +29,10 @@ std::unexpected<Error> BadState(const std::string& path, std::string_view what) 
   return MakeError(ErrorKind::kCorruptImage, "{}: {}", path, what);
 }
 
-Result<int> PickRemoteFd(pid_t pid) {
+// The highest free fd number of `pid` below `below` (and below its RLIMIT_NOFILE).
+Result<int> PickRemoteFd(pid_t pid, uint64_t below = ~0ull) {
   rlimit lim = CRYO_TRY(sys::Prlimit(pid, RLIMIT_NOFILE));
-  uint64_t top = std::min<uint64_t>(lim.rlim_cur, 1u << 20);
+  uint64_t top = std::min<uint64_t>({lim.rlim_cur, 1u << 20, below});
   // The highest free number below the soft limit: out of the way of the program's own fds.
   for (uint64_t fd = top; fd-- > 3;) {
     if (::access(fmt::format("/proc/{}/fd/{}", pid, fd).c_str(), F_OK) != 0) {
@@ -167,12 +172,50 @@ Result<UniqueFd> TakeRemoteUffd(pid_t pid, int fd) {
   auto link = proc::ReadLink(fmt::format("/proc/{}/fd/{}", pid, fd));
   if (!link || *link != kUffdLink) {
     return MakeError(ErrorKind::kInvalidArg,
-                     "pid {} no longer holds the dirty tracker at fd {}; start again with a "
+                     "pid {} no longer holds the dirty tracker at fd {}: the parent is not the "
+                     "latest round of its chain, or a later round failed; start again with a "
                      "pre-dump without --prev-images-dir",
                      pid, fd);
   }
   auto pidfd = CRYO_TRY(sys::PidfdOpen(pid));
   return sys::PidfdGetfd(pidfd.get(), fd);
+}
+
+Status RemoveStaleTrackers(const ptrace::Tracee& leader) {
+  pid_t pid = leader.tid();
+  auto fds = CRYO_TRY_CTX(proc::ListFds(pid), "list fds of pid {}", pid);
+  for (int fd : fds) {
+    auto link = proc::ReadLink(fmt::format("/proc/{}/fd/{}", pid, fd));
+    if (!link || *link != kUffdLink) continue;
+    auto info = ReadWholeFile(fmt::format("/proc/{}/fdinfo/{}", pid, fd));
+    if (!info) continue;
+    // "API:\t<api>:<features>:<ioctls>" (hex), see userfaultfd's show_fdinfo.
+    size_t at = info->find("API:\t");
+    if (at == std::string::npos) continue;
+    size_t colon = info->find(':', at + 5);
+    if (colon == std::string::npos) continue;
+    // Bit 31 is the kernel's internal "initialized" flag (UFFDIO_API done), not a feature.
+    uint64_t features = std::strtoull(info->c_str() + colon + 1, nullptr, 16) & 0x7fffffffu;
+    if (features != (UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED)) continue;
+    log::Info("pid {}: closing cryo's dirty tracker left at fd {} by an earlier pre-dump chain",
+              pid, fd);
+    CRYO_TRYV(CloseRemoteFd(leader, fd));
+  }
+  return {};
+}
+
+Result<int> MoveRemoteFd(const ptrace::Tracee& leader, int fd) {
+  pid_t pid = leader.tid();
+  int target = CRYO_TRY(PickRemoteFd(pid, static_cast<uint64_t>(fd)));
+  auto gadget = CRYO_TRY(ptrace::FindSyscallGadget(pid));
+  auto rs = CRYO_TRY(ptrace::RemoteSyscalls::Start(leader, gadget));
+  int64_t r = CRYO_TRY(rs.Call(SYS_dup3, fd, target, O_CLOEXEC));
+  if (r >= 0) CRYO_TRY(rs.Call(SYS_close, fd));
+  CRYO_TRYV(rs.Finish());
+  if (r < 0) {
+    return SysError(static_cast<int>(-r), fmt::format("dup3({}, {}) in pid {}", fd, target, pid));
+  }
+  return target;
 }
 
 Status CloseRemoteFd(const ptrace::Tracee& leader, int fd) {

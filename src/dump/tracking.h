@@ -51,6 +51,17 @@ Result<UniqueFd> CreateRemoteUffd(const ptrace::Tracee& leader, int* remote_fd);
 // Our duplicate of the target's fd `fd`, which must be a userfaultfd (kInvalidArg otherwise:
 // the process is not the one tracked or closed it).
 Result<UniqueFd> TakeRemoteUffd(pid_t pid, int fd);
+// Moves the tracker from fd `fd` to the highest free fd number below it, inside the stopped
+// `leader`'s process, and returns the new number. Each round that consumes the tracker's state
+// (its scan re-protects pages) does this, so the number in an older round's tracking.json no
+// longer names it: a round started from a stale parent, which would take pages written since
+// that parent for unchanged, fails instead.
+Result<int> MoveRemoteFd(const ptrace::Tracee& leader, int fd);
+// Closes, in the stopped `leader`'s process, every userfaultfd that is a dirty tracker of cryo
+// (its fdinfo shows exactly the features cryo asks for: WP_ASYNC | WP_UNPOPULATED), left over
+// from an earlier chain of pre-dumps. A new chain, and a dump that starts none, need them gone:
+// their registrations would block the new tracker, and their fds cannot be checkpointed.
+Status RemoveStaleTrackers(const ptrace::Tracee& leader);
 // close(fd) inside the stopped `leader`'s process.
 Status CloseRemoteFd(const ptrace::Tracee& leader, int fd);
 

@@ -9,11 +9,13 @@ Modes:
                  PASSes -> restore the image -> compare -> go -> PASS
   redump         dump -> restore -d -> compare -> dump again -> restore -> compare -> go -> PASS
   predump        3 pre-dump rounds (each from the one before), the victim running on between them
-                 (with --steps it changes its memory: <workdir>/step-N, waits for step-done)
+                 (with --steps it changes its memory: <workdir>/step-N, waits for step-done; and
+                 round 2 is `dump --leave-running --track-mem`)
                  -> dump --prev-images-dir -> restore -> compare -> go -> PASS
                  (with --steps also: cryo show lists the chain, cryo merge flattens it, and the
                  restore runs without the pre-dump images)
   fail-predump-exited   a pre-dump round after the victim exited fails naming the pid
+  fail-stale-parent     a pre-dump from a parent a later round consumed fails; the victim runs on
   fail-no-such-pid      dump of a PID that does not exist fails cleanly (no victim needed)
   fail-unsupported-fd   dump of the victim fails naming fd 42; the victim runs on, untouched
   fail-late             dump fails after it ran syscalls inside the victim (an unsupported
@@ -249,9 +251,13 @@ class VictimTest:
         self.go()
         self.expect_pass(restorer, "victim restored from the second dump")
 
-    def pre_dump(self, images, prev=None):
+    def pre_dump(self, images, prev=None, as_dump=False):
+        """A pre-dump round, or (as_dump) a `dump --leave-running --track-mem` round."""
         args = ["-t", str(self.pid), "-D", images] + (["--prev-images-dir", prev] if prev else [])
-        p = self.h.run_cryo("pre-dump", *args)
+        if as_dump:
+            p = self.h.run_cryo("dump", *args, "--leave-running", "--track-mem")
+        else:
+            p = self.h.run_cryo("pre-dump", *args)
         e2elib.expect_cryo_ok(p, f"pre-dump of pid {self.pid}")
         with open(os.path.join(images, "stats-dump.json")) as f:
             stats = json.load(f)
@@ -279,7 +285,8 @@ class VictimTest:
         rounds = [self.h.path(f"pre-{i}") for i in (1, 2, 3)]
         prev = None
         for i, images in enumerate(rounds, 1):
-            stats = self.pre_dump(images, prev)
+            # With --steps, round 2 is a full dump that keeps tracking (--track-mem).
+            stats = self.pre_dump(images, prev, as_dump=self.args.steps and i == 2)
             if prev is not None and stats["pages_unchanged"] == 0:
                 raise TestFailure(f"round {i} found no unchanged page: tracking did not work")
             if self.args.steps:
@@ -323,6 +330,20 @@ class VictimTest:
             "pre-dump", "-t", str(self.pid), "-D", self.h.path("pre-2"), "--prev-images-dir",
             "../pre-1")
         e2elib.expect_cryo_error(p, "pre-dump", must_mention=rf"\b{self.pid}\b")
+
+    def mode_fail_stale_parent(self):
+        """A round from a parent that a later round already consumed would take pages written
+        since for unchanged: it must fail instead, and the victim runs on."""
+        self.h.check_cryo_binary()
+        self.before = self.start_victim()
+        self.pre_dump(self.h.path("pre-1"))
+        self.pre_dump(self.h.path("pre-2"), "../pre-1")
+        p = self.h.run_cryo(
+            "pre-dump", "-t", str(self.pid), "-D", self.h.path("pre-3"), "--prev-images-dir",
+            "../pre-1")
+        e2elib.expect_cryo_error(p, "pre-dump", must_mention="latest round")
+        self.go()
+        self.expect_pass(self.victim_proc, "victim after the refused round")
 
     def mode_fail_no_such_pid(self):
         self.h.check_cryo_binary()
@@ -428,6 +449,7 @@ MODES = {
     "redump": VictimTest.mode_redump,
     "predump": VictimTest.mode_predump,
     "fail-predump-exited": VictimTest.mode_fail_predump_exited,
+    "fail-stale-parent": VictimTest.mode_fail_stale_parent,
     "fail-no-such-pid": VictimTest.mode_fail_no_such_pid,
     "fail-unsupported-fd": VictimTest.mode_fail_unsupported_fd,
     "fail-late": VictimTest.mode_fail_late,
