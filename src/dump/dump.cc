@@ -75,6 +75,54 @@ Result<std::optional<mem::UffdTracker>> AttachTracker(const DumpOptions& opts,
   return CRYO_TRY(mem::UffdTracker::Adopt(std::move(uffd), true));
 }
 
+// Seizes every thread. A job-control stopped process would fall back into its group stop in the
+// middle of our remote syscalls: it is continued first (before seizing, so no SIGCONT is queued
+// for a default action) and stopped again whenever it is released.
+Result<ptrace::Freezer> FreezeForDump(pid_t pid, bool& stopped) {
+  stopped = CRYO_TRY(IsJobStopped(pid));
+  if (stopped && ::kill(pid, SIGCONT) < 0) return ErrnoError("continue stopped pid {}", pid);
+  auto frozen = ptrace::Freezer::FreezeProcess(pid);
+  if (!frozen) {
+    if (stopped) ::kill(pid, SIGSTOP);
+    return std::unexpected(std::move(frozen).error());
+  }
+  if (stopped) frozen->RestopOnRelease();
+  log::Info("pid {} frozen", pid);
+  // Threads or children may have appeared before the freeze took hold.
+  CRYO_TRYV(CheckSupportedShape(pid));
+  return std::move(*frozen);
+}
+
+Status WriteImages(const image::ImageDir& dir, const DumpOptions& opts, model::Process p,
+                   const TrackingState& next) {
+  model::ProcessTree tree;
+  tree.root_pid = p.pid;
+  image::Inventory inv = MakeInventory(p.pid);
+  inv.parent_dir = opts.prev_images_dir;
+  tree.processes.push_back(std::move(p));
+  CRYO_TRYV(image::WriteInventory(dir, inv));
+  CRYO_TRYV(image::WriteTree(dir, tree));
+  if (opts.track_mem) CRYO_TRYV(WriteTrackingState(dir.path(), next));
+  return {};
+}
+
+// Kills the process, or lets it run on. Left running without --track-mem, it is left as if never
+// tracked: protection cleared and ranges unregistered, while it runs (nothing waits on an async
+// write-protect; 1 GiB takes tens of ms), as the kernel would when our last uffd reference goes.
+Status ReleaseTarget(ptrace::Freezer& frozen, const DumpOptions& opts, mem::UffdTracker* tracker,
+                     const TrackingState& next) {
+  if (!opts.leave_running) return frozen.Kill();
+  CRYO_TRYV(frozen.Release());
+  if (opts.track_mem || tracker == nullptr) return {};
+  for (const auto& r : next.ranges) {
+    if (auto u = tracker->Untrack(r.start, r.end); !u) {
+      log::Warn("pid {}: unregister {:#x}-{:#x}: {}", next.pid, r.start, r.end,
+                u.error().Message());
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<DumpStats> Dump(const DumpOptions& opts) {
@@ -91,22 +139,9 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
     parent = CRYO_TRY(ReadParentTracking(opts.images_dir, *opts.prev_images_dir, pid));
   }
 
-  // A job-control stopped process would fall back into its group stop in the middle of our
-  // remote syscalls: continue it (before seizing, so no SIGCONT is queued for a default action),
-  // and stop it again whenever it is released.
-  bool stopped = CRYO_TRY(IsJobStopped(pid));
-  if (stopped && ::kill(pid, SIGCONT) < 0) return ErrnoError("continue stopped pid {}", pid);
-  auto frozen_or = ptrace::Freezer::FreezeProcess(pid);
-  if (!frozen_or) {
-    if (stopped) ::kill(pid, SIGSTOP);
-    return std::unexpected(std::move(frozen_or).error());
-  }
-  ptrace::Freezer frozen = std::move(*frozen_or);
-  if (stopped) frozen.RestopOnRelease();
+  bool stopped = false;
+  ptrace::Freezer frozen = CRYO_TRY(FreezeForDump(pid, stopped));
   auto t_frozen = Clock::now();
-  log::Info("pid {} frozen", pid);
-  // Threads or children may have appeared before the freeze took hold.
-  CRYO_TRYV(CheckSupportedShape(pid));
 
   // The tracker is ours, not the process's: its fd is not captured. A failure up to the capture
   // leaves it armed (the dump can be retried); from the scan on, which re-protects pages, it is
@@ -143,35 +178,14 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   AddMemoryStats(stats, mem);
 
   auto t_write = Clock::now();
-  model::ProcessTree tree;
-  tree.root_pid = pid;
-  tree.processes.push_back(std::move(p));
-  image::Inventory inv = MakeInventory(pid);
-  inv.parent_dir = opts.prev_images_dir;
-  CRYO_TRYV(image::WriteInventory(dir, inv));
-  CRYO_TRYV(image::WriteTree(dir, tree));
-  if (opts.track_mem) CRYO_TRYV(WriteTrackingState(dir.path(), next));
+  CRYO_TRYV(WriteImages(dir, opts, std::move(p), next));
   if (fresh_guard) fresh_guard->Keep();
   stats.write_seconds = Since(t_write);
 
   // Frozen time ends when the process runs again or is killed; waiting for a killed process to
   // release its memory (tens of ms per GiB) is not time it spends frozen.
   stats.frozen_seconds = Since(t_frozen);
-  if (opts.leave_running && opts.track_mem) {
-    CRYO_TRYV(frozen.Release());
-  } else if (opts.leave_running) {
-    CRYO_TRYV(frozen.Release());
-    // Leave the process as if never tracked: protection cleared, ranges unregistered. Done
-    // while it runs (nothing waits on an async write-protect); 1 GiB takes tens of ms. The
-    // kernel would do the same when our last reference to the uffd closes.
-    for (const auto& r : next.ranges) {
-      if (auto u = tracker->Untrack(r.start, r.end); !u) {
-        log::Warn("pid {}: unregister {:#x}-{:#x}: {}", pid, r.start, r.end, u.error().Message());
-      }
-    }
-  } else {
-    CRYO_TRYV(frozen.Kill());
-  }
+  CRYO_TRYV(ReleaseTarget(frozen, opts, tracker ? &*tracker : nullptr, next));
   stats.total_seconds = Since(t_start);
   CRYO_TRYV(WriteStats(dir, stats));
   return stats;
