@@ -82,6 +82,8 @@ Victim StartVictim(size_t bytes) {
     ::dup2(b[1], 1);
     ::close(a[0]);
     ::close(b[1]);
+    // Only stdio: fds inherited from whoever runs the bench are not the victim's own.
+    ::close_range(3, ~0u, 0);
     ::setsid();
     VictimMain(bytes, 0, 1);
   }
