@@ -50,6 +50,10 @@ Result<model::Fd> CaptureOne(pid_t pid, int fd, FileKey& key) {
     return MakeError(ErrorKind::kUnsupported, "pid {}: fd {} ({}): {}", pid, fd, target, why);
   };
   bool deleted = target.ends_with(kDeleted);
+  CRYO_TRYV(CaptureLocks(info, out));
+  if (!out.locks.empty() && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+    return unsupported("locks on this kind of file are not supported");
+  }
   if (S_ISREG(st.st_mode)) {
     if (deleted) return unsupported("open files that were deleted are not supported yet");
     out.type = model::FdType::kRegular;
@@ -87,6 +91,11 @@ Result<model::Fd> CaptureOne(pid_t pid, int fd, FileKey& key) {
   if (target == "anon_inode:[signalfd]") {
     out.type = model::FdType::kSignalfd;
     CRYO_TRYV(CaptureSignalfd(info, out));
+    return out;
+  }
+  if (target == "anon_inode:[eventpoll]") {
+    out.type = model::FdType::kEpoll;
+    CRYO_TRYV(CaptureEpoll(info, out));
     return out;
   }
   if (target == "anon_inode:[timerfd]") {
@@ -128,6 +137,9 @@ Result<std::vector<model::Fd>> CaptureFds(pid_t pid) {
     keys.push_back(key);
   }
   CRYO_TRYV(FindShared(pid, out, keys));
+  std::vector<uint64_t> inodes;
+  for (const FileKey& k : keys) inodes.push_back(k.ino);
+  CRYO_TRYV(CheckEpollTargets(pid, out, inodes));
   CRYO_TRYV(CapturePipes(pid, out));
   return out;
 }

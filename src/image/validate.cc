@@ -135,6 +135,13 @@ Status CheckFdKindState(const model::Fd& f) {
     return Corrupt("fd {}: {} buffered bytes exceed the pipe size {}", f.fd, f.data.size(),
                    f.pipe_size);
   }
+  if (!f.epoll_targets.empty() && f.type != model::FdType::kEpoll) {
+    return Corrupt("fd {} has epoll targets but is no epoll", f.fd);
+  }
+  for (const model::FileLock& l : f.locks) {
+    if (l.start > l.end)
+      return Corrupt("fd {}: lock range {}-{} is reversed", f.fd, l.start, l.end);
+  }
   if (f.kind_flags & ~uint32_t{model::kEventfdSemaphore}) {
     return Corrupt("fd {}: unknown kind flags {:#x}", f.fd, f.kind_flags);
   }

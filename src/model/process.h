@@ -133,6 +133,27 @@ enum class FdType : uint32_t {
   kEventfd = 6,     // counter and EFD_SEMAPHORE
   kSignalfd = 7,    // signal mask
   kTimerfd = 8,     // clock, remaining time and interval
+  kEpoll = 9,       // interest list, re-added once every other fd is in place
+};
+
+// One file in an epoll instance's interest list, as registered through fd number `fd`.
+struct EpollTarget {
+  int32_t fd = -1;
+  uint32_t events = 0;  // EPOLLIN, ..., EPOLLET, EPOLLONESHOT as epoll_ctl takes them
+  uint64_t data = 0;
+  uint64_t ino = 0;  // the target's inode at dump, to tell a closed or reused fd number
+  bool operator==(const EpollTarget&) const = default;
+};
+
+enum class LockKind : uint32_t { kFlock = 0, kPosix = 1, kOfd = 2 };
+
+// A lock the process holds on the file of an fd: flock(2), fcntl(2) record lock or OFD lock.
+struct FileLock {
+  LockKind kind = LockKind::kFlock;
+  bool write = false;  // exclusive / write lock, else shared / read
+  uint64_t start = 0;
+  uint64_t end = UINT64_MAX;  // last byte, inclusive; UINT64_MAX: to the end of the file
+  bool operator==(const FileLock&) const = default;
 };
 
 // Fd::kind_flags bits.
@@ -163,6 +184,8 @@ struct Fd {
   uint64_t value_ns = 0;     // timerfd: time left until it fires, 0 when disarmed
   uint64_t interval_ns = 0;  // timerfd
   uint32_t kind_flags = 0;   // FdKindFlag bits
+  std::vector<EpollTarget> epoll_targets;
+  std::vector<FileLock> locks;
   bool operator==(const Fd&) const = default;
 };
 

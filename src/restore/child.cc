@@ -188,6 +188,8 @@ Result<UniqueFd> OpenFdObject(const model::Fd& f, PipeSet& pipes) {
       return OpenSignalfd(f);
     case model::FdType::kTimerfd:
       return OpenTimerfd(f);
+    case model::FdType::kEpoll:
+      return OpenEpoll(f);
     default:
       return OpenByPath(f);
   }
@@ -223,6 +225,11 @@ Status InstallFd(const model::Fd& f, PipeSet& pipes) {
 Status InstallFds(const model::Process& p, int floor) {
   PipeSet pipes(p.fds, floor);
   for (const auto& f : p.fds) CRYO_TRYV(InstallFd(f, pipes));
+  // Once every fd is in place: epoll targets are added through their numbers.
+  for (const auto& f : p.fds) {
+    CRYO_TRYV(AddEpollTargets(f));
+    CRYO_TRYV(RetakeLocks(f));
+  }
   return {};
 }
 

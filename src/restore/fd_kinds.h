@@ -1,5 +1,6 @@
 // Re-creation, in the restored child, of the fds whose state lives in a kernel object: pipes and
-// FIFOs (fd_pipe.cc), eventfd, signalfd, timerfd (fd_eventfd.cc, ...). Each returns a new fd at
+// FIFOs (fd_pipe.cc), eventfd, signalfd, timerfd (fd_eventfd.cc, ...),
+// epoll (fd_epoll.cc); locks held on any fd (fd_locks.cc). Each returns a new fd at
 // whatever number the kernel picks, close-on-exec, with the image's state and status flags; the
 // caller moves it to its number.
 #pragma once
@@ -43,5 +44,12 @@ Result<UniqueFd> OpenSignalfd(const model::Fd& f);
 // Re-armed relative to now with the time left at dump; expirations not yet read at dump come
 // back as one when the timer was disarmed since (see fd_timerfd.cc).
 Result<UniqueFd> OpenTimerfd(const model::Fd& f);
+
+// An empty epoll instance; AddEpollTargets fills it once every fd of the process is in place.
+Result<UniqueFd> OpenEpoll(const model::Fd& f);
+Status AddEpollTargets(const model::Fd& f);
+
+// Takes again, on the installed fd f.fd, the locks f held at dump.
+Status RetakeLocks(const model::Fd& f);
 
 }  // namespace cryo::restore
