@@ -11,6 +11,7 @@
 
 #include "base/io.h"
 #include "dump/fd_kinds.h"
+#include "dump/unix_diag.h"
 #include "proc/fdinfo.h"
 #include "proc/tasks.h"
 
@@ -103,7 +104,22 @@ Result<model::Fd> CaptureOne(pid_t pid, int fd, FileKey& key) {
     CRYO_TRYV(CaptureTimerfd(info, out));
     return out;
   }
-  if (S_ISSOCK(st.st_mode)) return unsupported("sockets are not supported yet");
+  if (S_ISSOCK(st.st_mode)) {
+    auto sock = QueryUnixSocket(st.st_ino);
+    if (!sock && sock.error().sys_errno() == ENOENT) {
+      return unsupported("sockets other than unix sockets are not supported yet");
+    }
+    if (!sock) return std::unexpected(sock.error());
+    constexpr int kEstablished = 1;
+    if (sock->state != kEstablished || sock->peer_ino == 0 || !sock->name.empty()) {
+      return unsupported("only connected unbound unix sockets (socketpairs) are supported yet");
+    }
+    out.type = model::FdType::kUnixPair;
+    out.object_id = st.st_ino;
+    out.peer_id = sock->peer_ino;
+    out.sock_type = sock->type;
+    return out;
+  }
   if (S_ISCHR(st.st_mode)) return unsupported("this character device is not supported yet");
   return unsupported("this kind of file is not supported yet");
 }
@@ -141,6 +157,7 @@ Result<std::vector<model::Fd>> CaptureFds(pid_t pid) {
   for (const FileKey& k : keys) inodes.push_back(k.ino);
   CRYO_TRYV(CheckEpollTargets(pid, out, inodes));
   CRYO_TRYV(CapturePipes(pid, out));
+  CRYO_TRYV(CaptureSocketPairs(pid, out));
   return out;
 }
 

@@ -33,6 +33,11 @@ Status CheckEpollTargets(pid_t pid, const std::vector<model::Fd>& fds,
 // Leases and mandatory locks are kUnsupported.
 Status CaptureLocks(const proc::FdInfo& info, model::Fd& out);
 
+// Runs once every fd is captured: each unix socketpair end must have its peer in the process;
+// its receive queue is read (MSG_PEEK shows one datagram only) and sent back from the peer at
+// once, so the queue is as it was. Fds in flight are put back too, then refused.
+Status CaptureSocketPairs(pid_t pid, std::vector<model::Fd>& fds);
+
 // Runs once every fd is captured and dups are known (shares_with). Checks that each pipe and
 // FIFO has a reading and a writing end in the process (kUnsupported naming the fd otherwise),
 // records its size and copies the bytes buffered in it, without consuming them: the process

@@ -16,6 +16,7 @@ static_assert(int(model::FdType::kEventfd) == pb::FD_EVENTFD);
 static_assert(int(model::FdType::kSignalfd) == pb::FD_SIGNALFD);
 static_assert(int(model::FdType::kTimerfd) == pb::FD_TIMERFD);
 static_assert(int(model::FdType::kEpoll) == pb::FD_EPOLL);
+static_assert(int(model::FdType::kUnixPair) == pb::FD_UNIX_PAIR);
 static_assert(int(model::LockKind::kFlock) == pb::LOCK_FLOCK);
 static_assert(int(model::LockKind::kPosix) == pb::LOCK_POSIX);
 static_assert(int(model::LockKind::kOfd) == pb::LOCK_OFD);
@@ -50,6 +51,9 @@ Result<std::string> EncodeFds(const model::Process& p) {
       o->set_data(t.data);
       o->set_ino(t.ino);
     }
+    out->set_peer_id(fd.peer_id);
+    out->set_sock_type(fd.sock_type);
+    for (const std::string& msg : fd.messages) out->add_messages(msg);
     for (const model::FileLock& l : fd.locks) {
       pb::FileLock* o = out->add_locks();
       o->set_kind(static_cast<pb::LockKind>(l.kind));
@@ -91,7 +95,10 @@ Status DecodeFds(std::string_view file, model::Process& p) {
                               .interval_ns = in.interval_ns(),
                               .kind_flags = in.kind_flags(),
                               .epoll_targets = {},
-                              .locks = {}});
+                              .locks = {},
+                              .peer_id = in.peer_id(),
+                              .sock_type = in.sock_type(),
+                              .messages = {in.messages().begin(), in.messages().end()}});
     model::Fd& f = p.fds.back();
     for (const pb::EpollTarget& t : in.epoll_targets()) {
       f.epoll_targets.push_back({t.fd(), t.events(), t.data(), t.ino()});

@@ -37,6 +37,7 @@ TEST(TreeIo, RoundTripsARichTreeThroughADirectory) {
   EXPECT_EQ(read->processes[0].fds[8].interval_ns, 250'000'000u);
   EXPECT_EQ(read->processes[0].fds[9].epoll_targets.at(0).data, 0xdeadbeefcafeull);
   EXPECT_EQ(read->processes[0].fds[2].locks.at(0).end, 29u);
+  EXPECT_EQ(read->processes[0].fds[10].messages.at(1), std::string("t\0o", 3));
 }
 
 TEST(TreeIo, FilesAreCreatedWithMode0600) {

@@ -135,6 +135,9 @@ Status CheckFdKindState(const model::Fd& f) {
     return Corrupt("fd {}: {} buffered bytes exceed the pipe size {}", f.fd, f.data.size(),
                    f.pipe_size);
   }
+  if (!f.messages.empty() && f.type != model::FdType::kUnixPair) {
+    return Corrupt("fd {} has queued messages but is no unix socket", f.fd);
+  }
   if (!f.epoll_targets.empty() && f.type != model::FdType::kEpoll) {
     return Corrupt("fd {} has epoll targets but is no epoll", f.fd);
   }

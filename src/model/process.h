@@ -134,6 +134,7 @@ enum class FdType : uint32_t {
   kSignalfd = 7,    // signal mask
   kTimerfd = 8,     // clock, remaining time and interval
   kEpoll = 9,       // interest list, re-added once every other fd is in place
+  kUnixPair = 10,   // a connected unix socket whose peer is in the process (a socketpair)
 };
 
 // One file in an epoll instance's interest list, as registered through fd number `fd`.
@@ -186,6 +187,12 @@ struct Fd {
   uint32_t kind_flags = 0;   // FdKindFlag bits
   std::vector<EpollTarget> epoll_targets;
   std::vector<FileLock> locks;
+  // Unix sockets: the peer's inode (object_id is the socket's own), SOCK_STREAM / SOCK_DGRAM /
+  // SOCK_SEQPACKET, and the receive queue at dump, one entry per datagram or record (a stream's
+  // bytes as one entry).
+  uint64_t peer_id = 0;
+  int32_t sock_type = 0;
+  std::vector<std::string> messages;
   bool operator==(const Fd&) const = default;
 };
 

@@ -1,8 +1,8 @@
 // Re-creation, in the restored child, of the fds whose state lives in a kernel object: pipes and
 // FIFOs (fd_pipe.cc), eventfd, signalfd, timerfd (fd_eventfd.cc, ...),
-// epoll (fd_epoll.cc); locks held on any fd (fd_locks.cc). Each returns a new fd at
-// whatever number the kernel picks, close-on-exec, with the image's state and status flags; the
-// caller moves it to its number.
+// unix socketpairs (fd_socketpair.cc), epoll (fd_epoll.cc); locks held on any fd (fd_locks.cc).
+// Each returns a new fd at whatever number the kernel picks, close-on-exec, with the image's state
+// and status flags; the caller moves it to its number.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +37,28 @@ class PipeSet {
   const std::vector<model::Fd>& fds_;
   int floor_;
   std::map<std::pair<model::FdType, uint64_t>, Held> held_;
+};
+
+// The unix socketpairs of the process, like PipeSet: both ends come from one socketpair(), each
+// end's receive queue is refilled by sending from the other.
+class SocketPairSet {
+ public:
+  SocketPairSet(const std::vector<model::Fd>& fds, int floor) : fds_(fds), floor_(floor) {}
+
+  // An fd for `f` (kUnixPair): its end of the pair.
+  Result<UniqueFd> Open(const model::Fd& f);
+
+ private:
+  struct Pair {
+    uint64_t first_id = 0;  // the inode at dump of the socket `first` stands for
+    UniqueFd first;
+    UniqueFd second;
+  };
+  Result<Pair> Create(const model::Fd& f);
+
+  const std::vector<model::Fd>& fds_;
+  int floor_;
+  std::map<std::pair<uint64_t, uint64_t>, Pair> held_;
 };
 
 Result<UniqueFd> OpenEventfd(const model::Fd& f);
