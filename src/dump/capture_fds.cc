@@ -111,6 +111,21 @@ Result<model::Fd> CaptureOne(pid_t pid, int fd, FileKey& key) {
     }
     if (!sock) return std::unexpected(sock.error());
     constexpr int kEstablished = 1;
+    constexpr int kListen = 10;
+    if (sock->state == kListen) {
+      if (sock->name.empty()) return unsupported("listening unix sockets must be bound");
+      if (sock->name[0] != '\0' && sock->name[0] != '/') {
+        return unsupported("unix sockets bound to a relative path are not supported");
+      }
+      if (sock->rqueue != 0) {
+        return unsupported("connections waiting for accept on a unix socket are not supported");
+      }
+      out.type = model::FdType::kUnixListen;
+      out.path = sock->name;
+      out.sock_type = sock->type;
+      out.counter = sock->wqueue;
+      return out;
+    }
     if (sock->state != kEstablished || sock->peer_ino == 0 || !sock->name.empty()) {
       return unsupported("only connected unbound unix sockets (socketpairs) are supported yet");
     }

@@ -28,6 +28,11 @@ UnixSocketInfo ParseReply(const unix_diag_msg* msg, size_t len) {
       uint32_t peer = 0;
       std::memcpy(&peer, data, sizeof peer);
       out.peer_ino = peer;
+    } else if (attr->rta_type == UNIX_DIAG_RQLEN && size >= sizeof(unix_diag_rqlen)) {
+      unix_diag_rqlen q{};
+      std::memcpy(&q, data, sizeof q);
+      out.rqueue = q.udiag_rqueue;
+      out.wqueue = q.udiag_wqueue;
     } else if (attr->rta_type == UNIX_DIAG_NAME) {
       out.name.assign(data, size);
     }
@@ -50,7 +55,7 @@ Result<UnixSocketInfo> QueryUnixSocket(uint64_t ino) {
   request.req.sdiag_family = AF_UNIX;
   request.req.udiag_states = ~0u;
   request.req.udiag_ino = static_cast<uint32_t>(ino);
-  request.req.udiag_show = UDIAG_SHOW_PEER | UDIAG_SHOW_NAME;
+  request.req.udiag_show = UDIAG_SHOW_PEER | UDIAG_SHOW_NAME | UDIAG_SHOW_RQLEN;
   request.req.udiag_cookie[0] = kNoCookie;
   request.req.udiag_cookie[1] = kNoCookie;
   if (::send(nl.get(), &request, sizeof request, 0) < 0) {

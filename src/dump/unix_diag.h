@@ -14,6 +14,8 @@ struct UnixSocketInfo {
   int state = 0;          // TCP_ESTABLISHED (1) when connected, TCP_LISTEN (10), TCP_CLOSE (7)
   uint64_t peer_ino = 0;  // 0 when not connected
   std::string name;       // bound path or abstract name ("\0..."), empty when unbound
+  uint32_t rqueue = 0;    // listening: connections waiting for accept; else bytes queued
+  uint32_t wqueue = 0;    // listening: the backlog; else bytes queued for sending
 };
 
 // Asks about the unix socket with inode `ino` in cryo's network namespace. ENOENT (as a sys

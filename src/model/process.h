@@ -124,17 +124,18 @@ struct Rlimit {
 };
 
 enum class FdType : uint32_t {
-  kRegular = 0,     // reopened by path, with flags and offset
-  kDirectory = 1,   // reopened by path
-  kCharDevice = 2,  // /dev/null and friends, reopened by path
-  kInherited = 3,   // stdio of the caller (pipe, tty, socket): restore gives it cryo's own
-  kPipe = 4,        // one end of an anonymous pipe whose both ends are in the process
-  kFifo = 5,        // a named FIFO, reopened by path
-  kEventfd = 6,     // counter and EFD_SEMAPHORE
-  kSignalfd = 7,    // signal mask
-  kTimerfd = 8,     // clock, remaining time and interval
-  kEpoll = 9,       // interest list, re-added once every other fd is in place
-  kUnixPair = 10,   // a connected unix socket whose peer is in the process (a socketpair)
+  kRegular = 0,      // reopened by path, with flags and offset
+  kDirectory = 1,    // reopened by path
+  kCharDevice = 2,   // /dev/null and friends, reopened by path
+  kInherited = 3,    // stdio of the caller (pipe, tty, socket): restore gives it cryo's own
+  kPipe = 4,         // one end of an anonymous pipe whose both ends are in the process
+  kFifo = 5,         // a named FIFO, reopened by path
+  kEventfd = 6,      // counter and EFD_SEMAPHORE
+  kSignalfd = 7,     // signal mask
+  kTimerfd = 8,      // clock, remaining time and interval
+  kEpoll = 9,        // interest list, re-added once every other fd is in place
+  kUnixPair = 10,    // a connected unix socket whose peer is in the process (a socketpair)
+  kUnixListen = 11,  // a listening unix socket, bound to `path`, re-bound at restore
 };
 
 // One file in an epoll instance's interest list, as registered through fd number `fd`.
@@ -165,7 +166,7 @@ enum FdKindFlag : uint32_t {
 struct Fd {
   int fd = -1;
   FdType type = FdType::kRegular;
-  std::string path;
+  std::string path;    // for kUnixListen: the bound name (abstract names start with '\0')
   uint32_t flags = 0;  // open flags: O_ACCMODE, O_APPEND, O_NONBLOCK, O_DIRECT, ...
   bool cloexec = false;
   uint64_t pos = 0;
@@ -179,7 +180,8 @@ struct Fd {
   uint64_t object_id = 0;
   uint32_t pipe_size = 0;
   std::string data;
-  uint64_t counter = 0;      // eventfd
+  // eventfd: the counter; timerfd: expirations not yet read; listening socket: the backlog.
+  uint64_t counter = 0;
   uint64_t signal_mask = 0;  // signalfd: bit n-1 is signal n
   int32_t clockid = 0;       // timerfd
   uint64_t value_ns = 0;     // timerfd: time left until it fires, 0 when disarmed

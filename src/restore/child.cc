@@ -190,6 +190,8 @@ Result<UniqueFd> OpenFdObject(const model::Fd& f, SharedObjects& shared) {
       return shared.pipes.Open(f);
     case model::FdType::kUnixPair:
       return shared.socketpairs.Open(f);
+    case model::FdType::kUnixListen:
+      return OpenUnixListener(f);
     case model::FdType::kEventfd:
       return OpenEventfd(f);
     case model::FdType::kSignalfd:

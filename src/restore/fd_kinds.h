@@ -1,8 +1,9 @@
 // Re-creation, in the restored child, of the fds whose state lives in a kernel object: pipes and
 // FIFOs (fd_pipe.cc), eventfd, signalfd, timerfd (fd_eventfd.cc, ...),
-// unix socketpairs (fd_socketpair.cc), epoll (fd_epoll.cc); locks held on any fd (fd_locks.cc).
-// Each returns a new fd at whatever number the kernel picks, close-on-exec, with the image's state
-// and status flags; the caller moves it to its number.
+// unix socketpairs (fd_socketpair.cc), listening unix sockets (fd_unix_listen.cc), epoll
+// (fd_epoll.cc); locks held on any fd (fd_locks.cc). Each returns a new fd at whatever number the
+// kernel picks, close-on-exec, with the image's state and status flags; the caller moves it to its
+// number.
 #pragma once
 
 #include <cstdint>
@@ -60,6 +61,9 @@ class SocketPairSet {
   int floor_;
   std::map<std::pair<uint64_t, uint64_t>, Pair> held_;
 };
+
+// A unix socket bound to f.path (a stale socket file there is removed) and listening.
+Result<UniqueFd> OpenUnixListener(const model::Fd& f);
 
 Result<UniqueFd> OpenEventfd(const model::Fd& f);
 Result<UniqueFd> OpenSignalfd(const model::Fd& f);
