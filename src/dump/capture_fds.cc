@@ -99,6 +99,11 @@ Result<model::Fd> CaptureOne(pid_t pid, int fd, FileKey& key) {
     CRYO_TRYV(CaptureEpoll(info, out));
     return out;
   }
+  if (target == "anon_inode:inotify") {
+    out.type = model::FdType::kInotify;
+    CRYO_TRYV(CaptureInotify(info, out));
+    return out;
+  }
   if (target == "anon_inode:[timerfd]") {
     out.type = model::FdType::kTimerfd;
     CRYO_TRYV(CaptureTimerfd(info, out));

@@ -33,6 +33,11 @@ Status CheckEpollTargets(pid_t pid, const std::vector<model::Fd>& fds,
 // Leases and mandatory locks are kUnsupported.
 Status CaptureLocks(const proc::FdInfo& info, model::Fd& out);
 
+// From fdinfo "inotify" lines: each watch's descriptor and mask, and the watched inode's path,
+// found by opening the file handle the kernel prints (open_by_handle_at) on a mount of its
+// filesystem. A deleted watched file is kUnsupported.
+Status CaptureInotify(const proc::FdInfo& info, model::Fd& out);
+
 // Runs once every fd is captured: each unix socketpair end must have its peer in the process;
 // its receive queue is read (MSG_PEEK shows one datagram only) and sent back from the peer at
 // once, so the queue is as it was. Fds in flight are put back too, then refused.

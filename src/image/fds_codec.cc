@@ -18,6 +18,7 @@ static_assert(int(model::FdType::kTimerfd) == pb::FD_TIMERFD);
 static_assert(int(model::FdType::kEpoll) == pb::FD_EPOLL);
 static_assert(int(model::FdType::kUnixPair) == pb::FD_UNIX_PAIR);
 static_assert(int(model::FdType::kUnixListen) == pb::FD_UNIX_LISTEN);
+static_assert(int(model::FdType::kInotify) == pb::FD_INOTIFY);
 static_assert(int(model::LockKind::kFlock) == pb::LOCK_FLOCK);
 static_assert(int(model::LockKind::kPosix) == pb::LOCK_POSIX);
 static_assert(int(model::LockKind::kOfd) == pb::LOCK_OFD);
@@ -55,6 +56,12 @@ Result<std::string> EncodeFds(const model::Process& p) {
     out->set_peer_id(fd.peer_id);
     out->set_sock_type(fd.sock_type);
     for (const std::string& msg : fd.messages) out->add_messages(msg);
+    for (const model::InotifyWatch& w : fd.watches) {
+      pb::InotifyWatch* o = out->add_watches();
+      o->set_wd(w.wd);
+      o->set_mask(w.mask);
+      o->set_path(w.path);
+    }
     for (const model::FileLock& l : fd.locks) {
       pb::FileLock* o = out->add_locks();
       o->set_kind(static_cast<pb::LockKind>(l.kind));
@@ -99,11 +106,14 @@ Status DecodeFds(std::string_view file, model::Process& p) {
                               .locks = {},
                               .peer_id = in.peer_id(),
                               .sock_type = in.sock_type(),
-                              .messages = {in.messages().begin(), in.messages().end()}});
+                              .messages = {in.messages().begin(), in.messages().end()},
+                              .watches = {}});
     model::Fd& f = p.fds.back();
     for (const pb::EpollTarget& t : in.epoll_targets()) {
       f.epoll_targets.push_back({t.fd(), t.events(), t.data(), t.ino()});
     }
+    for (const pb::InotifyWatch& w : in.watches())
+      f.watches.push_back({w.wd(), w.mask(), w.path()});
     for (const pb::FileLock& l : in.locks()) {
       if (!pb::LockKind_IsValid(l.kind())) {
         return MakeError(ErrorKind::kCorruptImage, "fd {}: unknown lock kind {}", in.fd(),

@@ -126,6 +126,7 @@ void FillCommon(model::Process& p, uint64_t seed) {
       fd(12, model::FdType::kTimerfd, "anon_inode:[timerfd]", 0, false, 0, 0, {}),
       fd(13, model::FdType::kEpoll, "anon_inode:[eventpoll]", 02, true, 0, 0, {}),
       fd(14, model::FdType::kUnixPair, "socket:[500]", 02, false, 0, 0, {}),
+      fd(15, model::FdType::kInotify, "anon_inode:inotify", 0, false, 0, 0, {}),
   };
   for (int i : {4, 5}) {
     p.fds[i].object_id = 77;
@@ -143,6 +144,7 @@ void FillCommon(model::Process& p, uint64_t seed) {
   p.fds[10].peer_id = 501;
   p.fds[10].sock_type = 2;
   p.fds[10].messages = {"one", std::string("t\0o", 3), ""};
+  p.fds[11].watches = {{1, 0x100, "/tmp"}, {3, 0xfff, "/var/odd\nname"}};
   p.fds[2].locks = {{model::LockKind::kPosix, true, 10, 29},
                     {model::LockKind::kFlock, false, 0, UINT64_MAX}};
   p.pages_file = PagesFileName(p.pid);

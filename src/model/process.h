@@ -136,6 +136,15 @@ enum class FdType : uint32_t {
   kEpoll = 9,        // interest list, re-added once every other fd is in place
   kUnixPair = 10,    // a connected unix socket whose peer is in the process (a socketpair)
   kUnixListen = 11,  // a listening unix socket, bound to `path`, re-bound at restore
+  kInotify = 12,     // watches, re-added by path with their watch descriptors
+};
+
+// One inotify watch: its descriptor, event mask and the path of the watched inode at dump.
+struct InotifyWatch {
+  int32_t wd = 0;
+  uint32_t mask = 0;
+  std::string path;
+  bool operator==(const InotifyWatch&) const = default;
 };
 
 // One file in an epoll instance's interest list, as registered through fd number `fd`.
@@ -195,6 +204,7 @@ struct Fd {
   uint64_t peer_id = 0;
   int32_t sock_type = 0;
   std::vector<std::string> messages;
+  std::vector<InotifyWatch> watches;  // inotify, sorted by wd
   bool operator==(const Fd&) const = default;
 };
 

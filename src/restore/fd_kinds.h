@@ -65,6 +65,9 @@ class SocketPairSet {
 // A unix socket bound to f.path (a stale socket file there is removed) and listening.
 Result<UniqueFd> OpenUnixListener(const model::Fd& f);
 
+// An inotify instance with the image's watches, under the same watch descriptors.
+Result<UniqueFd> OpenInotify(const model::Fd& f);
+
 Result<UniqueFd> OpenEventfd(const model::Fd& f);
 Result<UniqueFd> OpenSignalfd(const model::Fd& f);
 // Re-armed relative to now with the time left at dump; expirations not yet read at dump come
