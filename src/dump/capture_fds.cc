@@ -11,6 +11,7 @@
 
 #include "base/io.h"
 #include "dump/fd_kinds.h"
+#include "dump/unix_diag.h"
 #include "proc/fdinfo.h"
 #include "proc/tasks.h"
 
@@ -50,6 +51,10 @@ Result<model::Fd> CaptureOne(pid_t pid, int fd, FileKey& key) {
     return MakeError(ErrorKind::kUnsupported, "pid {}: fd {} ({}): {}", pid, fd, target, why);
   };
   bool deleted = target.ends_with(kDeleted);
+  CRYO_TRYV(CaptureLocks(info, out));
+  if (!out.locks.empty() && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+    return unsupported("locks on this kind of file are not supported");
+  }
   if (S_ISREG(st.st_mode)) {
     if (deleted) return unsupported("open files that were deleted are not supported yet");
     out.type = model::FdType::kRegular;
@@ -88,12 +93,52 @@ Result<model::Fd> CaptureOne(pid_t pid, int fd, FileKey& key) {
     CRYO_TRYV(CaptureSignalfd(info, out));
     return out;
   }
+  if (target == "anon_inode:[eventpoll]") {
+    out.type = model::FdType::kEpoll;
+    CRYO_TRYV(CaptureEpoll(info, out));
+    return out;
+  }
+  if (target == "anon_inode:inotify") {
+    out.type = model::FdType::kInotify;
+    CRYO_TRYV(CaptureInotify(info, out));
+    return out;
+  }
   if (target == "anon_inode:[timerfd]") {
     out.type = model::FdType::kTimerfd;
     CRYO_TRYV(CaptureTimerfd(info, out));
     return out;
   }
-  if (S_ISSOCK(st.st_mode)) return unsupported("sockets are not supported yet");
+  if (S_ISSOCK(st.st_mode)) {
+    auto sock = QueryUnixSocket(st.st_ino);
+    if (!sock && sock.error().sys_errno() == ENOENT) {
+      return unsupported("sockets other than unix sockets are not supported yet");
+    }
+    if (!sock) return std::unexpected(sock.error());
+    constexpr int kEstablished = 1;
+    constexpr int kListen = 10;
+    if (sock->state == kListen) {
+      if (sock->name.empty()) return unsupported("listening unix sockets must be bound");
+      if (sock->name[0] != '\0' && sock->name[0] != '/') {
+        return unsupported("unix sockets bound to a relative path are not supported");
+      }
+      if (sock->rqueue != 0) {
+        return unsupported("connections waiting for accept on a unix socket are not supported");
+      }
+      out.type = model::FdType::kUnixListen;
+      out.path = sock->name;
+      out.sock_type = sock->type;
+      out.counter = sock->wqueue;
+      return out;
+    }
+    if (sock->state != kEstablished || sock->peer_ino == 0 || !sock->name.empty()) {
+      return unsupported("only connected unbound unix sockets (socketpairs) are supported yet");
+    }
+    out.type = model::FdType::kUnixPair;
+    out.object_id = st.st_ino;
+    out.peer_id = sock->peer_ino;
+    out.sock_type = sock->type;
+    return out;
+  }
   if (S_ISCHR(st.st_mode)) return unsupported("this character device is not supported yet");
   return unsupported("this kind of file is not supported yet");
 }
@@ -128,7 +173,11 @@ Result<std::vector<model::Fd>> CaptureFds(pid_t pid, int skip_fd) {
     keys.push_back(key);
   }
   CRYO_TRYV(FindShared(pid, out, keys));
+  std::vector<uint64_t> inodes;
+  for (const FileKey& k : keys) inodes.push_back(k.ino);
+  CRYO_TRYV(CheckEpollTargets(pid, out, inodes));
   CRYO_TRYV(CapturePipes(pid, out));
+  CRYO_TRYV(CaptureSocketPairs(pid, out));
   return out;
 }
 

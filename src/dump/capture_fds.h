@@ -1,5 +1,6 @@
 // Capture of a process's file descriptors. Supported now: regular files, directories, safe
-// character devices, pipes and FIFOs with both ends in the process, eventfd, signalfd, timerfd,
+// character devices, pipes and FIFOs with both ends in the process, unix socketpairs and
+// listening unix sockets, eventfd, signalfd, timerfd, epoll, inotify, the locks held on them,
 // and stdio (fds 0-2) of other kinds, which restore takes from its caller. Anything else is
 // refused with an error that names the fd and what it is.
 #pragma once

@@ -15,6 +15,13 @@ static_assert(int(model::FdType::kFifo) == pb::FD_FIFO);
 static_assert(int(model::FdType::kEventfd) == pb::FD_EVENTFD);
 static_assert(int(model::FdType::kSignalfd) == pb::FD_SIGNALFD);
 static_assert(int(model::FdType::kTimerfd) == pb::FD_TIMERFD);
+static_assert(int(model::FdType::kEpoll) == pb::FD_EPOLL);
+static_assert(int(model::FdType::kUnixPair) == pb::FD_UNIX_PAIR);
+static_assert(int(model::FdType::kUnixListen) == pb::FD_UNIX_LISTEN);
+static_assert(int(model::FdType::kInotify) == pb::FD_INOTIFY);
+static_assert(int(model::LockKind::kFlock) == pb::LOCK_FLOCK);
+static_assert(int(model::LockKind::kPosix) == pb::LOCK_POSIX);
+static_assert(int(model::LockKind::kOfd) == pb::LOCK_OFD);
 
 Result<std::string> EncodeFds(const model::Process& p) {
   pb::Fds m;
@@ -39,6 +46,29 @@ Result<std::string> EncodeFds(const model::Process& p) {
     out->set_value_ns(fd.value_ns);
     out->set_interval_ns(fd.interval_ns);
     out->set_kind_flags(fd.kind_flags);
+    for (const model::EpollTarget& t : fd.epoll_targets) {
+      pb::EpollTarget* o = out->add_epoll_targets();
+      o->set_fd(t.fd);
+      o->set_events(t.events);
+      o->set_data(t.data);
+      o->set_ino(t.ino);
+    }
+    out->set_peer_id(fd.peer_id);
+    out->set_sock_type(fd.sock_type);
+    for (const std::string& msg : fd.messages) out->add_messages(msg);
+    for (const model::InotifyWatch& w : fd.watches) {
+      pb::InotifyWatch* o = out->add_watches();
+      o->set_wd(w.wd);
+      o->set_mask(w.mask);
+      o->set_path(w.path);
+    }
+    for (const model::FileLock& l : fd.locks) {
+      pb::FileLock* o = out->add_locks();
+      o->set_kind(static_cast<pb::LockKind>(l.kind));
+      o->set_write(l.write);
+      o->set_start(l.start);
+      o->set_end(l.end);
+    }
   }
   return EncodeFile(Kind::kFds, m);
 }
@@ -71,7 +101,26 @@ Status DecodeFds(std::string_view file, model::Process& p) {
                               .clockid = in.clockid(),
                               .value_ns = in.value_ns(),
                               .interval_ns = in.interval_ns(),
-                              .kind_flags = in.kind_flags()});
+                              .kind_flags = in.kind_flags(),
+                              .epoll_targets = {},
+                              .locks = {},
+                              .peer_id = in.peer_id(),
+                              .sock_type = in.sock_type(),
+                              .messages = {in.messages().begin(), in.messages().end()},
+                              .watches = {}});
+    model::Fd& f = p.fds.back();
+    for (const pb::EpollTarget& t : in.epoll_targets()) {
+      f.epoll_targets.push_back({t.fd(), t.events(), t.data(), t.ino()});
+    }
+    for (const pb::InotifyWatch& w : in.watches())
+      f.watches.push_back({w.wd(), w.mask(), w.path()});
+    for (const pb::FileLock& l : in.locks()) {
+      if (!pb::LockKind_IsValid(l.kind())) {
+        return MakeError(ErrorKind::kCorruptImage, "fd {}: unknown lock kind {}", in.fd(),
+                         int(l.kind()));
+      }
+      f.locks.push_back({static_cast<model::LockKind>(l.kind()), l.write(), l.start(), l.end()});
+    }
   }
   return {};
 }

@@ -131,6 +131,9 @@ void FillCommon(model::Process& p, uint64_t seed) {
       fd(10, model::FdType::kEventfd, "anon_inode:[eventfd]", 2, true, 0, 0, {}),
       fd(11, model::FdType::kSignalfd, "anon_inode:[signalfd]", 0, false, 0, 0, {}),
       fd(12, model::FdType::kTimerfd, "anon_inode:[timerfd]", 0, false, 0, 0, {}),
+      fd(13, model::FdType::kEpoll, "anon_inode:[eventpoll]", 02, true, 0, 0, {}),
+      fd(14, model::FdType::kUnixPair, "socket:[500]", 02, false, 0, 0, {}),
+      fd(15, model::FdType::kInotify, "anon_inode:inotify", 0, false, 0, 0, {}),
   };
   for (int i : {4, 5}) {
     p.fds[i].object_id = 77;
@@ -143,6 +146,14 @@ void FillCommon(model::Process& p, uint64_t seed) {
   p.fds[8].clockid = 1;
   p.fds[8].value_ns = 1'500'000'000;
   p.fds[8].interval_ns = 250'000'000;
+  p.fds[9].epoll_targets = {{8, 0x80000001u, 0xdeadbeefcafeull, 77}, {10, 4, 10, 1038}};
+  p.fds[10].object_id = 500;
+  p.fds[10].peer_id = 501;
+  p.fds[10].sock_type = 2;
+  p.fds[10].messages = {"one", std::string("t\0o", 3), ""};
+  p.fds[11].watches = {{1, 0x100, "/tmp"}, {3, 0xfff, "/var/odd\nname"}};
+  p.fds[2].locks = {{model::LockKind::kPosix, true, 10, 29},
+                    {model::LockKind::kFlock, false, 0, UINT64_MAX}};
   p.pages_file = PagesFileName(p.pid);
   p.pagemap = {
       PageRun{.vaddr = 0x402000, .nr_pages = 2, .offset = 0, .flags = model::kPagePresent},

@@ -35,6 +35,10 @@ TEST(TreeIo, RoundTripsARichTreeThroughADirectory) {
   EXPECT_EQ(read->processes[0].fds[4].data, std::string("buffered\0bytes", 14));
   EXPECT_EQ(read->processes[0].fds[6].counter, 1ull << 40);
   EXPECT_EQ(read->processes[0].fds[8].interval_ns, 250'000'000u);
+  EXPECT_EQ(read->processes[0].fds[9].epoll_targets.at(0).data, 0xdeadbeefcafeull);
+  EXPECT_EQ(read->processes[0].fds[2].locks.at(0).end, 29u);
+  EXPECT_EQ(read->processes[0].fds[10].messages.at(1), std::string("t\0o", 3));
+  EXPECT_EQ(read->processes[0].fds[11].watches.at(1).path, "/var/odd\nname");
 }
 
 TEST(TreeIo, FilesAreCreatedWithMode0600) {

@@ -149,6 +149,24 @@ Status CheckFdKindState(const model::Fd& f) {
     return Corrupt("fd {}: {} buffered bytes exceed the pipe size {}", f.fd, f.data.size(),
                    f.pipe_size);
   }
+  if (!f.messages.empty() && f.type != model::FdType::kUnixPair) {
+    return Corrupt("fd {} has queued messages but is no unix socket", f.fd);
+  }
+  if (!f.watches.empty() && f.type != model::FdType::kInotify) {
+    return Corrupt("fd {} has inotify watches but is no inotify", f.fd);
+  }
+  for (size_t i = 0; i < f.watches.size(); i++) {
+    if (f.watches[i].wd <= 0 || (i > 0 && f.watches[i - 1].wd >= f.watches[i].wd)) {
+      return Corrupt("fd {}: inotify watches not sorted by positive wd", f.fd);
+    }
+  }
+  if (!f.epoll_targets.empty() && f.type != model::FdType::kEpoll) {
+    return Corrupt("fd {} has epoll targets but is no epoll", f.fd);
+  }
+  for (const model::FileLock& l : f.locks) {
+    if (l.start > l.end)
+      return Corrupt("fd {}: lock range {}-{} is reversed", f.fd, l.start, l.end);
+  }
   if (f.kind_flags & ~uint32_t{model::kEventfdSemaphore}) {
     return Corrupt("fd {}: unknown kind flags {:#x}", f.fd, f.kind_flags);
   }

@@ -139,15 +139,47 @@ struct Rlimit {
 };
 
 enum class FdType : uint32_t {
-  kRegular = 0,     // reopened by path, with flags and offset
-  kDirectory = 1,   // reopened by path
-  kCharDevice = 2,  // /dev/null and friends, reopened by path
-  kInherited = 3,   // stdio of the caller (pipe, tty, socket): restore gives it cryo's own
-  kPipe = 4,        // one end of an anonymous pipe whose both ends are in the process
-  kFifo = 5,        // a named FIFO, reopened by path
-  kEventfd = 6,     // counter and EFD_SEMAPHORE
-  kSignalfd = 7,    // signal mask
-  kTimerfd = 8,     // clock, remaining time and interval
+  kRegular = 0,      // reopened by path, with flags and offset
+  kDirectory = 1,    // reopened by path
+  kCharDevice = 2,   // /dev/null and friends, reopened by path
+  kInherited = 3,    // stdio of the caller (pipe, tty, socket): restore gives it cryo's own
+  kPipe = 4,         // one end of an anonymous pipe whose both ends are in the process
+  kFifo = 5,         // a named FIFO, reopened by path
+  kEventfd = 6,      // counter and EFD_SEMAPHORE
+  kSignalfd = 7,     // signal mask
+  kTimerfd = 8,      // clock, remaining time and interval
+  kEpoll = 9,        // interest list, re-added once every other fd is in place
+  kUnixPair = 10,    // a connected unix socket whose peer is in the process (a socketpair)
+  kUnixListen = 11,  // a listening unix socket, bound to `path`, re-bound at restore
+  kInotify = 12,     // watches, re-added by path with their watch descriptors
+};
+
+// One inotify watch: its descriptor, event mask and the path of the watched inode at dump.
+struct InotifyWatch {
+  int32_t wd = 0;
+  uint32_t mask = 0;
+  std::string path;
+  bool operator==(const InotifyWatch&) const = default;
+};
+
+// One file in an epoll instance's interest list, as registered through fd number `fd`.
+struct EpollTarget {
+  int32_t fd = -1;
+  uint32_t events = 0;  // EPOLLIN, ..., EPOLLET, EPOLLONESHOT as epoll_ctl takes them
+  uint64_t data = 0;
+  uint64_t ino = 0;  // the target's inode at dump, to tell a closed or reused fd number
+  bool operator==(const EpollTarget&) const = default;
+};
+
+enum class LockKind : uint32_t { kFlock = 0, kPosix = 1, kOfd = 2 };
+
+// A lock the process holds on the file of an fd: flock(2), fcntl(2) record lock or OFD lock.
+struct FileLock {
+  LockKind kind = LockKind::kFlock;
+  bool write = false;  // exclusive / write lock, else shared / read
+  uint64_t start = 0;
+  uint64_t end = UINT64_MAX;  // last byte, inclusive; UINT64_MAX: to the end of the file
+  bool operator==(const FileLock&) const = default;
 };
 
 // Fd::kind_flags bits.
@@ -158,7 +190,7 @@ enum FdKindFlag : uint32_t {
 struct Fd {
   int fd = -1;
   FdType type = FdType::kRegular;
-  std::string path;
+  std::string path;    // for kUnixListen: the bound name (abstract names start with '\0')
   uint32_t flags = 0;  // open flags: O_ACCMODE, O_APPEND, O_NONBLOCK, O_DIRECT, ...
   bool cloexec = false;
   uint64_t pos = 0;
@@ -172,12 +204,22 @@ struct Fd {
   uint64_t object_id = 0;
   uint32_t pipe_size = 0;
   std::string data;
-  uint64_t counter = 0;      // eventfd
+  // eventfd: the counter; timerfd: expirations not yet read; listening socket: the backlog.
+  uint64_t counter = 0;
   uint64_t signal_mask = 0;  // signalfd: bit n-1 is signal n
   int32_t clockid = 0;       // timerfd
   uint64_t value_ns = 0;     // timerfd: time left until it fires, 0 when disarmed
   uint64_t interval_ns = 0;  // timerfd
   uint32_t kind_flags = 0;   // FdKindFlag bits
+  std::vector<EpollTarget> epoll_targets;
+  std::vector<FileLock> locks;
+  // Unix sockets: the peer's inode (object_id is the socket's own), SOCK_STREAM / SOCK_DGRAM /
+  // SOCK_SEQPACKET, and the receive queue at dump, one entry per datagram or record (a stream's
+  // bytes as one entry).
+  uint64_t peer_id = 0;
+  int32_t sock_type = 0;
+  std::vector<std::string> messages;
+  std::vector<InotifyWatch> watches;  // inotify, sorted by wd
   bool operator==(const Fd&) const = default;
 };
 

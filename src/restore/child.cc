@@ -194,23 +194,37 @@ Result<UniqueFd> OpenByPath(const model::Fd& f) {
   return fd;
 }
 
-Result<UniqueFd> OpenFdObject(const model::Fd& f, PipeSet& pipes) {
+// The objects several fds share, held while the fds are installed.
+struct SharedObjects {
+  PipeSet pipes;
+  SocketPairSet socketpairs;
+};
+
+Result<UniqueFd> OpenFdObject(const model::Fd& f, SharedObjects& shared) {
   switch (f.type) {
     case model::FdType::kPipe:
     case model::FdType::kFifo:
-      return pipes.Open(f);
+      return shared.pipes.Open(f);
+    case model::FdType::kUnixPair:
+      return shared.socketpairs.Open(f);
+    case model::FdType::kUnixListen:
+      return OpenUnixListener(f);
+    case model::FdType::kInotify:
+      return OpenInotify(f);
     case model::FdType::kEventfd:
       return OpenEventfd(f);
     case model::FdType::kSignalfd:
       return OpenSignalfd(f);
     case model::FdType::kTimerfd:
       return OpenTimerfd(f);
+    case model::FdType::kEpoll:
+      return OpenEpoll(f);
     default:
       return OpenByPath(f);
   }
 }
 
-Status InstallFd(const model::Fd& f, PipeSet& pipes) {
+Status InstallFd(const model::Fd& f, SharedObjects& shared) {
   int tmp = -1;
   if (f.shares_with >= 0) {
     // A dup of an fd installed before it (the list is sorted): share the open file.
@@ -226,7 +240,7 @@ Status InstallFd(const model::Fd& f, PipeSet& pipes) {
       tmp = ::open("/dev/null", O_RDWR);  // the caller has none to give
     if (tmp < 0) return ErrnoError("fd {}: open /dev/null", f.fd);
   } else {
-    tmp = CRYO_TRY(OpenFdObject(f, pipes)).Release();
+    tmp = CRYO_TRY(OpenFdObject(f, shared)).Release();
   }
   if (tmp != f.fd) {
     if (::dup3(tmp, f.fd, f.cloexec ? O_CLOEXEC : 0) < 0) return ErrnoError("fd {}: dup3", f.fd);
@@ -238,8 +252,13 @@ Status InstallFd(const model::Fd& f, PipeSet& pipes) {
 }
 
 Status InstallFds(const model::Process& p, int floor) {
-  PipeSet pipes(p.fds, floor);
-  for (const auto& f : p.fds) CRYO_TRYV(InstallFd(f, pipes));
+  SharedObjects shared{PipeSet(p.fds, floor), SocketPairSet(p.fds, floor)};
+  for (const auto& f : p.fds) CRYO_TRYV(InstallFd(f, shared));
+  // Once every fd is in place: epoll targets are added through their numbers.
+  for (const auto& f : p.fds) {
+    CRYO_TRYV(AddEpollTargets(f));
+    CRYO_TRYV(RetakeLocks(f));
+  }
   return {};
 }
 

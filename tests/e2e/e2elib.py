@@ -223,12 +223,17 @@ def _maps_lines(text):
 
 
 def _fdinfo(pid, fd):
+    """fdinfo as a dict; keys that repeat (an epoll's "tfd", "lock") are joined, sorted."""
     info = {}
     with open(f"/proc/{pid}/fdinfo/{fd}") as f:
         for line in f:
             key, _, value = line.partition(":")
-            info[key.strip()] = value.strip()
-    return info
+            key, value = key.strip(), value.strip()
+            if key == "tfd":
+                # The target's inode is new when it is a re-created pipe or socket.
+                value = re.sub(r"\s+", " ", re.sub(r"ino:\S+", "", value)).strip()
+            info.setdefault(key, []).append(value)
+    return {key: " | ".join(sorted(values)) for key, values in info.items()}
 
 
 _KERNEL_OBJECT = re.compile(r"^(pipe|socket):\[(\d+)\]$")
