@@ -508,6 +508,23 @@ class Harness:
         p.drain()
         return p
 
+    def restore_detached(self, images, pid):
+        """`cryo restore -D images -d`; it must succeed and leave `pid` running (it is then a
+        foreign process: not our child until cryo exits). Returns the restorer Proc and the
+        restored process's cmdline."""
+        argv = self.cryo_cmd("restore", "-D", images, "-d")
+        log_cmd(argv)
+        restorer = self.start("cryo restore -d", argv, cwd=self.workdir)
+        if restorer.wait(self.remaining(CRYO_TIMEOUT)) is None:
+            raise TestFailure(f"cryo restore -d did not return within {CRYO_TIMEOUT} s")
+        expect_cryo_ok(restorer, "restore -d")
+        if not pid_exists(pid):
+            raise TestFailure(f"cryo restore -d returned 0 but there is no pid {pid}")
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read()
+        self.foreign[pid] = cmdline
+        return restorer, cmdline
+
     def wait_gone(self, pid, timeout=GONE_TIMEOUT, proc=None):
         """Waits until pid no longer exists (reaping it if it is our child): a restore needs the
         PID free, and a zombie still holds it."""

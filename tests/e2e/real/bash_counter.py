@@ -67,18 +67,7 @@ def body(h):
     if read_counter(counter) != at_dump:
         raise TestFailure("the counter moved after the dump killed the loop")
 
-    argv = h.cryo_cmd("restore", "-D", images, "-d")
-    e2elib.log_cmd(argv)
-    restorer = h.start("cryo restore -d", argv, cwd=h.workdir)
-    rc = restorer.wait(h.remaining(e2elib.CRYO_TIMEOUT))
-    if rc is None:
-        raise TestFailure(f"cryo restore -d did not return within {e2elib.CRYO_TIMEOUT} s")
-    e2elib.expect_cryo_ok(restorer, "restore -d")
-    if not e2elib.pid_exists(pid):
-        raise TestFailure(f"cryo restore -d returned 0 but there is no pid {pid}")
-    with open(f"/proc/{pid}/cmdline", "rb") as f:
-        cmdline = f.read()
-    h.foreign[pid] = cmdline
+    _, cmdline = h.restore_detached(images, pid)
     if cmdline.split(b"\0")[:3] != [a.encode() for a in ARGV]:
         raise TestFailure(f"pid {pid} after restore runs {cmdline!r}")
 

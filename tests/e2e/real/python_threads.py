@@ -76,17 +76,7 @@ def body(h):
     at_dump = read_counts(h)
     log(f"dumped pid {pid} with the counters at {at_dump}")
 
-    cmd = h.cryo_cmd("restore", "-D", images, "-d")
-    e2elib.log_cmd(cmd)
-    restorer = h.start("cryo restore -d", cmd, cwd=h.workdir)
-    rc = restorer.wait(h.remaining(e2elib.CRYO_TIMEOUT))
-    if rc is None:
-        raise TestFailure(f"cryo restore -d did not return within {e2elib.CRYO_TIMEOUT} s")
-    e2elib.expect_cryo_ok(restorer, "restore -d")
-    if not e2elib.pid_exists(pid):
-        raise TestFailure(f"cryo restore -d returned 0 but there is no pid {pid}")
-    with open(f"/proc/{pid}/cmdline", "rb") as f:
-        h.foreign[pid] = f.read()
+    h.restore_detached(images, pid)
     threads = len(os.listdir(f"/proc/{pid}/task"))
     if threads != N_THREADS + 1:
         raise TestFailure(f"restored python runs {threads} threads, expected {N_THREADS + 1}")

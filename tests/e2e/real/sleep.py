@@ -69,17 +69,7 @@ def body(h, as_nobody, stopped):
     h.wait_gone(pid, proc=orig)
     log(f"dumped and gone: pid {pid}")
 
-    argv = h.cryo_cmd("restore", "-D", images, "-d")
-    e2elib.log_cmd(argv)
-    restorer = h.start("cryo restore -d", argv, cwd=h.workdir)
-    rc = restorer.wait(h.remaining(e2elib.CRYO_TIMEOUT))
-    if rc is None:
-        raise TestFailure(f"cryo restore -d did not return within {e2elib.CRYO_TIMEOUT} s")
-    e2elib.expect_cryo_ok(restorer, "restore -d")
-    if not e2elib.pid_exists(pid):
-        raise TestFailure(f"cryo restore -d returned 0 but there is no pid {pid}")
-    with open(f"/proc/{pid}/cmdline", "rb") as f:
-        h.foreign[pid] = f.read()
+    restorer, _ = h.restore_detached(images, pid)
     time.sleep(0.05)
     if restorer.stdout:
         raise TestFailure(f"cryo restore -d printed on stdout: {restorer.stdout[:200]!r}")
