@@ -160,8 +160,7 @@ Status CaptureMm(pid_t pid, model::Process& p, const MmCaptureOptions& o,
     }
   }
 
-  std::string stat_text = CRYO_TRY(ReadWholeFile(fmt::format("/proc/{}/stat", pid)));
-  auto st = CRYO_TRY_CTX(proc::ParseStat(stat_text), "stat of pid {}", pid);
+  auto st = CRYO_TRY(proc::ReadStat(pid));
   p.mm.start_code = st.start_code;
   p.mm.end_code = st.end_code;
   p.mm.start_data = st.start_data;

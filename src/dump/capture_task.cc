@@ -80,10 +80,8 @@ Status CaptureViaRemoteSyscalls(const ptrace::Freezer& frozen, model::Process& p
 
 Status CaptureProcessAttributes(const ptrace::Tracee& leader, model::Process& p) {
   pid_t pid = leader.tid();
-  std::string status_text = CRYO_TRY(ReadWholeFile(fmt::format("/proc/{}/status", pid)));
-  auto st = CRYO_TRY_CTX(proc::ParseStatus(status_text), "status of pid {}", pid);
-  std::string stat_text = CRYO_TRY(ReadWholeFile(fmt::format("/proc/{}/stat", pid)));
-  auto ps = CRYO_TRY_CTX(proc::ParseStat(stat_text), "stat of pid {}", pid);
+  auto st = CRYO_TRY(proc::ReadStatus(pid));
+  auto ps = CRYO_TRY(proc::ReadStat(pid));
   p.pid = pid;
   p.ppid = ps.ppid;
   p.pgid = ps.pgrp;

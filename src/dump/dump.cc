@@ -8,7 +8,6 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
-#include "base/io.h"
 #include "base/log.h"
 #include "dump/capture_fds.h"
 #include "dump/capture_mm.h"
@@ -32,12 +31,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double Since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-Result<bool> IsJobStopped(pid_t pid) {
-  std::string text = CRYO_TRY(ReadWholeFile(fmt::format("/proc/{}/status", pid)));
-  auto st = CRYO_TRY_CTX(proc::ParseStatus(text), "status of pid {}", pid);
-  return st.state == 'T';
 }
 
 Result<model::Process> CaptureProcess(const ptrace::Freezer& frozen, const MmCaptureOptions& mm,
@@ -77,9 +70,8 @@ Result<std::optional<mem::UffdTracker>> AttachTracker(const DumpOptions& opts,
 
 // Seizes every thread. A job-control stopped process would fall back into its group stop in the
 // middle of our remote syscalls: it is continued first (before seizing, so no SIGCONT is queued
-// for a default action) and stopped again whenever it is released.
-Result<ptrace::Freezer> FreezeForDump(pid_t pid, bool& stopped) {
-  stopped = CRYO_TRY(IsJobStopped(pid));
+// for a default action) and stopped again whenever it is released. `stopped`: its status said so.
+Result<ptrace::Freezer> FreezeForDump(pid_t pid, bool stopped) {
   if (stopped && ::kill(pid, SIGCONT) < 0) return ErrnoError("continue stopped pid {}", pid);
   auto frozen = ptrace::Freezer::FreezeProcess(pid);
   if (!frozen) {
@@ -132,14 +124,14 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   if (opts.track_mem && !opts.leave_running) {
     return MakeError(ErrorKind::kInvalidArg, "--track-mem needs --leave-running");
   }
-  CRYO_TRYV(CheckSupportedShape(pid));
+  proc::ProcStatus shape = CRYO_TRY(CheckSupportedShape(pid));
   auto dir = CRYO_TRY(image::ImageDir::Create(opts.images_dir));
   TrackingState parent;
   if (opts.prev_images_dir) {
     parent = CRYO_TRY(ReadParentTracking(opts.images_dir, *opts.prev_images_dir, pid));
   }
 
-  bool stopped = false;
+  bool stopped = shape.state == 'T';
   ptrace::Freezer frozen = CRYO_TRY(FreezeForDump(pid, stopped));
   auto t_frozen = Clock::now();
 

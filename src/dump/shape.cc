@@ -3,20 +3,19 @@
 #include <unistd.h>
 
 #include "base/io.h"
-#include "proc/status.h"
 #include "proc/tasks.h"
 
 namespace cryo::dump {
 
-Status CheckSupportedShape(pid_t pid) {
-  auto status_text = ReadWholeFile(fmt::format("/proc/{}/status", pid));
-  if (!status_text) {
-    if (status_text.error().sys_errno() == ENOENT) {
+Result<proc::ProcStatus> CheckSupportedShape(pid_t pid) {
+  auto read = proc::ReadStatus(pid);
+  if (!read) {
+    if (read.error().sys_errno() == ENOENT) {
       return MakeError(ErrorKind::kInvalidArg, "no process with pid {}", pid);
     }
-    return std::unexpected(status_text.error());
+    return std::unexpected(read.error());
   }
-  auto st = CRYO_TRY_CTX(proc::ParseStatus(*status_text), "status of pid {}", pid);
+  proc::ProcStatus st = std::move(*read);
   if (st.tgid != pid) {
     return MakeError(ErrorKind::kInvalidArg, "{} is a thread of process {}; dump the process", pid,
                      st.tgid);
@@ -43,7 +42,7 @@ Status CheckSupportedShape(pid_t pid) {
     return MakeError(ErrorKind::kUnsupported, "pid {} uses seccomp (mode {}); not supported yet",
                      pid, st.seccomp);
   }
-  return {};
+  return st;
 }
 
 }  // namespace cryo::dump

@@ -6,10 +6,12 @@
 #include <sys/types.h>
 
 #include "base/error.h"
+#include "proc/status.h"
 
 namespace cryo::dump {
 
 // kInvalidArg: no such process, a thread id, a zombie; kUnsupported: children, seccomp.
-Status CheckSupportedShape(pid_t pid);
+// Returns the status it read.
+Result<proc::ProcStatus> CheckSupportedShape(pid_t pid);
 
 }  // namespace cryo::dump

@@ -88,8 +88,7 @@ Status WriteTrackingState(const std::string& dir, const TrackingState& s) {
 }
 
 Result<uint64_t> ProcessStartTime(pid_t pid) {
-  std::string text = CRYO_TRY(ReadWholeFile(fmt::format("/proc/{}/stat", pid)));
-  auto st = CRYO_TRY_CTX(proc::ParseStat(text), "stat of pid {}", pid);
+  auto st = CRYO_TRY(proc::ReadStat(pid));
   return st.start_time;
 }
 

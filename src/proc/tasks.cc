@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <memory>
 
+#include "base/io.h"
 #include "proc/text.h"
 
 namespace cryo::proc {
@@ -83,6 +84,25 @@ Result<std::string> ReadLink(const std::string& path) {
     }
     buf.resize(buf.size() * 2);
   }
+}
+
+namespace {
+Result<std::string> ReadProcFile(pid_t pid, std::string_view name) {
+  std::string path = fmt::format("/proc/{}/{}", pid, name);
+  auto text = ReadWholeFile(path);
+  if (!text) return ProcError(text.error().sys_errno(), fmt::format("read {}", path), path);
+  return text;
+}
+}  // namespace
+
+Result<ProcStatus> ReadStatus(pid_t pid) {
+  std::string text = CRYO_TRY(ReadProcFile(pid, "status"));
+  return CRYO_TRY_CTX(ParseStatus(text), "status of pid {}", pid);
+}
+
+Result<ProcStat> ReadStat(pid_t pid) {
+  std::string text = CRYO_TRY(ReadProcFile(pid, "stat"));
+  return CRYO_TRY_CTX(ParseStat(text), "stat of pid {}", pid);
 }
 
 }  // namespace cryo::proc
