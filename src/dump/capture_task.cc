@@ -13,17 +13,12 @@
 #include "proc/status.h"
 #include "proc/tasks.h"
 #include "ptrace/remote_syscalls.h"
+#include "sys/kernel_abi.h"
 
 namespace cryo::dump {
 namespace {
 
-// The kernel's struct sigaction for rt_sigaction (not glibc's).
-struct KernelSigaction {
-  uint64_t handler;
-  uint64_t flags;
-  uint64_t restorer;
-  uint64_t mask;
-};
+using sys::KernelSigaction;
 
 }  // namespace
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/log.h"
+#include "base/stopwatch.h"
 #include "dump/capture_fds.h"
 #include "dump/capture_mm.h"
 #include "dump/capture_task.h"
@@ -28,10 +29,7 @@
 namespace cryo::dump {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double Since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
+using Clock = SteadyClock;
 
 Result<model::Process> CaptureProcess(const ptrace::Freezer& frozen, const MmCaptureOptions& mm,
                                       int tracker_fd, std::vector<UffdOwner>& owners) {
@@ -147,7 +145,7 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   model::Process p =
       CRYO_TRY(CaptureProcess(frozen, MmCaptureOptions{.tracked = parent.ranges}, next.fd, owners));
   p.stopped = stopped;
-  stats.capture_seconds = Since(t_frozen);
+  stats.capture_seconds = SecondsSince(t_frozen);
   std::optional<RemoteFdCloser> remove_tracker;
   if (tracker && !opts.track_mem) remove_tracker.emplace(leader, next.fd);
 
@@ -172,13 +170,13 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   auto t_write = Clock::now();
   CRYO_TRYV(WriteImages(dir, opts, std::move(p), next));
   if (fresh_guard) fresh_guard->Keep();
-  stats.write_seconds = Since(t_write);
+  stats.write_seconds = SecondsSince(t_write);
 
   // Frozen time ends when the process runs again or is killed; waiting for a killed process to
   // release its memory (tens of ms per GiB) is not time it spends frozen.
-  stats.frozen_seconds = Since(t_frozen);
+  stats.frozen_seconds = SecondsSince(t_frozen);
   CRYO_TRYV(ReleaseTarget(frozen, opts, tracker ? &*tracker : nullptr, next));
-  stats.total_seconds = Since(t_start);
+  stats.total_seconds = SecondsSince(t_start);
   CRYO_TRYV(WriteStats(dir, stats));
   return stats;
 }

@@ -8,15 +8,13 @@
 #include <vector>
 
 #include "base/log.h"
+#include "base/stopwatch.h"
 #include "base/unique_fd.h"
 #include "mem/page_scan.h"
 
 namespace cryo::dump {
 namespace {
-using Clock = std::chrono::steady_clock;
-double Since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
+using Clock = SteadyClock;
 bool IsPrivate(model::VmaKind k) {
   return k == model::VmaKind::kAnonPrivate || k == model::VmaKind::kFilePrivate;
 }
@@ -159,7 +157,7 @@ Result<MemoryPlan> PlanMemory(model::Process& p, std::span<const UffdOwner> owne
                 v.start, v.end, v.name);
     }
   }
-  stats.scan_seconds = Since(t0);
+  stats.scan_seconds = SecondsSince(t0);
   return plan;
 }
 
@@ -174,7 +172,7 @@ Status CopyMemory(int dir_fd, const model::Process& p, const MemoryPlan& plan, M
   if (!mem.valid()) return ErrnoError("open {}", mem_path);
   auto copy = CRYO_TRY_CTX(mem::CopyPages(p.pid, mem.get(), plan.sources, out.get(), running),
                            "copy memory of pid {}", p.pid);
-  stats.copy_seconds = Since(t1);
+  stats.copy_seconds = SecondsSince(t1);
   stats.bytes_written = copy.bytes;
   stats.pages_gone = copy.pages_gone;
   return {};

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "base/log.h"
+#include "base/stopwatch.h"
 #include "dump/capture_mm.h"
 #include "dump/dump_memory.h"
 #include "dump/shape.h"
@@ -17,10 +18,7 @@
 namespace cryo::dump {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double Since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
+using Clock = SteadyClock;
 
 Status WriteMemoryImage(const image::ImageDir& dir, const model::Process& p,
                         const std::optional<std::string>& parent) {
@@ -69,7 +67,7 @@ Result<DumpStats> PreDump(const PreDumpOptions& opts) {
   std::vector<UffdOwner> owners;
   MmCaptureOptions mm_opts{.tracked = parent.ranges, .allow_process_uffd = true};
   CRYO_TRYV(CaptureMm(pid, p, mm_opts, &owners));
-  stats.capture_seconds = Since(t_frozen);
+  stats.capture_seconds = SecondsSince(t_frozen);
 
   TrackingRound round;
   round.tracker = &tracker;
@@ -83,7 +81,7 @@ Result<DumpStats> PreDump(const PreDumpOptions& opts) {
   auto plan = CRYO_TRY(PlanMemory(p, owners, &round, mem));
   next.ranges = std::move(round.tracked);
   if (guard) guard->Keep();
-  stats.frozen_seconds = Since(t_frozen);
+  stats.frozen_seconds = SecondsSince(t_frozen);
   CRYO_TRYV(frozen.Release());
   log::Info("pid {} resumed after {:.3f} s; copying {} pages while it runs", pid,
             stats.frozen_seconds, mem.pages_written);
@@ -101,9 +99,9 @@ Result<DumpStats> PreDump(const PreDumpOptions& opts) {
   auto t_write = Clock::now();
   CRYO_TRYV(WriteMemoryImage(dir, p, opts.prev_images_dir));
   CRYO_TRYV(WriteTrackingState(dir.path(), next));
-  stats.write_seconds = Since(t_write);
+  stats.write_seconds = SecondsSince(t_write);
   AddMemoryStats(stats, mem);
-  stats.total_seconds = Since(t_start);
+  stats.total_seconds = SecondsSince(t_start);
   CRYO_TRYV(WriteStats(dir, stats));
   return stats;
 }

@@ -22,6 +22,7 @@
 #include "restore/fd_kinds.h"
 #include "restorer/abi.h"
 #include "restorer/blob.h"
+#include "sys/kernel_abi.h"
 
 namespace cryo::restore {
 namespace {
@@ -278,15 +279,11 @@ Status RestoreFsContext(const model::Process& p) {
   return {};
 }
 
-struct KernelSigaction {
-  uint64_t handler, flags, restorer, mask;
-};
-
 Status RestoreSigactions(const model::Process& p) {
   for (int sig = 1; sig <= model::kNumSignals; sig++) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
     const model::SigAction& a = p.sigactions[sig - 1];
-    KernelSigaction ka{a.handler, a.flags, a.restorer, a.mask};
+    sys::KernelSigaction ka{a.handler, a.flags, a.restorer, a.mask};
     if (::syscall(SYS_rt_sigaction, sig, &ka, nullptr, 8) < 0) {
       return ErrnoError("rt_sigaction {}", sig);
     }
