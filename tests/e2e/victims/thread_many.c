@@ -1,5 +1,5 @@
-// Many threads: 100, each blocked in a different kind of wait (raw futex wait, nanosleep, poll on
-// nothing, select on nothing, pthread_cond_wait, and without any timeout: read on an empty pipe,
+// Many threads: 800, 100 in each of 8 kinds of wait (raw futex wait, nanosleep, poll on nothing,
+// select on nothing, pthread_cond_wait, and without any timeout: read on an empty pipe,
 // epoll_wait on an idle eventfd, accept on a listening unix socket), each with its own name,
 // signal mask, TLS value and values held in registers across the wait. After a restore every
 // thread must wake up from its wait with all of that intact and its TID unchanged, and the
@@ -21,7 +21,7 @@
 
 #include "victim.h"
 
-#define N_THREADS 100
+#define N_THREADS (100 * N_KINDS)  // 100 in each kind of wait
 #define N_KINDS 8
 #define KIND_NAMES "fnpscrea"
 #define KIND_READ 5
