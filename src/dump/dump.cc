@@ -138,7 +138,8 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   // consumed and leaves the process whatever happens, unless --track-mem keeps it for a later
   // round.
   const ptrace::Tracee& leader = frozen.threads().at(0);
-  TrackingState next{.pid = pid, .start_time = 0, .fd = parent.fd, .ranges = {}};
+  TrackingState next{
+      .pid = pid, .start_time = 0, .fd = parent.fd, .ranges = {}, .hot = {}, .round = 0};
   std::optional<RemoteFdCloser> fresh_guard;
   auto tracker = CRYO_TRY(AttachTracker(opts, leader, next, fresh_guard));
   std::vector<UffdOwner> owners;
@@ -154,6 +155,9 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   round.tracker = tracker ? &*tracker : nullptr;
   round.has_parent = opts.prev_images_dir.has_value();
   round.track_new = opts.track_mem;
+  next.round = parent.round + 1;
+  round.hot = parent.hot;
+  round.cool = next.round % kCoolEvery == 0;
   if (opts.prev_images_dir) {
     round.parent_coverage =
         CRYO_TRY(ReadParentCoverage(opts.images_dir, *opts.prev_images_dir, pid));
@@ -164,6 +168,7 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   // until the ranges are unregistered after the resume (below).
   if (remove_tracker) CRYO_TRYV(remove_tracker->Close());
   next.ranges = std::move(round.tracked);
+  next.hot = std::move(round.hot_out);
   CRYO_TRYV(CopyMemory(dir.fd(), p, plan, mem));
   AddMemoryStats(stats, mem);
 

@@ -33,6 +33,7 @@ struct DumpStats {
   uint64_t pages_written = 0;
   uint64_t pages_skipped = 0;    // scanned but holding no data (never touched, zero, file-backed)
   uint64_t pages_unchanged = 0;  // holding data not written since the parent image: not stored
+  uint64_t pages_hot = 0;        // in hot ranges (see TrackingState::hot): stored every round
   uint64_t bytes_written = 0;
 };
 

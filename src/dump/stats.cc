@@ -33,6 +33,7 @@ Status WriteStats(const image::ImageDir& dir, const DumpStats& s) {
       {"pages_written", s.pages_written},
       {"pages_skipped", s.pages_skipped},
       {"pages_unchanged", s.pages_unchanged},
+      {"pages_hot", s.pages_hot},
       {"bytes_written", s.bytes_written},
   };
   return WriteWholeFile(dir.path() + "/stats-dump.json", j.dump(2) + "\n");
@@ -44,6 +45,7 @@ void AddMemoryStats(DumpStats& s, const MemoryStats& m) {
   s.pages_scanned = m.pages_scanned;
   s.pages_written = m.pages_written;
   s.pages_unchanged = m.pages_unchanged;
+  s.pages_hot = m.pages_hot;
   s.pages_skipped = m.pages_scanned - m.pages_written - m.pages_unchanged;
   s.bytes_written = m.bytes_written;
 }
