@@ -72,8 +72,16 @@ Result<UniqueFd> CreateMemfd(const std::string& name) {
   return UniqueFd(fd);
 }
 
-// An unlinked tmpfs file in the directory the original was in; a memfd if that is impossible.
+// An unlinked tmpfs file: created under its old path and unlinked again, so that it keeps its
+// name ("<path> (deleted)"); if that path is taken, an O_TMPFILE in the same directory; a memfd
+// if even that is impossible.
 Result<UniqueFd> CreateTmpfs(const model::ShmemObject& o) {
+  UniqueFd named(
+      ::open(o.name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, o.mode));
+  if (named.valid()) {
+    if (::unlink(o.name.c_str()) < 0) return ErrnoError("unlink {} again", o.name);
+    return named;
+  }
   std::string_view path = o.name;
   size_t slash = path.rfind('/');  // validated: the path is absolute
   std::string dir(slash == 0 ? std::string_view("/") : path.substr(0, slash));

@@ -87,7 +87,9 @@ def enter_pid_namespace():
     unshare = shutil.which("unshare")
     if not unshare:
         _exit_skip("unshare (util-linux) is not installed")
-    base = [unshare, "--pid", "--fork", "--mount-proc", "--kill-child"]
+    # Its own IPC namespace too: System V ids (and /proc/sys/kernel/shm_next_id, which restore
+    # uses to get them back) are per namespace, so tests running in parallel cannot collide.
+    base = [unshare, "--pid", "--ipc", "--fork", "--mount-proc", "--kill-child"]
     try:
         probe = subprocess.run(base + ["true"], capture_output=True, text=True, timeout=10)
     except subprocess.TimeoutExpired:
