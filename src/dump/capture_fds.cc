@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "base/io.h"
+#include "dump/capture_shmem.h"
 #include "dump/fd_kinds.h"
 #include "dump/unix_diag.h"
 #include "proc/fdinfo.h"
@@ -32,7 +33,7 @@ struct FileKey {
   bool operator==(const FileKey&) const = default;
 };
 
-Result<model::Fd> CaptureOne(pid_t pid, int fd, FileKey& key) {
+Result<model::Fd> CaptureOne(pid_t pid, int fd, FileKey& key, ShmemCollector* shmem) {
   std::string link = fmt::format("/proc/{}/fd/{}", pid, fd);
   std::string target = CRYO_TRY(proc::ReadLink(link));
   std::string info_text = CRYO_TRY(ReadWholeFile(fmt::format("/proc/{}/fdinfo/{}", pid, fd)));
@@ -56,6 +57,7 @@ Result<model::Fd> CaptureOne(pid_t pid, int fd, FileKey& key) {
     return unsupported("locks on this kind of file are not supported");
   }
   if (S_ISREG(st.st_mode)) {
+    if (shmem != nullptr && CRYO_TRY(shmem->AddFd(pid, out, st))) return out;
     if (deleted) return unsupported("open files that were deleted are not supported yet");
     out.type = model::FdType::kRegular;
     out.file = model::FileIdOf(st);
@@ -162,14 +164,14 @@ Status FindShared(pid_t pid, std::vector<model::Fd>& fds, const std::vector<File
 
 }  // namespace
 
-Result<std::vector<model::Fd>> CaptureFds(pid_t pid, int skip_fd) {
+Result<std::vector<model::Fd>> CaptureFds(pid_t pid, int skip_fd, ShmemCollector* shmem) {
   std::vector<model::Fd> out;
   std::vector<FileKey> keys;
   auto fds = CRYO_TRY_CTX(proc::ListFds(pid), "list fds of pid {}", pid);
   for (int fd : fds) {
     if (fd == skip_fd) continue;
     FileKey key;
-    out.push_back(CRYO_TRY(CaptureOne(pid, fd, key)));
+    out.push_back(CRYO_TRY(CaptureOne(pid, fd, key, shmem)));
     keys.push_back(key);
   }
   CRYO_TRYV(FindShared(pid, out, keys));

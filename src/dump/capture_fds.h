@@ -14,8 +14,12 @@
 
 namespace cryo::dump {
 
+class ShmemCollector;
+
 // `skip_fd` (if >= 0) is left out: cryo's own dirty tracker (dump/tracking.h), closed in the
 // process before it runs again.
-Result<std::vector<model::Fd>> CaptureFds(pid_t pid, int skip_fd = -1);
+// With `shmem`, memfds and unlinked tmpfs files become FD_SHMEM fds of objects recorded there.
+Result<std::vector<model::Fd>> CaptureFds(pid_t pid, int skip_fd = -1,
+                                          ShmemCollector* shmem = nullptr);
 
 }  // namespace cryo::dump

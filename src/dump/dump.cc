@@ -12,6 +12,7 @@
 #include "base/stopwatch.h"
 #include "dump/capture_fds.h"
 #include "dump/capture_mm.h"
+#include "dump/capture_shmem.h"
 #include "dump/capture_task.h"
 #include "dump/capture_thread.h"
 #include "dump/dump_memory.h"
@@ -33,11 +34,12 @@ using Clock = SteadyClock;
 
 Result<model::Process> CaptureProcess(const ptrace::Freezer& frozen, const MmCaptureOptions& mm,
                                       int tracker_fd, std::vector<UffdOwner>& owners) {
+  ShmemCollector* shmem = mm.shmem;
   const ptrace::Tracee& leader = frozen.threads().at(0);
   model::Process p;
   p.pid = frozen.pid();
   // Unsupported files are the most common refusal: find them before any other work.
-  p.fds = CRYO_TRY(CaptureFds(p.pid, tracker_fd));
+  p.fds = CRYO_TRY(CaptureFds(p.pid, tracker_fd, shmem));
   for (const ptrace::Tracee& t : frozen.threads()) {
     p.threads.push_back(CRYO_TRY_CTX(CaptureThread(p.pid, t), "pid {}", p.pid));
   }
@@ -84,8 +86,9 @@ Result<ptrace::Freezer> FreezeForDump(pid_t pid, bool stopped) {
 }
 
 Status WriteImages(const image::ImageDir& dir, const DumpOptions& opts, model::Process p,
-                   const TrackingState& next) {
+                   const TrackingState& next, model::ShmemTable shmem) {
   model::ProcessTree tree;
+  tree.shmem = std::move(shmem);
   tree.root_pid = p.pid;
   image::Inventory inv = MakeInventory(p.pid);
   inv.parent_dir = opts.prev_images_dir;
@@ -143,8 +146,9 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   std::optional<RemoteFdCloser> fresh_guard;
   auto tracker = CRYO_TRY(AttachTracker(opts, leader, next, fresh_guard));
   std::vector<UffdOwner> owners;
-  model::Process p =
-      CRYO_TRY(CaptureProcess(frozen, MmCaptureOptions{.tracked = parent.ranges}, next.fd, owners));
+  ShmemCollector shmem;
+  model::Process p = CRYO_TRY(CaptureProcess(
+      frozen, MmCaptureOptions{.tracked = parent.ranges, .shmem = &shmem}, next.fd, owners));
   p.stopped = stopped;
   stats.capture_seconds = SecondsSince(t_frozen);
   std::optional<RemoteFdCloser> remove_tracker;
@@ -171,9 +175,11 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   next.hot = std::move(round.hot_out);
   CRYO_TRYV(CopyMemory(dir.fd(), p, plan, mem));
   AddMemoryStats(stats, mem);
+  // Shared memory is copied whole in every dump, incremental or not: no tracker covers it.
+  model::ShmemTable shmem_table = CRYO_TRY(shmem.CopyContent(dir.fd()));
 
   auto t_write = Clock::now();
-  CRYO_TRYV(WriteImages(dir, opts, std::move(p), next));
+  CRYO_TRYV(WriteImages(dir, opts, std::move(p), next, std::move(shmem_table)));
   if (fresh_guard) fresh_guard->Keep();
   stats.write_seconds = SecondsSince(t_write);
 

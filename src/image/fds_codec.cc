@@ -19,6 +19,7 @@ static_assert(int(model::FdType::kEpoll) == pb::FD_EPOLL);
 static_assert(int(model::FdType::kUnixPair) == pb::FD_UNIX_PAIR);
 static_assert(int(model::FdType::kUnixListen) == pb::FD_UNIX_LISTEN);
 static_assert(int(model::FdType::kInotify) == pb::FD_INOTIFY);
+static_assert(int(model::FdType::kShmem) == pb::FD_SHMEM);
 static_assert(int(model::LockKind::kFlock) == pb::LOCK_FLOCK);
 static_assert(int(model::LockKind::kPosix) == pb::LOCK_POSIX);
 static_assert(int(model::LockKind::kOfd) == pb::LOCK_OFD);
@@ -69,6 +70,7 @@ Result<std::string> EncodeFds(const model::Process& p) {
       o->set_start(l.start);
       o->set_end(l.end);
     }
+    out->set_shmem_id(fd.shmem_id);
   }
   return EncodeFile(Kind::kFds, m);
 }
@@ -109,6 +111,7 @@ Status DecodeFds(std::string_view file, model::Process& p) {
                               .messages = {in.messages().begin(), in.messages().end()},
                               .watches = {}});
     model::Fd& f = p.fds.back();
+    f.shmem_id = in.shmem_id();
     for (const pb::EpollTarget& t : in.epoll_targets()) {
       f.epoll_targets.push_back({t.fd(), t.events(), t.data(), t.ino()});
     }

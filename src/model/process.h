@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "model/shmem.h"
+
 namespace cryo::model {
 
 // What a mapping is, as far as restore is concerned.
@@ -21,6 +23,7 @@ enum class VmaKind : uint32_t {
   kAnonShared = 3,   // MAP_SHARED|MAP_ANONYMOUS (shmem)
   kVdso = 4,         // [vdso]: re-created from the running kernel
   kVvar = 5,         // [vvar], [vvar_vclock]: come with the vdso
+  kSysvShm = 6,      // an attached System V shared memory segment (shmem_id names it)
 };
 
 // Extra per-mapping state from smaps VmFlags that restore re-applies.
@@ -57,6 +60,9 @@ struct Vma {
   uint64_t pgoff = 0;  // file offset in bytes, for file mappings
   std::string name;    // file path, or [heap], [stack], [anon:foo], ...
   FileId file;         // for file mappings
+  // The shared-memory object (ShmemTable) mapped here instead of `name`, 0 for none: always
+  // for kAnonShared and kSysvShm, for file mappings of memfds and unlinked tmpfs files.
+  uint64_t shmem_id = 0;
   uint64_t length() const { return end - start; }
   bool operator==(const Vma&) const = default;
 };
@@ -152,6 +158,7 @@ enum class FdType : uint32_t {
   kUnixPair = 10,    // a connected unix socket whose peer is in the process (a socketpair)
   kUnixListen = 11,  // a listening unix socket, bound to `path`, re-bound at restore
   kInotify = 12,     // watches, re-added by path with their watch descriptors
+  kShmem = 40,       // a memfd or unlinked tmpfs file: the shared-memory object shmem_id
 };
 
 // One inotify watch: its descriptor, event mask and the path of the watched inode at dump.
@@ -220,6 +227,7 @@ struct Fd {
   int32_t sock_type = 0;
   std::vector<std::string> messages;
   std::vector<InotifyWatch> watches;  // inotify, sorted by wd
+  uint64_t shmem_id = 0;              // kShmem: the object in the tree's ShmemTable
   bool operator==(const Fd&) const = default;
 };
 
@@ -267,6 +275,7 @@ struct Process {
 struct ProcessTree {
   pid_t root_pid = 0;
   std::vector<Process> processes;  // processes[0] is the root
+  ShmemTable shmem;                // shared-memory objects of every process, each once
   bool operator==(const ProcessTree&) const = default;
 };
 

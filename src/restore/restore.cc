@@ -156,12 +156,15 @@ Result<RestoreResult> Restore(const RestoreOptions& opts) {
       CRYO_TRY(MakePlan(p, std::move(busy), restorer::BlobImage().size(), ArenaBytes(p, 1)));
   log::Debug("keep region {:#x}-{:#x}", plan.keep_start, plan.keep_end);
 
+  // Shared memory: created once, before any process, which all inherit it.
+  auto shmem = CRYO_TRY(ShmemObjects::Create(tree.shmem, dir.fd()));
   pid_t pid = CRYO_TRY_CTX(sys::Clone3WithTid(p.pid, 0), "create pid {}", p.pid);
   if (pid == 0) {
-    ChildContext ctx{&p, &plan, dir.fd(), sync.read.get(), error.write.get(), &chain};
+    ChildContext ctx{&p, &plan, dir.fd(), sync.read.get(), error.write.get(), &chain, &shmem};
     RunChild(ctx);  // never returns
   }
   CRYO_TRYV(DriveChild(pid, sync, error, p, plan));
+  CRYO_TRYV(shmem.Commit());
 
   RestoreResult result;
   result.pid = pid;

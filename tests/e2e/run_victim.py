@@ -367,7 +367,7 @@ class VictimTest:
         self.h.check_cryo_binary()
         self.before = self.start_victim()
         p = self.h.run_cryo("dump", "-t", str(self.pid), "-D", self.h.path("images"))
-        e2elib.expect_cryo_error(p, "dump", must_mention=r"shared anonymous")
+        e2elib.expect_cryo_error(p, "dump", must_mention=r"deleted file")
         self.expect_unchanged_and_running("after the failed dump")
         self.go()
         self.expect_pass(self.victim_proc, "victim after the failed dump")
