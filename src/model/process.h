@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "model/inet.h"
+
 namespace cryo::model {
 
 // What a mapping is, as far as restore is concerned.
@@ -152,6 +154,7 @@ enum class FdType : uint32_t {
   kUnixPair = 10,    // a connected unix socket whose peer is in the process (a socketpair)
   kUnixListen = 11,  // a listening unix socket, bound to `path`, re-bound at restore
   kInotify = 12,     // watches, re-added by path with their watch descriptors
+  kInet = 20,        // a TCP or UDP socket, IPv4 or IPv6 (model/inet.h)
 };
 
 // One inotify watch: its descriptor, event mask and the path of the watched inode at dump.
@@ -220,6 +223,7 @@ struct Fd {
   int32_t sock_type = 0;
   std::vector<std::string> messages;
   std::vector<InotifyWatch> watches;  // inotify, sorted by wd
+  InetSocket inet;                    // kInet
   bool operator==(const Fd&) const = default;
 };
 
