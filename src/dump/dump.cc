@@ -16,6 +16,7 @@
 #include "dump/capture_task.h"
 #include "dump/capture_thread.h"
 #include "dump/dump_memory.h"
+#include "dump/fd_inet.h"
 #include "dump/shape.h"
 #include "dump/stats.h"
 #include "dump/tracking.h"
@@ -33,13 +34,14 @@ namespace {
 using Clock = SteadyClock;
 
 Result<model::Process> CaptureProcess(const ptrace::Freezer& frozen, const MmCaptureOptions& mm,
-                                      int tracker_fd, std::vector<UffdOwner>& owners) {
+                                      int tracker_fd, std::vector<UffdOwner>& owners,
+                                      InetSession& inet) {
   ShmemCollector* shmem = mm.shmem;
   const ptrace::Tracee& leader = frozen.threads().at(0);
   model::Process p;
   p.pid = frozen.pid();
   // Unsupported files are the most common refusal: find them before any other work.
-  p.fds = CRYO_TRY(CaptureFds(p.pid, tracker_fd, shmem));
+  p.fds = CRYO_TRY(CaptureFds(p.pid, tracker_fd, shmem, &inet));
   for (const ptrace::Tracee& t : frozen.threads()) {
     p.threads.push_back(CRYO_TRY_CTX(CaptureThread(p.pid, t), "pid {}", p.pid));
   }
@@ -147,8 +149,11 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   auto tracker = CRYO_TRY(AttachTracker(opts, leader, next, fresh_guard));
   std::vector<UffdOwner> owners;
   ShmemCollector shmem;
+  // Destroyed before `frozen` resumes the process: a failed dump takes its sockets out of repair
+  // mode and removes the network lock first.
+  InetSession inet(pid, opts.tcp_established);
   model::Process p = CRYO_TRY(CaptureProcess(
-      frozen, MmCaptureOptions{.tracked = parent.ranges, .shmem = &shmem}, next.fd, owners));
+      frozen, MmCaptureOptions{.tracked = parent.ranges, .shmem = &shmem}, next.fd, owners, inet));
   p.stopped = stopped;
   stats.capture_seconds = SecondsSince(t_frozen);
   std::optional<RemoteFdCloser> remove_tracker;
@@ -186,7 +191,11 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   // Frozen time ends when the process runs again or is killed; waiting for a killed process to
   // release its memory (tens of ms per GiB) is not time it spends frozen.
   stats.frozen_seconds = SecondsSince(t_frozen);
+  // Left running, the process must not see its sockets in repair mode; killed, it takes them
+  // down silently and the lock stays until restore.
+  if (opts.leave_running) CRYO_TRYV(inet.Resumed());
   CRYO_TRYV(ReleaseTarget(frozen, opts, tracker ? &*tracker : nullptr, next));
+  if (!opts.leave_running) inet.Killed();
   stats.total_seconds = SecondsSince(t_start);
   CRYO_TRYV(WriteStats(dir, stats));
   return stats;

@@ -20,6 +20,9 @@ struct DumpOptions {
   // With leave_running: keep (or start) dirty tracking in the process and write tracking.json,
   // so this image can be the parent of a later pre-dump or dump.
   bool track_mem = false;
+  // Established TCP connections are dumped (TCP repair under a network lock, docs/network.md)
+  // instead of refused.
+  bool tcp_established = false;
 };
 
 struct DumpStats {

@@ -3,6 +3,7 @@
 #include "image/codec_util.h"
 #include "image/cryo.pb.h"
 #include "image/image_file.h"
+#include "image/inet_codec.h"
 
 namespace cryo::image {
 
@@ -20,6 +21,7 @@ static_assert(int(model::FdType::kUnixPair) == pb::FD_UNIX_PAIR);
 static_assert(int(model::FdType::kUnixListen) == pb::FD_UNIX_LISTEN);
 static_assert(int(model::FdType::kInotify) == pb::FD_INOTIFY);
 static_assert(int(model::FdType::kShmem) == pb::FD_SHMEM);
+static_assert(int(model::FdType::kInet) == pb::FD_INET);
 static_assert(int(model::LockKind::kFlock) == pb::LOCK_FLOCK);
 static_assert(int(model::LockKind::kPosix) == pb::LOCK_POSIX);
 static_assert(int(model::LockKind::kOfd) == pb::LOCK_OFD);
@@ -63,6 +65,7 @@ Result<std::string> EncodeFds(const model::Process& p) {
       o->set_mask(w.mask);
       o->set_path(w.path);
     }
+    if (fd.type == model::FdType::kInet) InetToProto(fd.inet, *out->mutable_inet());
     for (const model::FileLock& l : fd.locks) {
       pb::FileLock* o = out->add_locks();
       o->set_kind(static_cast<pb::LockKind>(l.kind));
@@ -109,14 +112,18 @@ Status DecodeFds(std::string_view file, model::Process& p) {
                               .peer_id = in.peer_id(),
                               .sock_type = in.sock_type(),
                               .messages = {in.messages().begin(), in.messages().end()},
-                              .watches = {}});
+                              .watches = {},
+                              .shmem_id = in.shmem_id(),
+                              .inet = {}});
     model::Fd& f = p.fds.back();
-    f.shmem_id = in.shmem_id();
     for (const pb::EpollTarget& t : in.epoll_targets()) {
       f.epoll_targets.push_back({t.fd(), t.events(), t.data(), t.ino()});
     }
     for (const pb::InotifyWatch& w : in.watches())
       f.watches.push_back({w.wd(), w.mask(), w.path()});
+    if (f.type == model::FdType::kInet) {
+      f.inet = CRYO_TRY_CTX(InetFromProto(in.inet()), "fd {}", in.fd());
+    }
     for (const pb::FileLock& l : in.locks()) {
       if (!pb::LockKind_IsValid(l.kind())) {
         return MakeError(ErrorKind::kCorruptImage, "fd {}: unknown lock kind {}", in.fd(),

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "model/inet.h"
 #include "model/shmem.h"
 
 namespace cryo::model {
@@ -159,6 +160,7 @@ enum class FdType : uint32_t {
   kUnixListen = 11,  // a listening unix socket, bound to `path`, re-bound at restore
   kInotify = 12,     // watches, re-added by path with their watch descriptors
   kShmem = 40,       // a memfd or unlinked tmpfs file: the shared-memory object shmem_id
+  kInet = 20,        // a TCP or UDP socket, IPv4 or IPv6 (model/inet.h)
 };
 
 // One inotify watch: its descriptor, event mask and the path of the watched inode at dump.
@@ -228,6 +230,7 @@ struct Fd {
   std::vector<std::string> messages;
   std::vector<InotifyWatch> watches;  // inotify, sorted by wd
   uint64_t shmem_id = 0;              // kShmem: the object in the tree's ShmemTable
+  InetSocket inet;                    // kInet
   bool operator==(const Fd&) const = default;
 };
 

@@ -218,6 +218,8 @@ Result<UniqueFd> OpenFdObject(const model::Fd& f, SharedObjects& shared) {
       return OpenUnixListener(f);
     case model::FdType::kInotify:
       return OpenInotify(f);
+    case model::FdType::kInet:
+      return OpenInetSocket(f);
     case model::FdType::kEventfd:
       return OpenEventfd(f);
     case model::FdType::kSignalfd:

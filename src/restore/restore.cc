@@ -23,6 +23,7 @@
 #include "restore/blob_stops.h"
 #include "restore/child.h"
 #include "restore/finalize.h"
+#include "restore/inet.h"
 #include "restore/plan.h"
 #include "restorer/blob.h"
 #include "sys/syscalls.h"
@@ -105,7 +106,8 @@ Status DriveChild(pid_t pid, Pipe& sync, Pipe& error, const model::Process& p, c
   std::vector<ptrace::Tracee> threads;
   threads.reserve(stops->threads.size());
   for (const BlobStop& s : stops->threads) threads.push_back(ptrace::Tracee::Adopt(s.tid));
-  auto done = Finalize(child, *stops, threads, p, plan);
+  auto done = ReleaseTcpConnections(pid, p);
+  if (done) done = Finalize(child, *stops, threads, p, plan);
   if (!done) {
     child.Forget();
     for (auto& t : threads) t.Forget();
@@ -143,6 +145,7 @@ Result<RestoreResult> Restore(const RestoreOptions& opts) {
   }
   const model::Process& p = tree.processes[0];
   CRYO_TRYV(CheckRestorable(p));
+  CRYO_TRYV(CheckInetRestorable(p, opts.tcp_established));
   image::Inventory inv = CRYO_TRY(image::ReadInventory(dir));
   auto chain = CRYO_TRY(image::PageChain::Open(dir, inv, p.pid));
   auto t_wait = Clock::now();

@@ -12,6 +12,7 @@ struct RestoreOptions {
   std::string images_dir;
   bool detach = false;           // -d: return once the process runs instead of waiting for it
   double pid_wait_seconds = 10;  // how long to wait for the target PID to become free
+  bool tcp_established = false;  // the image may hold established TCP connections
 };
 
 struct RestoreResult {

@@ -464,6 +464,7 @@ class Harness:
         self.workdir = os.path.abspath(args.workdir)
         self.deadline = time.monotonic() + TOTAL_BUDGET
         self.procs = []  # every Proc started, for cleanup and logs
+        self.cryo_extra = {}  # verb -> arguments added to every run of that verb
         self.foreign = {}  # pid -> cmdline of restored processes that are not our Popen children
         self.log_files = []
         self.runs = 0
@@ -507,7 +508,7 @@ class Harness:
     def cryo_cmd(self, verb, *args, log=True):
         """argv of one cryo run; each run logs verbosely to its own file in the workdir."""
         self.runs += 1
-        argv = [self.cryo, verb, *args]
+        argv = [self.cryo, verb, *args, *self.cryo_extra.get(verb, [])]
         if log:
             logfile = self.path(f"cryo-{self.runs:02d}-{verb}.log")
             self.log_files.append(logfile)
