@@ -208,6 +208,13 @@ Status ShmemCollector::AddMapping(pid_t pid, const proc::MapsEntry& m, model::Vm
 Result<bool> ShmemCollector::AddFd(pid_t pid, model::Fd& f, const struct stat& st) {
   bool memfd = f.path.starts_with(kMemfdPrefix);
   if (!memfd && !f.path.ends_with(kDeleted)) return false;
+  if (f.path.empty() || f.path[0] != '/' || f.path.starts_with("/dev/zero") ||
+      f.path.starts_with(kSysvPrefix)) {
+    // An fd of shared anonymous memory or of a System V segment (opened through map_files).
+    return MakeError(ErrorKind::kUnsupported,
+                     "pid {}: fd {} ({}): an fd of this kind of shared memory is not supported",
+                     pid, f.fd, f.path);
+  }
   std::string link = fmt::format("/proc/{}/fd/{}", pid, f.fd);
   UniqueFd fd = CRYO_TRY(OpenObject(link));
   long magic = CRYO_TRY(FsMagic(fd.get(), link));
