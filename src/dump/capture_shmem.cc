@@ -197,6 +197,11 @@ Status ShmemCollector::AddMapping(pid_t pid, const proc::MapsEntry& m, model::Vm
   model::ShmemObject* o = CRYO_TRY_CTX(Find(st.st_dev, st.st_ino, make), "mapping {:#x}-{:#x} {}",
                                        m.start, m.end, m.path);
   if (o->kind != kind) return refuse("one inode seen as two kinds of shared memory");
+  bool whole = o->kind == model::ShmemKind::kAnon || o->kind == model::ShmemKind::kSysv;
+  if (whole && m.offset + (m.end - m.start) > PageUp(o->size)) {
+    // mremap can grow such a mapping past its object; the part beyond can only fault (SIGBUS).
+    return refuse("a mapping that reaches past the end of its shared memory is not supported");
+  }
   if ((o->seals & F_SEAL_FUTURE_WRITE) && m.shared && m.write) {
     return refuse("a writable mapping of a memfd sealed F_SEAL_FUTURE_WRITE is not supported");
   }
