@@ -197,6 +197,11 @@ Status ShmemCollector::AddMapping(pid_t pid, const proc::MapsEntry& m, model::Vm
   model::ShmemObject* o = CRYO_TRY_CTX(Find(st.st_dev, st.st_ino, make), "mapping {:#x}-{:#x} {}",
                                        m.start, m.end, m.path);
   if (o->kind != kind) return refuse("one inode seen as two kinds of shared memory");
+  bool whole = o->kind == model::ShmemKind::kAnon || o->kind == model::ShmemKind::kSysv;
+  if (whole && m.offset + (m.end - m.start) > PageUp(o->size)) {
+    // mremap can grow such a mapping past its object; the part beyond can only fault (SIGBUS).
+    return refuse("a mapping that reaches past the end of its shared memory is not supported");
+  }
   if ((o->seals & F_SEAL_FUTURE_WRITE) && m.shared && m.write) {
     return refuse("a writable mapping of a memfd sealed F_SEAL_FUTURE_WRITE is not supported");
   }
@@ -208,6 +213,13 @@ Status ShmemCollector::AddMapping(pid_t pid, const proc::MapsEntry& m, model::Vm
 Result<bool> ShmemCollector::AddFd(pid_t pid, model::Fd& f, const struct stat& st) {
   bool memfd = f.path.starts_with(kMemfdPrefix);
   if (!memfd && !f.path.ends_with(kDeleted)) return false;
+  if (f.path.empty() || f.path[0] != '/' || f.path.starts_with("/dev/zero") ||
+      f.path.starts_with(kSysvPrefix)) {
+    // An fd of shared anonymous memory or of a System V segment (opened through map_files).
+    return MakeError(ErrorKind::kUnsupported,
+                     "pid {}: fd {} ({}): an fd of this kind of shared memory is not supported",
+                     pid, f.fd, f.path);
+  }
   std::string link = fmt::format("/proc/{}/fd/{}", pid, f.fd);
   UniqueFd fd = CRYO_TRY(OpenObject(link));
   long magic = CRYO_TRY(FsMagic(fd.get(), link));

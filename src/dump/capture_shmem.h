@@ -1,7 +1,9 @@
 // Capture of shared-memory objects (shmem inodes): shared anonymous memory, memfds, unlinked
 // tmpfs files and System V segments, found through the mappings and fds of the processes of a
 // tree. Each object is recorded once, identified by its inode (device and number), and its
-// content is read from the object itself (not only the pages one process mapped).
+// content is read from the object itself (not only the pages one process mapped). For a tree:
+// one collector for all processes (each AddMapping/AddFd while that process is frozen), then one
+// CopyContent while all are still frozen.
 #pragma once
 
 #include <sys/stat.h>

@@ -181,7 +181,13 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   CRYO_TRYV(CopyMemory(dir.fd(), p, plan, mem));
   AddMemoryStats(stats, mem);
   // Shared memory is copied whole in every dump, incremental or not: no tracker covers it.
+  auto t_shmem = Clock::now();
   model::ShmemTable shmem_table = CRYO_TRY(shmem.CopyContent(dir.fd()));
+  stats.shmem_copy_seconds = SecondsSince(t_shmem);
+  stats.shmem_objects = shmem_table.objects.size();
+  for (const auto& o : shmem_table.objects) {
+    for (const auto& r : o.runs) stats.shmem_bytes += r.nr_pages * 4096;
+  }
 
   auto t_write = Clock::now();
   CRYO_TRYV(WriteImages(dir, opts, std::move(p), next, std::move(shmem_table)));

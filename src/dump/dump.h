@@ -38,6 +38,10 @@ struct DumpStats {
   uint64_t pages_unchanged = 0;  // holding data not written since the parent image: not stored
   uint64_t pages_hot = 0;        // in hot ranges (see TrackingState::hot): stored every round
   uint64_t bytes_written = 0;
+  // Shared-memory objects (stored whole in every dump) and their content, in pages-shmem.img.
+  uint64_t shmem_objects = 0;
+  uint64_t shmem_bytes = 0;
+  double shmem_copy_seconds = 0;
 };
 
 // Dumps the process `opts.pid`. On any failure the process keeps running as it was; the partial

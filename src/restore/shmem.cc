@@ -139,8 +139,8 @@ Result<bool> ReuseSysv(const model::ShmemObject& o) {
               ds.shm_segsz == o.size && ds.shm_nattch == 0 && !(ds.shm_perm.mode & SHM_DEST);
   if (!same) {
     return MakeError(ErrorKind::kUnsupported,
-                     "System V segment id {} is in use by another segment (key {:#x}, {} bytes, "
-                     "{} attached); remove it or restore in a fresh IPC namespace",
+                     "System V segment id {} exists (key {:#x}, {} bytes, {} attached) and is not "
+                     "the one the dump left behind; remove it or restore in a fresh IPC namespace",
                      o.sysv_id, static_cast<uint32_t>(ds.shm_perm.__key), ds.shm_segsz,
                      ds.shm_nattch);
   }

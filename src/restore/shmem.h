@@ -1,6 +1,8 @@
 // Shared-memory objects at restore (model/shmem.h): created once, in the cryo parent, before any
 // restored process is cloned, so that every restored process inherits them as fds; each child
-// maps its shared mappings from them and installs its FD_SHMEM fds from them.
+// maps its shared mappings from them and installs its FD_SHMEM fds from them. For a tree: create
+// them before the first clone, pass the same object to every child (ChildContext::shmem), keep
+// the fds open in any process that still clones others, and Commit() once all are restored.
 #pragma once
 
 #include <cstdint>

@@ -22,6 +22,9 @@ Modes:
                         mapping); the victim runs on, untouched
   fail-corrupt-image    restores of a damaged core-*.img fail and leave no process; the intact
                         image still restores
+  fail-sysv-taken       (victims/shm_sysv.c) a restore while another process is attached to the
+                        System V segment the dump left behind fails naming its id, leaves no
+                        process and no segment it created; once detached the image restores
   cli-show       `cryo show DIR` of a dump prints JSON
   cli-check      `cryo check` succeeds on this machine (no victim needed)
 
@@ -464,6 +467,49 @@ class VictimTest:
         self.go()
         self.expect_pass(restorer, "victim restored from the intact image")
 
+    def mode_fail_sysv_taken(self):
+        import ctypes
+
+        self.h.check_cryo_binary()
+        self.before = self.start_victim()
+        images = self.h.path("images")
+        self.dump(images)
+        self.h.wait_gone(self.pid, proc=self.victim_proc)
+
+        def segments():
+            with open("/proc/sysvipc/shm") as f:
+                rows = [line.split() for line in f.readlines()[1:]]
+            return {int(r[1]): int(r[0]) for r in rows}  # id -> key
+
+        left = segments()
+        keyed = [i for i, key in left.items() if key != 0]
+        if len(left) != 1 or len(keyed) != 1:
+            raise TestFailure(f"expected one keyed segment left by the dump, found {left}")
+        shmid = keyed[0]
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.shmat.restype = ctypes.c_void_p
+        libc.shmat.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_int)
+        libc.shmdt.argtypes = (ctypes.c_void_p,)
+        shm_rdonly = 0o10000
+        addr = libc.shmat(shmid, None, shm_rdonly)
+        if addr is None or addr == ctypes.c_void_p(-1).value:
+            raise TestFailure(f"shmat {shmid}: errno {ctypes.get_errno()}")
+        try:
+            p = self.h.run_cryo("restore", "-D", images)
+            e2elib.expect_cryo_error(p, "restore", must_mention=rf"System V segment id {shmid}\b")
+            try:
+                self.h.wait_gone(self.pid, timeout=3)
+            except TestFailure:
+                raise TestFailure(f"after the failed restore pid {self.pid} exists") from None
+            if segments() != left:
+                raise TestFailure(f"the failed restore left segments {segments()}, before {left}")
+        finally:
+            libc.shmdt(ctypes.c_void_p(addr))
+        log("detached: the image must restore")
+        restorer = self.restore(images, detach=False)
+        self.go()
+        self.expect_pass(restorer, "victim restored once the segment was free")
+
     def mode_cli_show(self):
         self.h.check_cryo_binary()
         self.before = self.start_victim()
@@ -497,6 +543,7 @@ MODES = {
     "fail-unsupported-fd": VictimTest.mode_fail_unsupported_fd,
     "fail-late": VictimTest.mode_fail_late,
     "fail-corrupt-image": VictimTest.mode_fail_corrupt_image,
+    "fail-sysv-taken": VictimTest.mode_fail_sysv_taken,
     "cli-show": VictimTest.mode_cli_show,
     "cli-check": VictimTest.mode_cli_check,
 }

@@ -1,5 +1,5 @@
 // System V shared memory: segment S1 (a key, 3 pages + 100 bytes, mode 0640) attached twice,
-// once read-only; segment S2 (IPC_PRIVATE) attached once and removed (IPC_RMID) while attached.
+// once read-only with its first page unmapped again (the vma starts at offset 4096); segment S2 (IPC_PRIVATE) attached once and removed (IPC_RMID) while attached.
 // After a restore both have their ids, S1 its key, size, mode and two attaches, S2 is still
 // marked removed; contents are back and each segment's attaches share. At the end S1 is
 // removed (the restored process, or in leave-running mode the original, which finishes first:
@@ -39,6 +39,8 @@ int main(int argc, char** argv) {
   V_CHECK_SYS(c != (void*)-1, "shmat S2");
   v_fill(c + V_PAGE, V_PAGE, 92);  // page 0 stays a hole
   V_CHECK_SYS(shmctl(s2, IPC_RMID, NULL) == 0, "IPC_RMID S2");
+  // Last, so that no later mapping lands in the hole.
+  V_CHECK_SYS(munmap(b, V_PAGE) == 0, "munmap first page of the read-only attach");
 
   v_ready();
   v_wait_go();
@@ -50,16 +52,19 @@ int main(int argc, char** argv) {
   if (d1.shm_nattch != 2) v_fail("S1: %lu attaches, expected 2", (unsigned long)d1.shm_nattch);
   if (shmget(key, 0, 0) != s1) v_fail("S1: the key no longer finds id %d", s1);
   v_expect_pattern("S1, read-write attach", a, 3 * V_PAGE, 91, 0);
-  v_expect_pattern("S1, read-only attach", b, 3 * V_PAGE, 91, 0);
+  v_expect_pattern("S1, read-only attach", b + V_PAGE, 2 * V_PAGE, 91, V_PAGE / 8);
   for (int i = 0; i < 100; i++)
     if (b[3 * V_PAGE + i] != 'z') v_fail("S1: tail byte %d differs", i);
-  a[10] ^= 1;
-  if (b[10] != a[10]) v_fail("S1: the attaches do not share");
-  a[10] ^= 1;
-  // The read-only attach stays read-only.
+  a[V_PAGE + 10] ^= 1;
+  if (b[V_PAGE + 10] != a[V_PAGE + 10]) v_fail("S1: the attaches do not share");
+  a[V_PAGE + 10] ^= 1;
+  // The read-only attach stays read-only, and its first page stays unmapped.
   unsigned char vec;
-  if (mincore(b, V_PAGE, &vec) != 0) v_fail("S1: read-only attach is not mapped");
-  if (mprotect(b, V_PAGE, PROT_READ | PROT_WRITE) == 0) v_fail("S1: read-only attach is writable");
+  if (mincore(b + V_PAGE, V_PAGE, &vec) != 0) v_fail("S1: read-only attach is not mapped");
+  if (mincore(b, V_PAGE, &vec) == 0 || errno != ENOMEM)
+    v_fail("S1: the unmapped first page of the read-only attach is mapped");
+  if (mprotect(b + V_PAGE, V_PAGE, PROT_READ | PROT_WRITE) == 0)
+    v_fail("S1: read-only attach is writable");
 
   struct shmid_ds d2 = stat_of(s2, "S2");
   if (!(d2.shm_perm.mode & SHM_DEST)) v_fail("S2 is no longer marked removed");
