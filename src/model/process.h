@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "model/task_control.h"
+
 namespace cryo::model {
 
 // What a mapping is, as far as restore is concerned.
@@ -261,6 +263,7 @@ struct Process {
   std::vector<Fd> fds;           // sorted by fd number
   std::vector<PageRun> pagemap;  // sorted by vaddr, inside private vmas
   std::string pages_file;        // file name in the image directory
+  TaskControl control;           // timers, pdeathsig, subreaper, seccomp (model/task_control.h)
   bool operator==(const Process&) const = default;
 };
 
