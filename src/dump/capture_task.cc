@@ -9,6 +9,7 @@
 
 #include "base/io.h"
 #include "dump/capture_thread.h"
+#include "dump/capture_timers.h"
 #include "proc/stat.h"
 #include "proc/status.h"
 #include "proc/tasks.h"
@@ -60,6 +61,7 @@ Status CaptureViaRemoteSyscalls(const ptrace::Freezer& frozen, model::Process& p
     int64_t brk = CRYO_TRY(rs.Call(SYS_brk, 0));
     if (brk < 0) return SysError(static_cast<int>(-brk), fmt::format("brk in pid {}", pid));
     p.mm.brk = static_cast<uint64_t>(brk);
+    CRYO_TRYV(CaptureTimersAndFlags(rs, scratch, p));
     // Per-thread state only the thread can report: each runs its own remote syscalls, writing
     // into the scratch page the leader mapped (the threads share the address space).
     CRYO_TRYV(CaptureThreadViaRemoteSyscalls(rs, scratch, p.threads.at(0)));

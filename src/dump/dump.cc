@@ -12,6 +12,7 @@
 #include "base/stopwatch.h"
 #include "dump/capture_fds.h"
 #include "dump/capture_mm.h"
+#include "dump/capture_seccomp.h"
 #include "dump/capture_shmem.h"
 #include "dump/capture_task.h"
 #include "dump/capture_thread.h"
@@ -40,6 +41,7 @@ Result<model::Process> CaptureProcess(const ptrace::Freezer& frozen, const MmCap
   const ptrace::Tracee& leader = frozen.threads().at(0);
   model::Process p;
   p.pid = frozen.pid();
+  CRYO_TRYV(CaptureSeccomp(frozen, p));  // first: it lets the remote syscalls below pass
   // Unsupported files are the most common refusal: find them before any other work.
   p.fds = CRYO_TRY(CaptureFds(p.pid, tracker_fd, shmem, &inet));
   for (const ptrace::Tracee& t : frozen.threads()) {

@@ -38,9 +38,9 @@ Result<proc::ProcStatus> CheckSupportedShape(pid_t pid) {
                        children->substr(0, children->find_last_not_of(" \n") + 1));
     }
   }
-  if (st.seccomp != 0) {
-    return MakeError(ErrorKind::kUnsupported, "pid {} uses seccomp (mode {}); not supported yet",
-                     pid, st.seccomp);
+  if (st.seccomp == 1) {
+    return MakeError(ErrorKind::kUnsupported,
+                     "pid {} is in seccomp strict mode, which cannot be restored", pid);
   }
   return st;
 }

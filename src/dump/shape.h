@@ -1,6 +1,6 @@
 // What this version can checkpoint faithfully: one process (any number of threads) without
-// children, not traced by anyone else, without seccomp. Checked before the freeze and again once
-// frozen.
+// children, not traced by anyone else, not in seccomp strict mode. Checked before the freeze and
+// again once frozen.
 #pragma once
 
 #include <sys/types.h>
@@ -10,7 +10,7 @@
 
 namespace cryo::dump {
 
-// kInvalidArg: no such process, a thread id, a zombie; kUnsupported: children, seccomp.
+// kInvalidArg: no such process, a thread id, a zombie; kUnsupported: children, seccomp strict.
 // Returns the status it read.
 Result<proc::ProcStatus> CheckSupportedShape(pid_t pid);
 

@@ -6,6 +6,7 @@
 #include "image/cryo.pb.h"
 #include "image/format.h"
 #include "image/image_file.h"
+#include "image/task_control_codec.h"
 
 namespace cryo::image {
 namespace {
@@ -146,6 +147,7 @@ Result<std::string> EncodeCore(const model::Process& p) {
   }
   for (const model::SigInfo& s : p.shared_pending) m.add_shared_pending(SigInfoBytes(s));
   for (const model::Thread& t : p.threads) ToProto(t, *m.add_threads());
+  TaskControlToProto(p.control, *m.mutable_control());
   return EncodeFile(Kind::kCore, m);
 }
 
@@ -177,6 +179,7 @@ Status DecodeCore(std::string_view file, model::Process& p) {
   p.threads.clear();
   p.threads.reserve(m.threads_size());
   for (const pb::Thread& t : m.threads()) p.threads.push_back(CRYO_TRY(FromProto(t)));
+  p.control = TaskControlFromProto(m.control());
   return {};
 }
 

@@ -178,6 +178,24 @@ void FillCommon(model::Process& p, uint64_t seed) {
 
 }  // namespace
 
+// Timers of every kind, flags and two threads' seccomp chains (the second shares the first
+// filter).
+model::TaskControl MakeTaskControl() {
+  model::TaskControl c;
+  c.itimers[0] = {.value_ns = 5'000'000'000, .interval_ns = 700'000'000};
+  c.itimers[2] = {.value_ns = 1'000'000, .interval_ns = 0};
+  c.posix_timers = {
+      {.id = 0, .clockid = 1, .notify = 0, .signo = 37, .sigval = 777, .value_ns = 6'000'000'000},
+      {.id = 4, .clockid = 1, .notify = 4, .signo = 38, .notify_tid = 101, .overrun = 3},
+      {.id = 9, .clockid = -6, .notify = 1, .value_ns = 1, .interval_ns = 2}};
+  c.pdeathsig = 28;
+  c.child_subreaper = true;
+  model::SeccompFilter a{.flags = 0, .insns = std::string(32, '\x11')};
+  model::SeccompFilter b{.flags = 2, .insns = std::string(8, '\x22')};
+  c.seccomp = {{.tid = 100, .filters = {a, b}}, {.tid = 101, .filters = {a}}};
+  return c;
+}
+
 model::ProcessTree MakeRichTree() {
   model::ProcessTree tree;
   tree.root_pid = 100;
@@ -188,6 +206,7 @@ model::ProcessTree MakeRichTree() {
   root.sid = 90;
   root.threads = {MakeThread(100, 1), MakeThread(101, 2)};
   FillCommon(root, 1);
+  root.control = MakeTaskControl();
   model::Process child;
   child.pid = 102;
   child.ppid = 100;

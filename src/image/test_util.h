@@ -11,6 +11,8 @@
 
 namespace cryo::image::testing {
 
+// Per-process timers, flags and seccomp chains for a process with threads 100 and 101.
+model::TaskControl MakeTaskControl();
 // Two processes (root 100 with threads 100 and 101, child 102), every field non-default,
 // including a vma name that is not UTF-8. Pages files needed: see kRichPagesSizes.
 model::ProcessTree MakeRichTree();

@@ -7,6 +7,7 @@
 
 #include "base/types.h"
 #include "image/format.h"
+#include "image/task_control_codec.h"
 
 namespace cryo::image {
 namespace {
@@ -127,7 +128,7 @@ Status ValidateCore(const model::Process& p) {
   }
   if (p.threads.empty()) return Corrupt("no threads");
   for (const model::Thread& t : p.threads) CRYO_TRYV(CheckThread(t));
-  return {};
+  return ValidateTaskControl(p);
 }
 
 Status ValidateMm(const model::Process& p) {

@@ -208,7 +208,11 @@ TEST_F(HostileImage, ThreadPointersTheKernelWouldReject) {
 }
 
 TEST_F(HostileImage, CoreThreadsMustMatchPstree) {
-  Replace("core-100.img", 0, EncodeCore, [](model::Process& p) { p.threads.pop_back(); });
+  // Without the timers and filters that name thread 101 (those checks would come first).
+  Replace("core-100.img", 0, EncodeCore, [](model::Process& p) {
+    p.threads.pop_back();
+    p.control = {};
+  });
   ExpectRejected("core-100.img", "threads differ");
   Replace("core-100.img", 0, EncodeCore, [](model::Process& p) { p.threads.clear(); });
   ExpectRejected("core-100.img", "no threads");
@@ -287,6 +291,40 @@ TEST(Validate, PagemapWithoutPresentRunsNeedsNoPagesFile) {
   p.pages_file.clear();
   EXPECT_FALSE(NeedsPagesFile(p));
   EXPECT_TRUE(ValidatePagemap(p, 0));
+}
+
+TEST_F(HostileImage, PosixTimerNotifyingAThreadOutsideTheProcess) {
+  Replace("core-100.img", 0, EncodeCore,
+          [](model::Process& p) { p.control.posix_timers[1].notify_tid = 4242; });
+  ExpectRejected("core-100.img", "notifies thread 4242");
+}
+
+TEST_F(HostileImage, PosixTimerIdsRepeated) {
+  Replace("core-100.img", 0, EncodeCore,
+          [](model::Process& p) { p.control.posix_timers[2].id = 4; });
+  ExpectRejected("core-100.img", "posix timer ids not sorted");
+}
+
+TEST_F(HostileImage, PosixTimerWithUnknownNotify) {
+  Replace("core-100.img", 0, EncodeCore,
+          [](model::Process& p) { p.control.posix_timers[0].notify = 2; });
+  ExpectRejected("core-100.img", "notify 2 unknown");
+}
+
+TEST_F(HostileImage, SeccompFilterNotWholeInstructions) {
+  Replace("core-100.img", 0, EncodeCore,
+          [](model::Process& p) { p.control.seccomp[0].filters[0].insns.pop_back(); });
+  ExpectRejected("core-100.img", "31 bytes is not 1..4096 instructions");
+}
+
+TEST_F(HostileImage, SeccompForAThreadOfAnotherProcess) {
+  Replace("core-100.img", 0, EncodeCore, [](model::Process& p) { p.control.seccomp[1].tid = 7; });
+  ExpectRejected("core-100.img", "seccomp entry 1 is for tid 7");
+}
+
+TEST_F(HostileImage, PdeathsigOutOfRange) {
+  Replace("core-100.img", 0, EncodeCore, [](model::Process& p) { p.control.pdeathsig = 65; });
+  ExpectRejected("core-100.img", "pdeathsig 65 out of range");
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 
 #include "model/inet.h"
 #include "model/shmem.h"
+#include "model/task_control.h"
 
 namespace cryo::model {
 
@@ -272,6 +273,7 @@ struct Process {
   std::vector<Fd> fds;           // sorted by fd number
   std::vector<PageRun> pagemap;  // sorted by vaddr, inside private vmas
   std::string pages_file;        // file name in the image directory
+  TaskControl control;           // timers, pdeathsig, subreaper, seccomp (model/task_control.h)
   bool operator==(const Process&) const = default;
 };
 

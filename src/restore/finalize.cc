@@ -13,7 +13,9 @@
 #include "base/io.h"
 #include "proc/maps.h"
 #include "ptrace/remote_syscalls.h"
+#include "restore/task_control.h"
 #include "restorer/abi.h"
+#include "restorer/blob.h"
 
 namespace cryo::restore {
 namespace {
@@ -152,16 +154,20 @@ Status Finalize(ptrace::Tracee& leader, const BlobStops& stops,
   CRYO_TRYV(VerifyLayout(leader.tid(), p, plan));
   {
     // Every thread is stopped at its final int3 by now: none runs in the keep region any more.
-    auto rs = CRYO_TRY(ptrace::RemoteSyscalls::Start(
-        leader, RemoteAddr(plan.blob_addr + abi::kSyscallGadgetOffset)));
-    int64_t r = CRYO_TRY(rs.Call(SYS_prctl, PR_SET_PDEATHSIG, 0));
-    if (r < 0) return SysError(static_cast<int>(-r), "clear pdeathsig");
+    RemoteAddr gadget(plan.blob_addr + abi::kSyscallGadgetOffset);
+    auto rs = CRYO_TRY(ptrace::RemoteSyscalls::Start(leader, gadget));
+    // The bottom of the blob's stack: no thread runs on it any more.
+    const uint64_t scratch = plan.stack_top - restorer::kBlobStackSize;
+    // pdeathsig (replacing cryo's SIGKILL), subreaper and timers (restore/task_control.h).
+    CRYO_TRYV(RestoreTimersAndFlags(rs, leader.tid(), scratch, p));
+    int64_t r = 0;
     // Last, as the blob needed a dumpable process; cryo (root) may trace it either way.
     // 2 (suid_dumpable) is set only by the kernel itself on a credential change.
     if (p.dumpable <= 1) {
       r = CRYO_TRY(rs.Call(SYS_prctl, PR_SET_DUMPABLE, p.dumpable));
       if (r < 0) return SysError(static_cast<int>(-r), fmt::format("set dumpable {}", p.dumpable));
     }
+    CRYO_TRYV(RestoreSeccomp(leader, rs, threads, gadget, scratch, p));
     // The last syscall runs from the region it unmaps: the thread never returns there, as its
     // registers are replaced at the syscall-exit stop.
     r = CRYO_TRY(rs.Call(SYS_munmap, plan.keep_start, plan.keep_end - plan.keep_start));

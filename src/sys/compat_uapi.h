@@ -94,3 +94,11 @@ struct uffdio_poison {
 #ifndef ARCH_MAP_VDSO_64
 #define ARCH_MAP_VDSO_64 0x2003
 #endif
+
+// ---- PR_TIMER_CREATE_RESTORE_IDS (6.14): timer_create takes the id to use from *timer_id ----
+#ifndef PR_TIMER_CREATE_RESTORE_IDS
+#define PR_TIMER_CREATE_RESTORE_IDS 77
+#define PR_TIMER_CREATE_RESTORE_IDS_OFF 0
+#define PR_TIMER_CREATE_RESTORE_IDS_ON 1
+#define PR_TIMER_CREATE_RESTORE_IDS_GET 2
+#endif

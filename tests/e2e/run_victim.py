@@ -18,6 +18,8 @@ Modes:
   fail-stale-parent     a pre-dump from a parent a later round consumed fails; the victim runs on
   fail-no-such-pid      dump of a PID that does not exist fails cleanly (no victim needed)
   fail-unsupported-fd   dump of the victim fails naming fd 42; the victim runs on, untouched
+  fail-seccomp-strict   dump of a victim with a thread in seccomp strict mode fails naming
+                        the mode; the victim runs on, untouched
   fail-late             dump fails after it ran syscalls inside the victim (an unsupported
                         mapping); the victim runs on, untouched
   fail-corrupt-image    restores of a damaged core-*.img fail and leave no process; the intact
@@ -418,6 +420,15 @@ class VictimTest:
         self.go()
         self.expect_pass(self.victim_proc, "victim after the failed dump")
 
+    def mode_fail_seccomp_strict(self):
+        self.h.check_cryo_binary()
+        self.before = self.start_victim()
+        p = self.h.run_cryo("dump", "-t", str(self.pid), "-D", self.h.path("images"))
+        e2elib.expect_cryo_error(p, "dump", must_mention=r"seccomp strict mode")
+        self.expect_unchanged_and_running("after the failed dump")
+        self.go()
+        self.expect_pass(self.victim_proc, "victim after the failed dump")
+
     def mode_fail_corrupt_image(self):
         self.h.check_cryo_binary()
         self.before = self.start_victim()
@@ -538,6 +549,7 @@ MODES = {
     "redump": VictimTest.mode_redump,
     "predump": VictimTest.mode_predump,
     "fail-predump-exited": VictimTest.mode_fail_predump_exited,
+    "fail-seccomp-strict": VictimTest.mode_fail_seccomp_strict,
     "fail-stale-parent": VictimTest.mode_fail_stale_parent,
     "fail-no-such-pid": VictimTest.mode_fail_no_such_pid,
     "fail-unsupported-fd": VictimTest.mode_fail_unsupported_fd,
