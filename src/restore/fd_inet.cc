@@ -88,7 +88,8 @@ Status SetOptions(int sock, const model::Fd& f) {
 Status BindLocal(int sock, const model::Fd& f, bool repair) {
   const model::InetSocket& s = f.inet;
   Addr a = MakeAddr(s.family, s.local_addr, s.local_port);
-  if (!repair) CRYO_TRYV(SetInt(sock, SOL_SOCKET, SO_REUSEADDR, 1, f.fd, "SO_REUSEADDR"));
+  bool force = !repair && s.protocol == IPPROTO_TCP;
+  if (force) CRYO_TRYV(SetInt(sock, SOL_SOCKET, SO_REUSEADDR, 1, f.fd, "SO_REUSEADDR"));
   if (::bind(sock, reinterpret_cast<sockaddr*>(&a.ss), a.len) < 0) {
     return ErrnoError(
         "fd {}: bind {}", f.fd,
