@@ -18,6 +18,10 @@ Modes:
   fail-stale-parent     a pre-dump from a parent a later round consumed fails; the victim runs on
   fail-no-such-pid      dump of a PID that does not exist fails cleanly (no victim needed)
   fail-unsupported-fd   dump of the victim fails naming fd 42; the victim runs on, untouched
+  fail-tcp-flag         a victim with established TCP connections: dump without
+                        --tcp-established fails naming the fd and addresses, the victim runs on;
+                        dumped with it, restore without it fails and leaves no process; restore
+                        with it -> go -> PASS
   fail-late             dump fails after it ran syscalls inside the victim (an unsupported
                         mapping); the victim runs on, untouched
   fail-corrupt-image    restores of a damaged core-*.img fail and leave no process; the intact
@@ -406,6 +410,29 @@ class VictimTest:
         self.go()
         self.expect_pass(self.victim_proc, "victim after the failed dump")
 
+    def mode_fail_tcp_flag(self):
+        self.h.check_cryo_binary()
+        self.h.cryo_extra = {}
+        self.before = self.start_victim()
+        images = self.h.path("images")
+        p = self.h.run_cryo("dump", "-t", str(self.pid), "-D", images)
+        e2elib.expect_cryo_error(p, "dump", must_mention=r"fd \d+ .*127\.0\.0\.1:\d+ - "
+                                 r"127\.0\.0\.1:\d+.*--tcp-established")
+        self.expect_unchanged_and_running("after the refused dump")
+        shutil.rmtree(images)
+        p = self.h.run_cryo("dump", "-t", str(self.pid), "-D", images, "--tcp-established")
+        e2elib.expect_cryo_ok(p, f"dump --tcp-established of pid {self.pid}")
+        self.h.wait_gone(self.pid, proc=self.victim_proc)
+        p = self.h.run_cryo("restore", "-D", images)
+        e2elib.expect_cryo_error(p, "restore", must_mention=r"fd \d+ .*--tcp-established")
+        if e2elib.pid_exists(self.pid):
+            raise TestFailure(f"the refused restore left a process with pid {self.pid}")
+        self.h.cryo_extra = {"restore": ["--tcp-established"]}
+        restorer = self.restore(images, detach=False)
+        self.expect_no_net_lock(must_have_locked=True)
+        self.go()
+        self.expect_pass(restorer, "victim restored with --tcp-established")
+
     def mode_fail_late(self):
         self.h.check_cryo_binary()
         self.before = self.start_victim()
@@ -496,6 +523,7 @@ MODES = {
     "fail-no-such-pid": VictimTest.mode_fail_no_such_pid,
     "fail-unsupported-fd": VictimTest.mode_fail_unsupported_fd,
     "fail-late": VictimTest.mode_fail_late,
+    "fail-tcp-flag": VictimTest.mode_fail_tcp_flag,
     "fail-corrupt-image": VictimTest.mode_fail_corrupt_image,
     "cli-show": VictimTest.mode_cli_show,
     "cli-check": VictimTest.mode_cli_check,
