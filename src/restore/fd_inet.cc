@@ -157,7 +157,11 @@ Status RepairConnection(int sock, const model::Fd& f) {
     return ErrnoError("fd {}: set negotiated TCP options", f.fd);
   }
   CRYO_TRYV(FillQueue(sock, TCP_RECV_QUEUE, t.recv_queue, f.fd));
-  CRYO_TRYV(FillQueue(sock, TCP_SEND_QUEUE, t.send_queue, f.fd));
+  // Only what had been sent: bytes queued in repair mode count as sent and would wait for a
+  // retransmission timeout each. The never-sent tail goes out as a normal send once the
+  // connection leaves repair mode (restore/inet.cc).
+  size_t sent = t.send_queue.size() - std::min<size_t>(t.unsent, t.send_queue.size());
+  CRYO_TRYV(FillQueue(sock, TCP_SEND_QUEUE, t.send_queue.substr(0, sent), f.fd));
   CRYO_TRYV(SetInt(sock, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE, f.fd, "TCP_REPAIR_QUEUE"));
   tcp_repair_window w{t.snd_wl1, t.snd_wnd, t.max_window, t.rcv_wnd, t.rcv_wup};
   if (::setsockopt(sock, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof w) < 0) {
