@@ -121,10 +121,14 @@ InetSession::~InetSession() {
 }
 
 void InetSession::LeaveRepair() {
-  for (UniqueFd& sock : repaired_) {
+  for (Repaired& r : repaired_) {
     int off = 0;  // TCP_REPAIR_OFF: the kernel sends a window probe, the peer answers
-    if (::setsockopt(sock.get(), IPPROTO_TCP, TCP_REPAIR, &off, sizeof off) < 0) {
+    if (::setsockopt(r.sock.get(), IPPROTO_TCP, TCP_REPAIR, &off, sizeof off) < 0) {
       log::Warn("pid {}: take a socket out of repair mode: {}", pid_, std::strerror(errno));
+    }
+    int reuse = r.reuse_addr ? 1 : 0;
+    if (::setsockopt(r.sock.get(), SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse) < 0) {
+      log::Warn("pid {}: set SO_REUSEADDR again: {}", pid_, std::strerror(errno));
     }
   }
   repaired_.clear();
@@ -237,13 +241,15 @@ Status InetSession::CaptureEstablished(int sock, int fd, model::InetSocket& s) {
                        static_cast<uint16_t>(s.remote_port)};
   CRYO_TRYV(lock_.Block(c));
   s.lock_table = lock_.table();
+  // Our own reference, taken before repair mode so that whatever happens next the session can
+  // take the socket out of it again.
+  UniqueFd keep(::fcntl(sock, F_DUPFD_CLOEXEC, 0));
+  if (!keep.valid()) return ErrnoError("dup fd {}", fd);
   int on = 1;
   if (::setsockopt(sock, IPPROTO_TCP, TCP_REPAIR, &on, sizeof on) < 0) {
     return ErrnoError("enter TCP repair mode");
   }
-  // Taken out of repair mode again by the session whatever happens next.
-  repaired_.emplace_back(::fcntl(sock, F_DUPFD_CLOEXEC, 0));
-  if (!repaired_.back().valid()) return ErrnoError("dup fd {}", fd);
+  repaired_.push_back({std::move(keep), (s.options & model::kInetReuseAddr) != 0});
   model::TcpRepairState& t = s.tcp;
   tcp_info info{};
   socklen_t len = sizeof info;

@@ -42,11 +42,18 @@ class InetSession {
   Status CaptureEstablished(int sock, int fd, model::InetSocket& s);
   void LeaveRepair();
 
+  // A socket this session put in repair mode, and its SO_REUSEADDR (leaving repair mode clears
+  // it: the kernel resets sk_reuse).
+  struct Repaired {
+    UniqueFd sock;
+    bool reuse_addr = false;
+  };
+
   pid_t pid_;
   bool tcp_established_;
   UniqueFd pidfd_;
   sys::NetLock lock_;
-  std::vector<UniqueFd> repaired_;
+  std::vector<Repaired> repaired_;
 };
 
 }  // namespace cryo::dump

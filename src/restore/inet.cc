@@ -82,6 +82,11 @@ Status ReleaseTcpConnections(pid_t pid, const model::Process& p) {
     if (::setsockopt(sock.get(), IPPROTO_TCP, TCP_REPAIR, &off, sizeof off) < 0) {
       return ErrnoError("fd {} ({}): leave TCP repair mode", f.fd, Describe(f.inet));
     }
+    // Leaving repair mode reset sk_reuse: the process's setting goes back.
+    int reuse = (f.inet.options & model::kInetReuseAddr) ? 1 : 0;
+    if (::setsockopt(sock.get(), SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse) < 0) {
+      return ErrnoError("fd {}: set SO_REUSEADDR", f.fd);
+    }
     CRYO_TRYV(SendUnsent(sock.get(), f));
     if (!f.inet.lock_table.empty()) tables.insert(f.inet.lock_table);
   }

@@ -58,6 +58,9 @@ int main(int argc, char** argv) {
   connection(AF_INET, &c4, &s4);
   n_setint(c4, IPPROTO_TCP, TCP_NODELAY, 1);
   n_setint(s4, SOL_SOCKET, SO_KEEPALIVE, 1);
+  // Inherited from the listener (n_bound sets it): leaving repair mode clears it in the kernel.
+  if (!n_getint(s4, SOL_SOCKET, SO_REUSEADDR)) v_fail("setup: accepted socket without SO_REUSEADDR");
+  if (n_getint(c4, SOL_SOCKET, SO_REUSEADDR)) v_fail("setup: client with SO_REUSEADDR");
   int probe = socket(AF_INET6, SOCK_STREAM, 0);
   struct sockaddr_storage ss;
   socklen_t len = n_loopback(AF_INET6, 0, &ss);
@@ -78,6 +81,8 @@ int main(int argc, char** argv) {
   v_wait_go();
   if (!n_getint(c4, IPPROTO_TCP, TCP_NODELAY)) v_fail("TCP_NODELAY lost");
   if (!n_getint(s4, SOL_SOCKET, SO_KEEPALIVE)) v_fail("SO_KEEPALIVE lost");
+  if (!n_getint(s4, SOL_SOCKET, SO_REUSEADDR)) v_fail("SO_REUSEADDR lost");
+  if (n_getint(c4, SOL_SOCKET, SO_REUSEADDR)) v_fail("SO_REUSEADDR appeared");
   n_recv_stream("queued to s4", s4, 11, 100000, QUEUED);
   n_recv_stream("queued to c4", c4, 12, 100000, QUEUED);
   n_recv_stream("queued to s6", s6, 11, 100000, full_c6);
