@@ -65,9 +65,13 @@ Status CaptureOptions(int sock, model::InetSocket& s, int type) {
   for (const Flag& f : flags) {
     if (CRYO_TRY(GetInt(sock, f.level, f.name, f.what))) s.options |= f.bit;
   }
-  if (s.protocol == IPPROTO_TCP &&
-      CRYO_TRY(GetInt(sock, IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY"))) {
-    s.options |= model::kInetNoDelay;
+  if (s.protocol == IPPROTO_TCP) {
+    if (CRYO_TRY(GetInt(sock, IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY"))) {
+      s.options |= model::kInetNoDelay;
+    }
+    s.keep_idle = static_cast<uint32_t>(CRYO_TRY(GetInt(sock, IPPROTO_TCP, TCP_KEEPIDLE, "")));
+    s.keep_intvl = static_cast<uint32_t>(CRYO_TRY(GetInt(sock, IPPROTO_TCP, TCP_KEEPINTVL, "")));
+    s.keep_cnt = static_cast<uint32_t>(CRYO_TRY(GetInt(sock, IPPROTO_TCP, TCP_KEEPCNT, "")));
   }
   if (s.family == AF_INET6 && CRYO_TRY(GetInt(sock, IPPROTO_IPV6, IPV6_V6ONLY, "IPV6_V6ONLY"))) {
     s.options |= model::kInetV6Only;

@@ -29,6 +29,9 @@ model::Fd Connection() {
   s.options = model::kInetNoDelay | model::kInetV6Only;
   s.sndbuf = 87040;
   s.rcvbuf = 131072;
+  s.keep_idle = 300;
+  s.keep_intvl = 100;
+  s.keep_cnt = 3;
   s.tcp = {.send_seq = 0xfffffff0u,
            .recv_seq = 7,
            .send_queue = std::string("unacked\0bytes", 13),
@@ -110,6 +113,9 @@ TEST(ValidateInet, HostileValuesAreRefused) {
   f = Connection();
   f.inet.tcp.snd_wscale = 15;
   ExpectRejected(f, "window scale");
+  f = Connection();
+  f.inet.keep_cnt = 128;
+  ExpectRejected(f, "keepalive timing");
   f = Connection();
   f.inet.remote_port = 0;
   ExpectRejected(f, "without a peer");

@@ -62,6 +62,19 @@ Status SetOptions(int sock, const model::Fd& f) {
       SetInt(sock, SOL_SOCKET, SO_BROADCAST, on(model::kInetBroadcast), f.fd, "SO_BROADCAST"));
   if (s.protocol == IPPROTO_TCP) {
     CRYO_TRYV(SetInt(sock, IPPROTO_TCP, TCP_NODELAY, on(model::kInetNoDelay), f.fd, "TCP_NODELAY"));
+    // 0: an image without them; the kernel refuses 0.
+    if (s.keep_idle) {
+      CRYO_TRYV(SetInt(sock, IPPROTO_TCP, TCP_KEEPIDLE, static_cast<int>(s.keep_idle), f.fd,
+                       "TCP_KEEPIDLE"));
+    }
+    if (s.keep_intvl) {
+      CRYO_TRYV(SetInt(sock, IPPROTO_TCP, TCP_KEEPINTVL, static_cast<int>(s.keep_intvl), f.fd,
+                       "TCP_KEEPINTVL"));
+    }
+    if (s.keep_cnt) {
+      CRYO_TRYV(SetInt(sock, IPPROTO_TCP, TCP_KEEPCNT, static_cast<int>(s.keep_cnt), f.fd,
+                       "TCP_KEEPCNT"));
+    }
   }
   if (s.family == AF_INET6) {
     CRYO_TRYV(SetInt(sock, IPPROTO_IPV6, IPV6_V6ONLY, on(model::kInetV6Only), f.fd, "IPV6_V6ONLY"));

@@ -58,6 +58,9 @@ int main(int argc, char** argv) {
   connection(AF_INET, &c4, &s4);
   n_setint(c4, IPPROTO_TCP, TCP_NODELAY, 1);
   n_setint(s4, SOL_SOCKET, SO_KEEPALIVE, 1);
+  n_setint(s4, IPPROTO_TCP, TCP_KEEPIDLE, 300);  // as redis sets them on its clients
+  n_setint(s4, IPPROTO_TCP, TCP_KEEPINTVL, 100);
+  n_setint(s4, IPPROTO_TCP, TCP_KEEPCNT, 3);
   // Inherited from the listener (n_bound sets it): leaving repair mode clears it in the kernel.
   if (!n_getint(s4, SOL_SOCKET, SO_REUSEADDR)) v_fail("setup: accepted socket without SO_REUSEADDR");
   if (n_getint(c4, SOL_SOCKET, SO_REUSEADDR)) v_fail("setup: client with SO_REUSEADDR");
@@ -82,6 +85,9 @@ int main(int argc, char** argv) {
   if (!n_getint(c4, IPPROTO_TCP, TCP_NODELAY)) v_fail("TCP_NODELAY lost");
   if (!n_getint(s4, SOL_SOCKET, SO_KEEPALIVE)) v_fail("SO_KEEPALIVE lost");
   if (!n_getint(s4, SOL_SOCKET, SO_REUSEADDR)) v_fail("SO_REUSEADDR lost");
+  if (n_getint(s4, IPPROTO_TCP, TCP_KEEPIDLE) != 300 ||
+      n_getint(s4, IPPROTO_TCP, TCP_KEEPINTVL) != 100 || n_getint(s4, IPPROTO_TCP, TCP_KEEPCNT) != 3)
+    v_fail("TCP keepalive timing lost");
   if (n_getint(c4, SOL_SOCKET, SO_REUSEADDR)) v_fail("SO_REUSEADDR appeared");
   n_recv_stream("queued to s4", s4, 11, 100000, QUEUED);
   n_recv_stream("queued to c4", c4, 12, 100000, QUEUED);
