@@ -69,6 +69,11 @@ class VictimTest:
             self.h.cryo_extra = {"dump": ["--tcp-established"], "restore": ["--tcp-established"]}
         self.peer = None  # with --peer: the TCP client outside the tree (tcp_peer.py)
 
+    def check_nft(self):
+        """--tcp-established tests need the network lock's nft command."""
+        if self.args.tcp_established and shutil.which("nft") is None:
+            raise TestSkip("nft (package nftables) is not installed: no network lock")
+
     # --- victim -------------------------------------------------------------------------------
 
     def victim_argv(self):
@@ -80,6 +85,7 @@ class VictimTest:
         """Starts the victim in its own session (so cryo finds a whole session to restore) and
         waits until it is ready. Returns the snapshot of its state, checked to be stable."""
         argv = self.victim_argv()
+        self.check_nft()
         if self.args.peer:
             self.peer = tcp_peer.TcpPeer(self.h.workdir)
             self.peer.start()

@@ -92,6 +92,8 @@ def start_redis(h, user=None):
     exe = shutil.which("redis-server")
     if not exe:
         raise TestSkip("redis-server is not installed (package redis-server)")
+    if not shutil.which("nft"):
+        raise TestSkip("nft (package nftables) is not installed: no network lock")
     port = free_port()
     argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--daemonize", "no", "--dir", h.workdir, "--logfile", ""]
