@@ -65,9 +65,13 @@ Status CaptureOptions(int sock, model::InetSocket& s, int type) {
   for (const Flag& f : flags) {
     if (CRYO_TRY(GetInt(sock, f.level, f.name, f.what))) s.options |= f.bit;
   }
-  if (s.protocol == IPPROTO_TCP &&
-      CRYO_TRY(GetInt(sock, IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY"))) {
-    s.options |= model::kInetNoDelay;
+  if (s.protocol == IPPROTO_TCP) {
+    if (CRYO_TRY(GetInt(sock, IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY"))) {
+      s.options |= model::kInetNoDelay;
+    }
+    s.keep_idle = static_cast<uint32_t>(CRYO_TRY(GetInt(sock, IPPROTO_TCP, TCP_KEEPIDLE, "")));
+    s.keep_intvl = static_cast<uint32_t>(CRYO_TRY(GetInt(sock, IPPROTO_TCP, TCP_KEEPINTVL, "")));
+    s.keep_cnt = static_cast<uint32_t>(CRYO_TRY(GetInt(sock, IPPROTO_TCP, TCP_KEEPCNT, "")));
   }
   if (s.family == AF_INET6 && CRYO_TRY(GetInt(sock, IPPROTO_IPV6, IPV6_V6ONLY, "IPV6_V6ONLY"))) {
     s.options |= model::kInetV6Only;
@@ -121,10 +125,14 @@ InetSession::~InetSession() {
 }
 
 void InetSession::LeaveRepair() {
-  for (UniqueFd& sock : repaired_) {
+  for (Repaired& r : repaired_) {
     int off = 0;  // TCP_REPAIR_OFF: the kernel sends a window probe, the peer answers
-    if (::setsockopt(sock.get(), IPPROTO_TCP, TCP_REPAIR, &off, sizeof off) < 0) {
+    if (::setsockopt(r.sock.get(), IPPROTO_TCP, TCP_REPAIR, &off, sizeof off) < 0) {
       log::Warn("pid {}: take a socket out of repair mode: {}", pid_, std::strerror(errno));
+    }
+    int reuse = r.reuse_addr ? 1 : 0;
+    if (::setsockopt(r.sock.get(), SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse) < 0) {
+      log::Warn("pid {}: set SO_REUSEADDR again: {}", pid_, std::strerror(errno));
     }
   }
   repaired_.clear();
@@ -140,31 +148,13 @@ Status InetSession::Resumed() {
   return lock_.Release();
 }
 
-Status InetSession::Capture(int fd, model::Fd& out) {
-  if (!pidfd_.valid()) pidfd_ = CRYO_TRY_CTX(sys::PidfdOpen(pid_), "pidfd of {}", pid_);
-  UniqueFd sock = CRYO_TRY_CTX(sys::PidfdGetfd(pidfd_.get(), fd), "take fd {} of pid {}", fd, pid_);
-  auto unsupported = [&](std::string_view why) {
-    return MakeError(ErrorKind::kUnsupported, "pid {}: fd {} ({}): {}", pid_, fd, out.path, why);
-  };
-  int family = CRYO_TRY(GetInt(sock.get(), SOL_SOCKET, SO_DOMAIN, "SO_DOMAIN"));
-  int type = CRYO_TRY(GetInt(sock.get(), SOL_SOCKET, SO_TYPE, "SO_TYPE"));
-  int protocol = CRYO_TRY(GetInt(sock.get(), SOL_SOCKET, SO_PROTOCOL, "SO_PROTOCOL"));
-  if (family != AF_INET && family != AF_INET6) {
-    return unsupported(fmt::format("sockets of address family {} are not supported", family));
-  }
-  if (!((type == SOCK_STREAM && protocol == IPPROTO_TCP) ||
-        (type == SOCK_DGRAM && protocol == IPPROTO_UDP))) {
-    return unsupported(
-        fmt::format("inet sockets of type {} protocol {} are not supported (only "
-                    "TCP and UDP)",
-                    type, protocol));
-  }
-  model::InetSocket& s = out.inet;
-  s.family = family;
-  s.protocol = protocol;
+namespace {
+
+// The socket's own and its peer's address (none when not connected).
+Status ReadAddresses(int sock, int fd, model::InetSocket& s) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
-  if (::getsockname(sock.get(), reinterpret_cast<sockaddr*>(&ss), &len) < 0) {
+  if (::getsockname(sock, reinterpret_cast<sockaddr*>(&ss), &len) < 0) {
     return ErrnoError("getsockname of fd {}", fd);
   }
   Endpoint local = FromSockaddr(ss);
@@ -173,28 +163,60 @@ Status InetSession::Capture(int fd, model::Fd& out) {
   s.bound = local.port != 0;
   len = sizeof ss;
   ss = {};
-  if (::getpeername(sock.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+  if (::getpeername(sock, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
     Endpoint remote = FromSockaddr(ss);
     s.remote_addr = remote.addr;
     s.remote_port = remote.port;
   } else if (errno != ENOTCONN) {
     return ErrnoError("getpeername of fd {}", fd);
   }
+  return {};
+}
+
+}  // namespace
+
+Status InetSession::Capture(int fd, model::Fd& out) {
+  if (!pidfd_.valid()) pidfd_ = CRYO_TRY_CTX(sys::PidfdOpen(pid_), "pidfd of {}", pid_);
+  UniqueFd sock = CRYO_TRY_CTX(sys::PidfdGetfd(pidfd_.get(), fd), "take fd {} of pid {}", fd, pid_);
+  int family = CRYO_TRY(GetInt(sock.get(), SOL_SOCKET, SO_DOMAIN, "SO_DOMAIN"));
+  int type = CRYO_TRY(GetInt(sock.get(), SOL_SOCKET, SO_TYPE, "SO_TYPE"));
+  int protocol = CRYO_TRY(GetInt(sock.get(), SOL_SOCKET, SO_PROTOCOL, "SO_PROTOCOL"));
+  if (family != AF_INET && family != AF_INET6) {
+    return Unsupported(fd, out,
+                       fmt::format("sockets of address family {} are not supported", family));
+  }
+  if (!((type == SOCK_STREAM && protocol == IPPROTO_TCP) ||
+        (type == SOCK_DGRAM && protocol == IPPROTO_UDP))) {
+    return Unsupported(fd, out,
+                       fmt::format("inet sockets of type {} protocol {} are not supported (only "
+                                   "TCP and UDP)",
+                                   type, protocol));
+  }
+  model::InetSocket& s = out.inet;
+  s.family = family;
+  s.protocol = protocol;
+  CRYO_TRYV(ReadAddresses(sock.get(), fd, s));
   CRYO_TRYV(CaptureOptions(sock.get(), s, type));
   out.type = model::FdType::kInet;
-
-  if (protocol == IPPROTO_UDP) {
-    s.state = s.remote_port != 0 ? TCP_ESTABLISHED : TCP_CLOSE;
-    uint32_t queued = CRYO_TRY(Ioctl(sock.get(), FIONREAD, "FIONREAD"));
-    if (queued != 0) {
-      log::Warn("pid {}: fd {} (UDP {}): datagrams queued at dump are not kept", pid_, fd,
-                Local(s));
-    }
-    return {};
+  if (protocol == IPPROTO_TCP) return CaptureTcp(sock.get(), fd, out);
+  s.state = s.remote_port != 0 ? TCP_ESTABLISHED : TCP_CLOSE;
+  uint32_t queued = CRYO_TRY(Ioctl(sock.get(), FIONREAD, "FIONREAD"));
+  if (queued != 0) {
+    log::Warn("pid {}: fd {} (UDP {}): datagrams queued at dump are not kept", pid_, fd, Local(s));
   }
+  return {};
+}
+
+std::unexpected<Error> InetSession::Unsupported(int fd, const model::Fd& out,
+                                                std::string_view why) const {
+  return MakeError(ErrorKind::kUnsupported, "pid {}: fd {} ({}): {}", pid_, fd, out.path, why);
+}
+
+Status InetSession::CaptureTcp(int sock, int fd, model::Fd& out) {
+  model::InetSocket& s = out.inet;
   tcp_info info{};
-  len = sizeof info;
-  if (::getsockopt(sock.get(), IPPROTO_TCP, TCP_INFO, &info, &len) < 0) {
+  socklen_t len = sizeof info;
+  if (::getsockopt(sock, IPPROTO_TCP, TCP_INFO, &info, &len) < 0) {
     return ErrnoError("TCP_INFO of fd {}", fd);
   }
   s.state = info.tcpi_state;
@@ -202,7 +224,8 @@ Status InetSession::Capture(int fd, model::Fd& out) {
     case TCP_LISTEN:
       // For a listener TCP_INFO shows the accept queue (unacked) and the backlog (sacked).
       if (info.tcpi_unacked != 0) {
-        return unsupported(fmt::format("{} connections to {} wait for accept; not supported",
+        return Unsupported(fd, out,
+                           fmt::format("{} connections to {} wait for accept; not supported",
                                        info.tcpi_unacked, Local(s)));
       }
       s.backlog = info.tcpi_sacked;
@@ -211,21 +234,21 @@ Status InetSession::Capture(int fd, model::Fd& out) {
       return {};
     case TCP_ESTABLISHED:
       if (!tcp_established_) {
-        return unsupported(
-            fmt::format("established TCP connection {} - {}: dump it with "
-                        "--tcp-established",
-                        Local(s), Remote(s)));
+        return Unsupported(fd, out,
+                           fmt::format("established TCP connection {} - {}: dump it with "
+                                       "--tcp-established",
+                                       Local(s), Remote(s)));
       }
-      if (auto r = CaptureEstablished(sock.get(), fd, s); !r) {
+      if (auto r = CaptureEstablished(sock, fd, s); !r) {
         return Wrapped(std::move(r).error(),
                        fmt::format("pid {}: fd {} ({} - {})", pid_, fd, Local(s), Remote(s)));
       }
       return {};
     default:
-      return unsupported(
-          fmt::format("TCP connection {} - {} in state {} (only listening, "
-                      "established and closed TCP sockets are supported)",
-                      Local(s), Remote(s), int(info.tcpi_state)));
+      return Unsupported(fd, out,
+                         fmt::format("TCP connection {} - {} in state {} (only listening, "
+                                     "established and closed TCP sockets are supported)",
+                                     Local(s), Remote(s), int(info.tcpi_state)));
   }
 }
 
@@ -237,13 +260,15 @@ Status InetSession::CaptureEstablished(int sock, int fd, model::InetSocket& s) {
                        static_cast<uint16_t>(s.remote_port)};
   CRYO_TRYV(lock_.Block(c));
   s.lock_table = lock_.table();
+  // Our own reference, taken before repair mode so that whatever happens next the session can
+  // take the socket out of it again.
+  UniqueFd keep(::fcntl(sock, F_DUPFD_CLOEXEC, 0));
+  if (!keep.valid()) return ErrnoError("dup fd {}", fd);
   int on = 1;
   if (::setsockopt(sock, IPPROTO_TCP, TCP_REPAIR, &on, sizeof on) < 0) {
     return ErrnoError("enter TCP repair mode");
   }
-  // Taken out of repair mode again by the session whatever happens next.
-  repaired_.emplace_back(::fcntl(sock, F_DUPFD_CLOEXEC, 0));
-  if (!repaired_.back().valid()) return ErrnoError("dup fd {}", fd);
+  repaired_.push_back({std::move(keep), (s.options & model::kInetReuseAddr) != 0});
   model::TcpRepairState& t = s.tcp;
   tcp_info info{};
   socklen_t len = sizeof info;

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <string_view>
 #include <vector>
 
 #include "base/error.h"
@@ -39,14 +40,24 @@ class InetSession {
   bool has_connections() const { return !repaired_.empty(); }
 
  private:
+  // Listening, closed or (with --tcp-established) established; other states are refused.
+  Status CaptureTcp(int sock, int fd, model::Fd& out);
   Status CaptureEstablished(int sock, int fd, model::InetSocket& s);
+  std::unexpected<Error> Unsupported(int fd, const model::Fd& out, std::string_view why) const;
   void LeaveRepair();
+
+  // A socket this session put in repair mode, and its SO_REUSEADDR (leaving repair mode clears
+  // it: the kernel resets sk_reuse).
+  struct Repaired {
+    UniqueFd sock;
+    bool reuse_addr = false;
+  };
 
   pid_t pid_;
   bool tcp_established_;
   UniqueFd pidfd_;
   sys::NetLock lock_;
-  std::vector<UniqueFd> repaired_;
+  std::vector<Repaired> repaired_;
 };
 
 }  // namespace cryo::dump

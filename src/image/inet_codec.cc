@@ -73,6 +73,9 @@ void InetToProto(const model::InetSocket& in, pb::InetSocket& out) {
   out.set_rcvbuf(in.rcvbuf);
   TcpToProto(in.tcp, *out.mutable_tcp());
   out.set_lock_table(in.lock_table);
+  out.set_keep_idle(in.keep_idle);
+  out.set_keep_intvl(in.keep_intvl);
+  out.set_keep_cnt(in.keep_cnt);
 }
 
 Result<model::InetSocket> InetFromProto(const pb::InetSocket& in) {
@@ -94,6 +97,9 @@ Result<model::InetSocket> InetFromProto(const pb::InetSocket& in) {
   out.rcvbuf = in.rcvbuf();
   out.tcp = TcpFromProto(in.tcp());
   out.lock_table = in.lock_table();
+  out.keep_idle = in.keep_idle();
+  out.keep_intvl = in.keep_intvl();
+  out.keep_cnt = in.keep_cnt();
   return out;
 }
 

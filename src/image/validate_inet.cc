@@ -48,6 +48,11 @@ Status ValidateInetFd(const model::Fd& f) {
     return Corrupt("fd {}: socket buffer sizes {} / {} out of range", f.fd, s.sndbuf, s.rcvbuf);
   }
   bool tcp = s.protocol == IPPROTO_TCP;
+  // The kernel's ranges (MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT); 0 = not recorded.
+  if (s.keep_idle > 32767 || s.keep_intvl > 32767 || s.keep_cnt > 127 ||
+      (!tcp && (s.keep_idle || s.keep_intvl || s.keep_cnt))) {
+    return Corrupt("fd {}: TCP keepalive timing out of range", f.fd);
+  }
   bool ok_state = s.state == TCP_CLOSE ||
                   (tcp && (s.state == TCP_LISTEN || s.state == TCP_ESTABLISHED)) ||
                   (!tcp && s.state == TCP_ESTABLISHED);

@@ -64,6 +64,10 @@ struct InetSocket {
   uint32_t options = 0;      // InetOption bits
   uint32_t sndbuf = 0;       // SO_SNDBUF as getsockopt shows it (twice what was set)
   uint32_t rcvbuf = 0;
+  // TCP keepalive timing (TCP_KEEPIDLE, TCP_KEEPINTVL in seconds, TCP_KEEPCNT); 0 on UDP.
+  uint32_t keep_idle = 0;
+  uint32_t keep_intvl = 0;
+  uint32_t keep_cnt = 0;
   // Established TCP: the repair state and the nftables table that blocks the connection's
   // packets until restore removes it (empty when the lock was released at dump).
   TcpRepairState tcp;

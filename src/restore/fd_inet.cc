@@ -62,6 +62,19 @@ Status SetOptions(int sock, const model::Fd& f) {
       SetInt(sock, SOL_SOCKET, SO_BROADCAST, on(model::kInetBroadcast), f.fd, "SO_BROADCAST"));
   if (s.protocol == IPPROTO_TCP) {
     CRYO_TRYV(SetInt(sock, IPPROTO_TCP, TCP_NODELAY, on(model::kInetNoDelay), f.fd, "TCP_NODELAY"));
+    // 0: an image without them; the kernel refuses 0.
+    if (s.keep_idle) {
+      CRYO_TRYV(SetInt(sock, IPPROTO_TCP, TCP_KEEPIDLE, static_cast<int>(s.keep_idle), f.fd,
+                       "TCP_KEEPIDLE"));
+    }
+    if (s.keep_intvl) {
+      CRYO_TRYV(SetInt(sock, IPPROTO_TCP, TCP_KEEPINTVL, static_cast<int>(s.keep_intvl), f.fd,
+                       "TCP_KEEPINTVL"));
+    }
+    if (s.keep_cnt) {
+      CRYO_TRYV(SetInt(sock, IPPROTO_TCP, TCP_KEEPCNT, static_cast<int>(s.keep_cnt), f.fd,
+                       "TCP_KEEPCNT"));
+    }
   }
   if (s.family == AF_INET6) {
     CRYO_TRYV(SetInt(sock, IPPROTO_IPV6, IPV6_V6ONLY, on(model::kInetV6Only), f.fd, "IPV6_V6ONLY"));
@@ -88,7 +101,8 @@ Status SetOptions(int sock, const model::Fd& f) {
 Status BindLocal(int sock, const model::Fd& f, bool repair) {
   const model::InetSocket& s = f.inet;
   Addr a = MakeAddr(s.family, s.local_addr, s.local_port);
-  if (!repair) CRYO_TRYV(SetInt(sock, SOL_SOCKET, SO_REUSEADDR, 1, f.fd, "SO_REUSEADDR"));
+  bool force = !repair && s.protocol == IPPROTO_TCP;
+  if (force) CRYO_TRYV(SetInt(sock, SOL_SOCKET, SO_REUSEADDR, 1, f.fd, "SO_REUSEADDR"));
   if (::bind(sock, reinterpret_cast<sockaddr*>(&a.ss), a.len) < 0) {
     return ErrnoError(
         "fd {}: bind {}", f.fd,
@@ -156,7 +170,11 @@ Status RepairConnection(int sock, const model::Fd& f) {
     return ErrnoError("fd {}: set negotiated TCP options", f.fd);
   }
   CRYO_TRYV(FillQueue(sock, TCP_RECV_QUEUE, t.recv_queue, f.fd));
-  CRYO_TRYV(FillQueue(sock, TCP_SEND_QUEUE, t.send_queue, f.fd));
+  // Only what had been sent: bytes queued in repair mode count as sent and would wait for a
+  // retransmission timeout each. The never-sent tail goes out as a normal send once the
+  // connection leaves repair mode (restore/inet.cc).
+  size_t sent = t.send_queue.size() - std::min<size_t>(t.unsent, t.send_queue.size());
+  CRYO_TRYV(FillQueue(sock, TCP_SEND_QUEUE, t.send_queue.substr(0, sent), f.fd));
   CRYO_TRYV(SetInt(sock, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE, f.fd, "TCP_REPAIR_QUEUE"));
   tcp_repair_window w{t.snd_wl1, t.snd_wnd, t.max_window, t.rcv_wnd, t.rcv_wup};
   if (::setsockopt(sock, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof w) < 0) {

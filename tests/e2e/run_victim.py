@@ -20,6 +20,10 @@ Modes:
   fail-unsupported-fd   dump of the victim fails naming fd 42; the victim runs on, untouched
   fail-seccomp-strict   dump of a victim with a thread in seccomp strict mode fails naming
                         the mode; the victim runs on, untouched
+  fail-tcp-flag         a victim with established TCP connections: dump without
+                        --tcp-established fails naming the fd and addresses, the victim runs on;
+                        dumped with it, restore without it fails and leaves no process; restore
+                        with it -> go -> PASS
   fail-late             dump fails after it ran syscalls inside the victim (an unsupported
                         mapping); the victim runs on, untouched
   fail-corrupt-image    restores of a damaged core-*.img fail and leave no process; the intact
@@ -70,6 +74,11 @@ class VictimTest:
             self.h.cryo_extra = {"dump": ["--tcp-established"], "restore": ["--tcp-established"]}
         self.peer = None  # with --peer: the TCP client outside the tree (tcp_peer.py)
 
+    def check_nft(self):
+        """--tcp-established tests need the network lock's nft command."""
+        if self.args.tcp_established and shutil.which("nft") is None:
+            raise TestSkip("nft (package nftables) is not installed: no network lock")
+
     # --- victim -------------------------------------------------------------------------------
 
     def victim_argv(self):
@@ -81,6 +90,7 @@ class VictimTest:
         """Starts the victim in its own session (so cryo finds a whole session to restore) and
         waits until it is ready. Returns the snapshot of its state, checked to be stable."""
         argv = self.victim_argv()
+        self.check_nft()
         if self.args.peer:
             self.peer = tcp_peer.TcpPeer(self.h.workdir)
             self.peer.start()
@@ -411,6 +421,29 @@ class VictimTest:
         self.go()
         self.expect_pass(self.victim_proc, "victim after the failed dump")
 
+    def mode_fail_tcp_flag(self):
+        self.h.check_cryo_binary()
+        self.h.cryo_extra = {}
+        self.before = self.start_victim()
+        images = self.h.path("images")
+        p = self.h.run_cryo("dump", "-t", str(self.pid), "-D", images)
+        e2elib.expect_cryo_error(p, "dump", must_mention=r"fd \d+ .*127\.0\.0\.1:\d+ - "
+                                 r"127\.0\.0\.1:\d+.*--tcp-established")
+        self.expect_unchanged_and_running("after the refused dump")
+        shutil.rmtree(images)
+        p = self.h.run_cryo("dump", "-t", str(self.pid), "-D", images, "--tcp-established")
+        e2elib.expect_cryo_ok(p, f"dump --tcp-established of pid {self.pid}")
+        self.h.wait_gone(self.pid, proc=self.victim_proc)
+        p = self.h.run_cryo("restore", "-D", images)
+        e2elib.expect_cryo_error(p, "restore", must_mention=r"fd \d+ .*--tcp-established")
+        if e2elib.pid_exists(self.pid):
+            raise TestFailure(f"the refused restore left a process with pid {self.pid}")
+        self.h.cryo_extra = {"restore": ["--tcp-established"]}
+        restorer = self.restore(images, detach=False)
+        self.expect_no_net_lock(must_have_locked=True)
+        self.go()
+        self.expect_pass(restorer, "victim restored with --tcp-established")
+
     def mode_fail_late(self):
         self.h.check_cryo_binary()
         self.before = self.start_victim()
@@ -554,6 +587,7 @@ MODES = {
     "fail-no-such-pid": VictimTest.mode_fail_no_such_pid,
     "fail-unsupported-fd": VictimTest.mode_fail_unsupported_fd,
     "fail-late": VictimTest.mode_fail_late,
+    "fail-tcp-flag": VictimTest.mode_fail_tcp_flag,
     "fail-corrupt-image": VictimTest.mode_fail_corrupt_image,
     "fail-sysv-taken": VictimTest.mode_fail_sysv_taken,
     "cli-show": VictimTest.mode_cli_show,

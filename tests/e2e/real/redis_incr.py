@@ -3,13 +3,16 @@
 that issues INCR in a loop before, during and after `dump --tcp-established` + `restore
 --tcp-established`: every reply arrives, the counter has no gap and no repeat, all keys intact.
 
-  redis_incr.py --cryo BIN --workdir DIR
+  redis_incr.py --cryo BIN --workdir DIR [--as-redis]
+
+--as-redis runs redis-server as the `redis` user, without capabilities, as Debian's service does.
 
 The client's connection is established when redis is dumped; its INCRs sent while redis is down
 meet the network lock and are retransmitted once the restored connection is unlocked.
 """
 
 import os
+import pwd
 import sys
 import threading
 import time
@@ -60,10 +63,10 @@ class Incrementer(threading.Thread):
             time.sleep(0.01)
 
 
-def body(h):
+def body(h, user):
     h.check_cryo_binary()
     h.cryo_extra = {"dump": ["--tcp-established"], "restore": ["--tcp-established"]}
-    proc, port = redis_lib.start_redis(h)
+    proc, port = redis_lib.start_redis(h, user)
     pid = proc.pid
     loader = redis_lib.Client(port)
     redis_lib.load_keys(loader)
@@ -79,6 +82,10 @@ def body(h):
     time.sleep(0.5)  # the client's INCR waits in the lock while redis is gone
     log(f"dumped redis (pid {pid}) at counter {at_dump}; restoring")
     h.restore_detached(images, pid)
+    if user:
+        uid = e2elib.status_fields(pid)["Uid"].split()
+        if uid != [str(pwd.getpwnam(user).pw_uid)] * 4:
+            raise TestFailure(f"restored redis runs with uids {uid}, not {user}'s")
     inc.wait_replies(500, 30, "after the restore")
     inc.stop.set()
     inc.join(30)
@@ -104,10 +111,12 @@ def body(h):
 
 
 def main():
-    args = e2elib.common_args(__doc__.splitlines()[0]).parse_args()
+    parser = e2elib.common_args(__doc__.splitlines()[0])
+    parser.add_argument("--as-redis", action="store_true", help="run redis-server as user redis")
+    args = parser.parse_args()
     e2elib.enter_pid_namespace()
     h = e2elib.Harness(args)
-    h.finish(lambda: body(h))
+    h.finish(lambda: body(h, "redis" if args.as_redis else None))
 
 
 if __name__ == "__main__":

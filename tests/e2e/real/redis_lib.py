@@ -3,6 +3,7 @@ dumped tree), starting redis-server with persistence off (so it never forks), bu
 checking keys, and the check that the network lock of a dump is gone."""
 
 import os
+import pwd
 import re
 import shutil
 import socket
@@ -84,14 +85,28 @@ def free_port():
     return port
 
 
-def start_redis(h):
-    """redis-server on 127.0.0.1 with persistence off, in its own session. Returns (proc, port)."""
+def start_redis(h, user=None):
+    """redis-server on 127.0.0.1 with persistence off, in its own session, logging to its
+    stdout; as `user` (with that user's group, no other groups and no capabilities) if given, as
+    Debian's service runs it. Returns (proc, port)."""
     exe = shutil.which("redis-server")
     if not exe:
         raise TestSkip("redis-server is not installed (package redis-server)")
+    if not shutil.which("nft"):
+        raise TestSkip("nft (package nftables) is not installed: no network lock")
     port = free_port()
     argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--daemonize", "no", "--dir", h.workdir, "--logfile", h.path("redis.log")]
+            "--daemonize", "no", "--dir", h.workdir, "--logfile", ""]
+    if user:
+        setpriv = shutil.which("setpriv")
+        if not setpriv:
+            raise TestSkip("setpriv (util-linux) is not installed")
+        try:
+            pw = pwd.getpwnam(user)
+        except KeyError:
+            raise TestSkip(f"no user {user} (the redis-server package makes it)") from None
+        argv = [setpriv, f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups",
+                "--inh-caps=-all", *argv]
     e2elib.log_cmd(argv)
     proc = h.start("redis-server", argv, program=True, cwd=h.workdir, new_session=True)
     limit = time.monotonic() + 20

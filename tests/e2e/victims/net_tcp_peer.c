@@ -2,8 +2,9 @@
 // driver (--peer), connects to the port written to <workdir>/port. Before the dump each side
 // has read part of what the other sent; the client goes on sending while the process is
 // dumped and restored (its packets are dropped by the network lock, then retransmitted). After
-// restore both byte streams must be complete: nothing lost, nothing repeated. Needs
-// --tcp-established.
+// restore both byte streams must be complete: nothing lost, nothing repeated. The server is an
+// IPv6 socket bound to the IPv4-mapped loopback (::ffff:127.0.0.1) and the client IPv4: the
+// network lock must match the connection's packets as IPv4. Needs --tcp-established.
 #include "net.h"
 
 // Stream sizes shared with tcp_peer.py.
@@ -14,7 +15,13 @@
 
 int main(int argc, char** argv) {
   v_init(argc, argv);
-  int l = n_bound(AF_INET, SOCK_STREAM);
+  int l = socket(AF_INET6, SOCK_STREAM, 0);
+  V_CHECK_SYS(l >= 0, "socket");
+  n_setint(l, IPPROTO_IPV6, IPV6_V6ONLY, 0);
+  n_setint(l, SOL_SOCKET, SO_REUSEADDR, 1);
+  struct sockaddr_in6 a = {.sin6_family = AF_INET6};
+  V_CHECK_SYS(inet_pton(AF_INET6, "::ffff:127.0.0.1", &a.sin6_addr) == 1, "inet_pton");
+  if (bind(l, (struct sockaddr*)&a, sizeof a) != 0) v_skip("no IPv6: %s", strerror(errno));
   V_CHECK_SYS(listen(l, 4) == 0, "listen");
   char path[PATH_MAX], tmp[PATH_MAX];
   v_path(path, "port");
