@@ -7,6 +7,7 @@
 #include <string>
 
 #include "base/error.h"
+#include "image/pages_file.h"
 
 namespace cryo::dump {
 
@@ -20,6 +21,7 @@ struct DumpOptions {
   // With leave_running: keep (or start) dirty tracking in the process and write tracking.json,
   // so this image can be the parent of a later pre-dump or dump.
   bool track_mem = false;
+  image::CompressOptions compress;  // --compress: pages file in compressed blocks
 };
 
 struct DumpStats {
@@ -33,7 +35,9 @@ struct DumpStats {
   uint64_t pages_written = 0;
   uint64_t pages_skipped = 0;    // scanned but holding no data (never touched, zero, file-backed)
   uint64_t pages_unchanged = 0;  // holding data not written since the parent image: not stored
-  uint64_t bytes_written = 0;
+  uint64_t bytes_written = 0;    // size of the pages file
+  uint64_t bytes_content = 0;    // page content in it, before compression
+  std::string compression = "none";
 };
 
 // Dumps the process `opts.pid`. On any failure the process keeps running as it was; the partial

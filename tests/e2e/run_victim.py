@@ -22,8 +22,14 @@ Modes:
                         mapping); the victim runs on, untouched
   fail-corrupt-image    restores of a damaged core-*.img fail and leave no process; the intact
                         image still restores
+  fail-corrupt-pages    restores of an image whose pages file has a flipped byte or was
+                        truncated fail naming that file and leave no process (use with
+                        --compress all: a plain pages file carries no checksum)
   cli-show       `cryo show DIR` of a dump prints JSON
   cli-check      `cryo check` succeeds on this machine (no victim needed)
+
+--compress all: every dump and pre-dump round stores compressed pages (checked in its
+stats-dump.json); --compress mixed: only odd rounds (pre-dump 1 and 3), and merge recompresses.
 
 Runs as PID 1 of its own PID namespace (see e2elib.py). Exit 0 pass, 1 fail, 77 skip.
 """
@@ -154,10 +160,34 @@ class VictimTest:
 
     # --- cryo ---------------------------------------------------------------------------------
 
+    def compress_args(self, round_index=0):
+        """--compress for round `round_index` (0: a plain dump, 1-3: pre-dump rounds, 4: the
+        final incremental dump) as --compress asks."""
+        c = self.args.compress
+        if c == "all" or (c == "mixed" and round_index % 2 == 1):
+            return ["--compress"]
+        return []
+
+    def check_compression(self, images, compressed):
+        """stats-dump.json says whether the pages were compressed, and the ratio."""
+        with open(os.path.join(images, "stats-dump.json")) as f:
+            stats = json.load(f)
+        want = "zstd" if compressed else "none"
+        if stats.get("compression") != want:
+            raise TestFailure(f"{images}: compression is {stats.get('compression')!r}, not {want}")
+        if compressed:
+            ratio = stats["compression_ratio"]
+            if stats["bytes_content"] > 0 and not stats["bytes_written"] > 0:
+                raise TestFailure(f"{images}: {stats['bytes_content']} bytes stored in nothing")
+            log(f"{images}: {stats['bytes_content']} bytes of pages stored in "
+                f"{stats['bytes_written']} (ratio {ratio:.2f})")
+
     def dump(self, images, leave_running=False):
         args = ["-t", str(self.pid), "-D", images] + (["--leave-running"] if leave_running else [])
-        p = self.h.run_cryo("dump", *args)
+        compress = self.compress_args()
+        p = self.h.run_cryo("dump", *args, *compress)
         e2elib.expect_cryo_ok(p, f"dump of pid {self.pid}")
+        self.check_compression(images, bool(compress))
         if not os.path.isdir(images) or not os.listdir(images):
             raise TestFailure(f"cryo dump succeeded but {images} is missing or empty")
         mode = os.stat(images).st_mode & 0o777
@@ -251,14 +281,17 @@ class VictimTest:
         self.go()
         self.expect_pass(restorer, "victim restored from the second dump")
 
-    def pre_dump(self, images, prev=None, as_dump=False):
+    def pre_dump(self, images, prev=None, as_dump=False, round_index=0):
         """A pre-dump round, or (as_dump) a `dump --leave-running --track-mem` round."""
         args = ["-t", str(self.pid), "-D", images] + (["--prev-images-dir", prev] if prev else [])
+        compress = self.compress_args(round_index)
+        args += compress
         if as_dump:
             p = self.h.run_cryo("dump", *args, "--leave-running", "--track-mem")
         else:
             p = self.h.run_cryo("pre-dump", *args)
         e2elib.expect_cryo_ok(p, f"pre-dump of pid {self.pid}")
+        self.check_compression(images, bool(compress))
         with open(os.path.join(images, "stats-dump.json")) as f:
             stats = json.load(f)
         log(f"pre-dumped pid {self.pid} to {images}: {stats['pages_written']} pages stored, "
@@ -286,7 +319,7 @@ class VictimTest:
         prev = None
         for i, images in enumerate(rounds, 1):
             # With --steps, round 2 is a full dump that keeps tracking (--track-mem).
-            stats = self.pre_dump(images, prev, as_dump=self.args.steps and i == 2)
+            stats = self.pre_dump(images, prev, as_dump=self.args.steps and i == 2, round_index=i)
             if prev is not None and stats["pages_unchanged"] == 0:
                 raise TestFailure(f"round {i} found no unchanged page: tracking did not work")
             if self.args.steps:
@@ -296,8 +329,10 @@ class VictimTest:
             self.before = without_tracker(self.stable_snapshot(self.pid))
         final = self.h.path("images")
         args = ["-t", str(self.pid), "-D", final, "--prev-images-dir", prev]
-        p = self.h.run_cryo("dump", *args)
+        compress = self.compress_args(4)
+        p = self.h.run_cryo("dump", *args, *compress)
         e2elib.expect_cryo_ok(p, f"incremental dump of pid {self.pid}")
+        self.check_compression(final, bool(compress))
         self.h.wait_gone(self.pid, proc=self.victim_proc)
         if self.args.steps:
             self.check_chain_and_merge(final, rounds)
@@ -313,8 +348,15 @@ class VictimTest:
         chain = json.loads(p.stdout).get("parent_chain", [])
         if len(chain) != 3:
             raise TestFailure(f"cryo show lists {len(chain)} parent images, expected 3: {chain}")
-        p = self.h.run_cryo("merge", final)
+        merge_args = ["--compress"] if self.args.compress == "mixed" else []
+        p = self.h.run_cryo("merge", final, *merge_args)
         e2elib.expect_cryo_ok(p, "merge")
+        if merge_args:
+            p = self.h.run_cryo("show", os.path.join(final, f"pagemap-{self.pid}.img"), log=False)
+            e2elib.expect_cryo_ok(p, "show pagemap")
+            codec = json.loads(p.stdout)["entry"].get("codec")
+            if codec != "PAGE_CODEC_ZSTD":
+                raise TestFailure(f"merge --compress left the pages with codec {codec}")
         for d in rounds:
             shutil.rmtree(d)
         log("merged the chain into the final image and removed the pre-dump images")
@@ -421,6 +463,43 @@ class VictimTest:
         self.go()
         self.expect_pass(restorer, "victim restored from the intact image")
 
+    def mode_fail_corrupt_pages(self):
+        self.h.check_cryo_binary()
+        self.before = self.start_victim()
+        images = self.h.path("images")
+        self.dump(images)
+        self.h.wait_gone(self.pid, proc=self.victim_proc)
+        pages = f"pages-{self.pid}.img"
+
+        def flip_middle(data):
+            data[len(data) // 2] ^= 0x01
+            return data
+
+        def truncate(data):
+            return data[: len(data) - len(data) // 3]
+
+        for name, damage in (("byte flipped", flip_middle), ("truncated", truncate)):
+            bad = self.h.path("images-" + name.replace(" ", "-"))
+            shutil.copytree(images, bad)
+            path = os.path.join(bad, pages)
+            with open(path, "rb") as f:
+                data = bytearray(f.read())
+            with open(path, "wb") as f:
+                f.write(damage(data))
+            log(f"restore with {pages} {name}")
+            p = self.h.run_cryo("restore", "-D", bad)
+            e2elib.expect_cryo_error(p, "restore", must_mention=re.escape(pages))
+            try:
+                self.h.wait_gone(self.pid, timeout=3)
+            except TestFailure:
+                raise TestFailure(
+                    f"after the failed restore ({name}) a process with pid {self.pid} exists"
+                ) from None
+        log("the intact image must still restore")
+        restorer = self.restore(images, detach=False)
+        self.go()
+        self.expect_pass(restorer, "victim restored from the intact image")
+
     def mode_cli_show(self):
         self.h.check_cryo_binary()
         self.before = self.start_victim()
@@ -454,6 +533,7 @@ MODES = {
     "fail-unsupported-fd": VictimTest.mode_fail_unsupported_fd,
     "fail-late": VictimTest.mode_fail_late,
     "fail-corrupt-image": VictimTest.mode_fail_corrupt_image,
+    "fail-corrupt-pages": VictimTest.mode_fail_corrupt_pages,
     "cli-show": VictimTest.mode_cli_show,
     "cli-check": VictimTest.mode_cli_check,
 }
@@ -465,6 +545,8 @@ def main():
     ap.add_argument("--victim-arg", action="append", default=[], help="argument before <workdir>")
     ap.add_argument("--mode", required=True, choices=sorted(MODES))
     ap.add_argument("--steps", action="store_true", help="the victim follows the step protocol")
+    ap.add_argument("--compress", choices=["none", "all", "mixed"], default="none",
+                    help="which rounds store compressed pages")
     args = ap.parse_args()
     e2elib.enter_pid_namespace()
     test = VictimTest(args)
