@@ -35,6 +35,7 @@ struct DumpStats {
   uint64_t pages_written = 0;
   uint64_t pages_skipped = 0;    // scanned but holding no data (never touched, zero, file-backed)
   uint64_t pages_unchanged = 0;  // holding data not written since the parent image: not stored
+  uint64_t pages_zero = 0;       // of the skipped: mapping the shared zero page
   uint64_t bytes_written = 0;    // size of the pages file
   uint64_t bytes_content = 0;    // page content in it, before compression
   std::string compression = "none";

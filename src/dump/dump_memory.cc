@@ -117,7 +117,8 @@ Result<MemoryPlan> PlanMemory(model::Process& p, std::span<const UffdOwner> owne
     bool readable = (v.prot & PROT_READ) != 0;
     stats.pages_scanned += v.length() >> 12;
     std::vector<mem::PageRange> data;
-    CRYO_TRYV_CTX(mem::ScanDataPages(pagemap.get(), v.start, v.end, data), "pid {}", p.pid);
+    CRYO_TRYV_CTX(mem::ScanDataPages(pagemap.get(), v.start, v.end, data, &stats.pages_zero),
+                  "pid {}", p.pid);
     if (round == nullptr || round->tracker == nullptr) {
       for (const auto& r : data) b.Store(r, readable);
       continue;

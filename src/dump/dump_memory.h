@@ -20,6 +20,7 @@ struct MemoryStats {
   uint64_t pages_scanned = 0;    // pages of private mappings looked at
   uint64_t pages_written = 0;    // pages stored
   uint64_t pages_unchanged = 0;  // pages with data left in the parent image
+  uint64_t pages_zero = 0;       // mapping the shared zero page (read, never written): skipped
   uint64_t bytes_written = 0;    // size of the pages file
   uint64_t bytes_content = 0;    // page content stored: bytes_written before compression
   model::PageCodec codec = model::PageCodec::kNone;

@@ -33,6 +33,7 @@ Status WriteStats(const image::ImageDir& dir, const DumpStats& s) {
       {"pages_written", s.pages_written},
       {"pages_skipped", s.pages_skipped},
       {"pages_unchanged", s.pages_unchanged},
+      {"pages_zero", s.pages_zero},
       {"bytes_written", s.bytes_written},
       {"bytes_content", s.bytes_content},
       {"compression", s.compression},
@@ -48,6 +49,7 @@ void AddMemoryStats(DumpStats& s, const MemoryStats& m) {
   s.pages_scanned = m.pages_scanned;
   s.pages_written = m.pages_written;
   s.pages_unchanged = m.pages_unchanged;
+  s.pages_zero = m.pages_zero;
   s.pages_skipped = m.pages_scanned - m.pages_written - m.pages_unchanged;
   s.bytes_written = m.bytes_written;
   s.bytes_content = m.bytes_content;

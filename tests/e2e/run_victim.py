@@ -59,6 +59,44 @@ def without_tracker(snap):
     return snap
 
 
+STATS_PHASES = ("capture_seconds", "memory_scan_seconds", "memory_copy_seconds", "write_seconds")
+STATS_COUNTS = ("pages_scanned", "pages_written", "pages_skipped", "pages_unchanged",
+                "pages_zero", "bytes_written", "bytes_content")
+
+
+def check_stats(images, stats):
+    """stats-dump.json of a dump or pre-dump: frozen and total time, time per phase, page
+    counts, bytes, compression; and the numbers agree with each other."""
+    def fail(what):
+        raise TestFailure(f"{images}/stats-dump.json: {what}: {json.dumps(stats)}")
+
+    for k in ("frozen_seconds", "total_seconds"):
+        if not isinstance(stats.get(k), (int, float)) or stats[k] <= 0:
+            fail(f"{k} missing or not positive")
+    if stats["total_seconds"] < stats["frozen_seconds"]:
+        fail("total time shorter than frozen time")
+    phases = stats.get("phases", {})
+    for k in STATS_PHASES:
+        if not isinstance(phases.get(k), (int, float)) or phases[k] < 0:
+            fail(f"phase {k} missing")
+    for k in STATS_COUNTS:
+        if not isinstance(stats.get(k), int) or stats[k] < 0:
+            fail(f"{k} missing")
+    if stats["pages_scanned"] == 0 or stats["pages_scanned"] < stats["pages_written"]:
+        fail("no page scanned, or more written than scanned")
+    skipped = stats["pages_scanned"] - stats["pages_written"] - stats["pages_unchanged"]
+    if stats["pages_skipped"] != skipped or stats["pages_zero"] > skipped:
+        fail("skipped pages do not add up")
+    if stats["bytes_content"] != stats["pages_written"] * 4096:
+        fail("bytes_content is not pages_written pages")
+    ratio = stats.get("compression_ratio")
+    if stats.get("compression") == "none" and stats["bytes_written"] != stats["bytes_content"]:
+        fail("uncompressed, yet bytes_written differs from the content")
+    if not isinstance(ratio, (int, float)) or abs(
+            ratio - stats["bytes_content"] / max(1, stats["bytes_written"])) > 1e-6:
+        fail("compression_ratio is not bytes_content / bytes_written")
+
+
 class VictimTest:
     def __init__(self, args):
         self.args = args
@@ -169,9 +207,11 @@ class VictimTest:
         return []
 
     def check_compression(self, images, compressed):
-        """stats-dump.json says whether the pages were compressed, and the ratio."""
+        """stats-dump.json has every field (check_stats) and says whether the pages were
+        compressed, and the ratio."""
         with open(os.path.join(images, "stats-dump.json")) as f:
             stats = json.load(f)
+        check_stats(images, stats)
         want = "zstd" if compressed else "none"
         if stats.get("compression") != want:
             raise TestFailure(f"{images}: compression is {stats.get('compression')!r}, not {want}")
