@@ -7,7 +7,8 @@
 // something between a heap and a data buffer, for compression ratios).
 //
 //   dump_restore_bench --cryo PATH [--mib 1024] [--threads 1] [--runs 3] [--dir /dev/shm/...]
-//                      [--compress] [--compress-level 1] [--content sparse|mixed]
+//                      [--compress] [--codec lz4|zstd] [--compress-level 1]
+//                      [--content sparse|mixed]
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -260,7 +261,7 @@ int main(int argc, char** argv) {
   size_t mib = 1024;
   int runs = 3;
   bool compress = false;
-  std::string level = "1";
+  std::string level = "1", codec = "lz4";
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     if (a == "--compress") {
@@ -281,13 +282,16 @@ int main(int argc, char** argv) {
       setup.dir = v;
     else if (a == "--compress-level")
       level = v;
+    else if (a == "--codec")
+      codec = v;
     else if (a == "--content")
       setup.mixed = v == "mixed";
   }
   if (setup.cryo.empty()) {
     std::fprintf(stderr,
                  "usage: dump_restore_bench --cryo PATH [--mib N] [--threads N] [--runs N] "
-                 "[--dir D] [--compress] [--compress-level N] [--content sparse|mixed]\n");
+                 "[--dir D] [--compress] [--codec lz4|zstd] [--compress-level N] "
+                 "[--content sparse|mixed]\n");
     return 2;
   }
   setup.bytes = mib << 20;
@@ -296,7 +300,8 @@ int main(int argc, char** argv) {
   Series plain, zstd;
   for (int r = 0; r < runs; r++) {
     if (!RunOnce(setup, {}, plain)) return 1;
-    if (compress && !RunOnce(setup, {"--compress", "--compress-level", level}, zstd)) return 1;
+    if (compress && !RunOnce(setup, {"--compress=" + codec, "--compress-level", level}, zstd))
+      return 1;
   }
   fs::remove_all(setup.dir);
   double gib = static_cast<double>(setup.bytes) / (1 << 30);
@@ -315,6 +320,7 @@ int main(int argc, char** argv) {
   out.update(Summary(plain, gib));
   if (compress) {
     out["compress_level"] = std::atoi(level.c_str());
+    out["codec"] = codec;
     out["compressed"] = Summary(zstd, gib);
     out["compressed_vs_plain"] = {
         {"image_size", Median(zstd.image_ratio) / Median(plain.image_ratio)},

@@ -31,10 +31,10 @@ struct CompressCli {
 
 void AddCompress(CLI::App* app, CompressCli& c) {
   c.option = app->add_option("--compress", c.codec,
-                             "store pages compressed in independent blocks: zstd (default) or "
+                             "store pages compressed in independent blocks: lz4 (default), zstd or "
                              "none")
                  ->expected(0, 1);
-  app->add_option("--compress-level", c.level, "zstd level (default 1; negative: faster, larger)");
+  app->add_option("--compress-level", c.level, "codec level (default 1; lower: faster, larger)");
 }
 
 // The options --compress gave, or nullopt when it was not given (or an error was printed: rc).

@@ -1,5 +1,6 @@
 #include "image/pages_file.h"
 
+#include <lz4frame.h>
 #include <zstd.h>
 
 #include <algorithm>
@@ -32,12 +33,32 @@ struct CompressState {
   std::vector<std::byte> out;
 };
 
+// One block as one lz4 frame with its content size and a checksum of the content (XXH32).
+LZ4F_preferences_t Lz4Prefs(uint64_t raw, int level) {
+  LZ4F_preferences_t prefs;
+  std::memset(&prefs, 0, sizeof prefs);
+  prefs.frameInfo.blockSizeID = raw <= (256u << 10) ? LZ4F_max256KB : LZ4F_max4MB;
+  prefs.frameInfo.blockMode = LZ4F_blockIndependent;
+  prefs.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
+  prefs.frameInfo.contentSize = raw;
+  prefs.compressionLevel = level < 3 ? level - 1 : level;  // 1 (and below) = fast modes
+  return prefs;
+}
+
+// The most a frame of `raw` content bytes can take with `codec`.
+uint64_t FrameBound(model::PageCodec codec, uint64_t raw) {
+  if (codec == model::PageCodec::kZstd) return ZSTD_compressBound(raw);
+  LZ4F_preferences_t prefs = Lz4Prefs(raw, 1);
+  return LZ4F_compressFrameBound(raw, &prefs);
+}
+
 }  // namespace
 
 Result<model::PageCodec> ParseCodec(std::string_view name) {
-  if (name.empty() || name == "zstd") return model::PageCodec::kZstd;
+  if (name.empty() || name == "lz4") return model::PageCodec::kLz4;
+  if (name == "zstd") return model::PageCodec::kZstd;
   if (name == "none") return model::PageCodec::kNone;
-  return MakeError(ErrorKind::kInvalidArg, "unknown compression '{}' (zstd or none)", name);
+  return MakeError(ErrorKind::kInvalidArg, "unknown compression '{}' (lz4, zstd or none)", name);
 }
 
 std::string_view CodecName(model::PageCodec codec) {
@@ -46,6 +67,8 @@ std::string_view CodecName(model::PageCodec codec) {
       return "none";
     case model::PageCodec::kZstd:
       return "zstd";
+    case model::PageCodec::kLz4:
+      return "lz4";
   }
   return "unknown";
 }
@@ -64,7 +87,7 @@ Status ValidatePagesCompression(const model::PagesCompression& c, std::string_vi
     }
     return {};
   }
-  if (c.codec != model::PageCodec::kZstd) {
+  if (c.codec != model::PageCodec::kZstd && c.codec != model::PageCodec::kLz4) {
     return Corrupt("{}: unknown compression codec {}", pages_file, static_cast<uint32_t>(c.codec));
   }
   if (c.block_size % kPage != 0 || c.block_size < kMinPageBlock || c.block_size > kMaxPageBlock) {
@@ -82,7 +105,7 @@ Status ValidatePagesCompression(const model::PagesCompression& c, std::string_vi
   for (size_t i = 0; i < c.blocks.size(); i++) {
     const model::PageBlock& b = c.blocks[i];
     uint64_t raw = BlockRawLen(c, i);
-    if (b.size == 0 || b.size > ZSTD_compressBound(raw)) {
+    if (b.size == 0 || b.size > FrameBound(c.codec, raw)) {
       return Corrupt("{}: block {} has an impossible stored size {} for {} bytes", pages_file, i,
                      b.size, raw);
     }
@@ -102,7 +125,15 @@ struct BlockCache::State {
   struct DCtxDeleter {
     void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
   };
+  struct Lz4Deleter {
+    void operator()(LZ4F_dctx* d) const { LZ4F_freeDecompressionContext(d); }
+  };
+  static LZ4F_dctx* NewLz4() {
+    LZ4F_dctx* d = nullptr;
+    return LZ4F_isError(LZ4F_createDecompressionContext(&d, LZ4F_VERSION)) ? nullptr : d;
+  }
   std::unique_ptr<ZSTD_DCtx, DCtxDeleter> dctx{ZSTD_createDCtx()};
+  std::unique_ptr<LZ4F_dctx, Lz4Deleter> lz4{NewLz4()};
   std::vector<std::byte> stored;
   std::vector<std::byte> block;  // raw content of block `cached`
   const model::PagesCompression* owner = nullptr;
@@ -117,6 +148,7 @@ Status PagesReader::ReadBlock(size_t i, std::byte* out, uint64_t raw_len, BlockC
   auto& s = *cache.s_;
   s.stored.resize(b.size);
   CRYO_TRYV(PreadFull(fd_, {s.stored.data(), b.size}, b.offset, name_));
+  if (c_->codec == model::PageCodec::kLz4) return DecodeLz4(i, out, raw_len, cache);
   if (s.dctx == nullptr) return MakeError(ErrorKind::kSys, "zstd: no decompression context");
   size_t n = ZSTD_decompressDCtx(s.dctx.get(), out, raw_len, s.stored.data(), b.size);
   if (ZSTD_isError(n)) {
@@ -125,6 +157,27 @@ Status PagesReader::ReadBlock(size_t i, std::byte* out, uint64_t raw_len, BlockC
   }
   if (n != raw_len) {
     return Corrupt("{}: compressed block {} holds {} bytes, not {}", name_, i, n, raw_len);
+  }
+  return {};
+}
+
+Status PagesReader::DecodeLz4(size_t i, std::byte* out, uint64_t raw_len, BlockCache& cache) const {
+  auto& s = *cache.s_;
+  const model::PageBlock& b = c_->blocks[i];
+  if (s.lz4 == nullptr) return MakeError(ErrorKind::kSys, "lz4: no decompression context");
+  size_t out_len = raw_len, in_len = b.size;
+  size_t r = LZ4F_decompress(s.lz4.get(), out, &out_len, s.stored.data(), &in_len, nullptr);
+  if (LZ4F_isError(r)) {
+    LZ4F_resetDecompressionContext(s.lz4.get());  // not resumable after an error
+    return Corrupt("{}: compressed block {} ({} bytes at offset {}): {}", name_, i, b.size,
+                   b.offset, LZ4F_getErrorName(r));
+  }
+  if (r != 0 || in_len != b.size) {  // the frame goes on past its content, or ends early
+    LZ4F_resetDecompressionContext(s.lz4.get());
+    return Corrupt("{}: compressed block {} is not one frame of {} bytes", name_, i, raw_len);
+  }
+  if (out_len != raw_len) {
+    return Corrupt("{}: compressed block {} holds {} bytes, not {}", name_, i, out_len, raw_len);
   }
   return {};
 }
@@ -178,6 +231,7 @@ Status PagesWriter::Write(uint64_t offset, std::span<const std::byte> data) {
                      data.size(), offset, c_.block_size);
   }
   thread_local CompressState st;
+  if (opts_.codec == model::PageCodec::kLz4) return WriteLz4(offset, data, st.out);
   if (st.cctx == nullptr) return MakeError(ErrorKind::kSys, "zstd: no compression context");
   if (st.level != opts_.level || st.out.empty()) {
     ZSTD_CCtx_reset(st.cctx.get(), ZSTD_reset_session_and_parameters);
@@ -199,6 +253,26 @@ Status PagesWriter::Write(uint64_t offset, std::span<const std::byte> data) {
     // longer): its checksum is what catches damage to the stored pages.
     uint64_t at = cursor_.fetch_add(n);
     CRYO_TRYV(PwriteFull(fd_, {st.out.data(), n}, at, name_));
+    c_.blocks[i] = {at, static_cast<uint32_t>(n)};
+  }
+  return {};
+}
+
+Status PagesWriter::WriteLz4(uint64_t offset, std::span<const std::byte> data,
+                             std::vector<std::byte>& out) {
+  for (uint64_t pos = offset; pos < offset + data.size(); pos += c_.block_size) {
+    size_t i = pos / c_.block_size;
+    uint64_t raw = BlockRawLen(c_, i);
+    LZ4F_preferences_t prefs = Lz4Prefs(raw, opts_.level);
+    out.resize(std::max<size_t>(out.size(), LZ4F_compressFrameBound(raw, &prefs)));
+    size_t n =
+        LZ4F_compressFrame(out.data(), out.size(), data.data() + (pos - offset), raw, &prefs);
+    if (LZ4F_isError(n)) {
+      return MakeError(ErrorKind::kSys, "{}: compress block {}: {}", name_, i,
+                       LZ4F_getErrorName(n));
+    }
+    uint64_t at = cursor_.fetch_add(n);
+    CRYO_TRYV(PwriteFull(fd_, {out.data(), n}, at, name_));
     c_.blocks[i] = {at, static_cast<uint32_t>(n)};
   }
   return {};

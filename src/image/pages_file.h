@@ -25,10 +25,12 @@ inline constexpr size_t kMaxPageBlocks = 1u << 20;  // the limit of Pagemap.bloc
 // What a writer of pages files is asked for (cryo dump/pre-dump/merge --compress).
 struct CompressOptions {
   model::PageCodec codec = model::PageCodec::kNone;
-  int level = 1;  // zstd level; negative levels are faster and compress less
+  // zstd level (negative: faster, larger), or lz4: 1 and below fast (more acceleration the
+  // lower), 3 and above high compression.
+  int level = 1;
 };
 
-// Parses the --compress value: "zstd" (or empty: the default codec) or "none".
+// Parses the --compress value: "lz4" (or empty: the default codec), "zstd" or "none".
 Result<model::PageCodec> ParseCodec(std::string_view name);
 std::string_view CodecName(model::PageCodec codec);
 
@@ -69,6 +71,7 @@ class PagesReader {
 
  private:
   Status ReadBlock(size_t i, std::byte* out, uint64_t raw_len, BlockCache& cache) const;
+  Status DecodeLz4(size_t i, std::byte* out, uint64_t raw_len, BlockCache& cache) const;
   int fd_;
   std::string name_;
   const model::PagesCompression* c_;
@@ -88,6 +91,7 @@ class PagesWriter {
   uint64_t stored_bytes() const { return cursor_.load(); }
 
  private:
+  Status WriteLz4(uint64_t offset, std::span<const std::byte> data, std::vector<std::byte>& out);
   int fd_;
   std::string name_;
   CompressOptions opts_;

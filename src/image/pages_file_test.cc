@@ -29,6 +29,10 @@ std::vector<std::byte> MakeContent(uint64_t pages) {
   return v;
 }
 
+class EachCodec : public ::testing::TestWithParam<PageCodec> {};
+INSTANTIATE_TEST_SUITE_P(PagesFile, EachCodec, ::testing::Values(PageCodec::kZstd, PageCodec::kLz4),
+                         [](const auto& p) { return std::string(CodecName(p.param)); });
+
 UniqueFd MemFile() { return UniqueFd(::memfd_create("pages", MFD_CLOEXEC)); }
 
 uint64_t FileSize(int fd) {
@@ -38,8 +42,9 @@ uint64_t FileSize(int fd) {
 }
 
 // Writes `content` compressed from two threads, the second half first.
-model::PagesCompression WriteCompressed(int fd, const std::vector<std::byte>& content) {
-  PagesWriter w(fd, "pages-1.img", content.size(), {PageCodec::kZstd, 1});
+model::PagesCompression WriteCompressed(int fd, const std::vector<std::byte>& content,
+                                        PageCodec codec = PageCodec::kZstd) {
+  PagesWriter w(fd, "pages-1.img", content.size(), {codec, 1});
   uint64_t block = ChoosePageBlock(content.size());
   uint64_t blocks = (content.size() + block - 1) / block;
   uint64_t half = blocks / 2 * block;
@@ -55,11 +60,11 @@ model::PagesCompression WriteCompressed(int fd, const std::vector<std::byte>& co
   return *c;
 }
 
-TEST(PagesFile, CompressedRoundTripReadsAnyRange) {
+TEST_P(EachCodec, CompressedRoundTripReadsAnyRange) {
   auto content = MakeContent(300);  // 4 full blocks of 64 pages and a short one
   UniqueFd fd = MemFile();
-  auto c = WriteCompressed(fd.get(), content);
-  EXPECT_EQ(c.codec, PageCodec::kZstd);
+  auto c = WriteCompressed(fd.get(), content, GetParam());
+  EXPECT_EQ(c.codec, GetParam());
   EXPECT_EQ(c.block_size, kDefaultPageBlock);
   EXPECT_EQ(c.raw_size, content.size());
   ASSERT_EQ(c.blocks.size(), 5u);
@@ -83,12 +88,12 @@ TEST(PagesFile, CompressedRoundTripReadsAnyRange) {
 }
 
 // Random pages do not shrink: still stored as a frame, whose checksum catches a flipped byte.
-TEST(PagesFile, IncompressibleBlockIsStillAFrameWithChecksum) {
+TEST_P(EachCodec, IncompressibleBlockIsStillAFrameWithChecksum) {
   std::vector<std::byte> content(64 * 4096);
   std::mt19937_64 rng(7);
   for (auto& b : content) b = std::byte(rng());
   UniqueFd fd = MemFile();
-  PagesWriter w(fd.get(), "p", content.size(), {PageCodec::kZstd, 1});
+  PagesWriter w(fd.get(), "p", content.size(), {GetParam(), 1});
   ASSERT_TRUE(w.Write(0, content));
   auto c = w.Finish();
   ASSERT_TRUE(c);
@@ -108,10 +113,10 @@ TEST(PagesFile, IncompressibleBlockIsStillAFrameWithChecksum) {
   EXPECT_FALSE(r.Read(0, got, fresh));
 }
 
-TEST(PagesFile, WriterRefusesPartialBlocksAndMissingBlocks) {
+TEST_P(EachCodec, WriterRefusesPartialBlocksAndMissingBlocks) {
   auto content = MakeContent(128);
   UniqueFd fd = MemFile();
-  PagesWriter w(fd.get(), "p", content.size(), {PageCodec::kZstd, 1});
+  PagesWriter w(fd.get(), "p", content.size(), {GetParam(), 1});
   EXPECT_FALSE(w.Write(4096, {content.data(), 4096}));
   EXPECT_FALSE(w.Write(0, {content.data(), 4096}));  // neither a whole block nor the end
   ASSERT_TRUE(w.Write(0, {content.data(), 64 * 4096}));
@@ -120,10 +125,10 @@ TEST(PagesFile, WriterRefusesPartialBlocksAndMissingBlocks) {
   EXPECT_NE(c.error().Message().find("block 1 was never written"), std::string::npos);
 }
 
-TEST(PagesFile, ValidationRefusesBadIndexes) {
+TEST_P(EachCodec, ValidationRefusesBadIndexes) {
   auto content = MakeContent(100);
   UniqueFd fd = MemFile();
-  auto good = WriteCompressed(fd.get(), content);
+  auto good = WriteCompressed(fd.get(), content, GetParam());
   uint64_t size = FileSize(fd.get());
   ASSERT_TRUE(ValidatePagesCompression(good, "pages-9.img", size));
   auto refused = [&](model::PagesCompression c, uint64_t file_size, std::string_view what) {
@@ -161,10 +166,10 @@ TEST(PagesFile, ValidationRefusesBadIndexes) {
 
 // Every single flipped byte of the compressed file, and a stored size that does not decompress
 // to the block's length, give an error naming the file, never wrong content.
-TEST(PagesFile, CorruptBlocksAreErrorsNamingTheFile) {
+TEST_P(EachCodec, CorruptBlocksAreErrorsNamingTheFile) {
   auto content = MakeContent(60);  // one block of 60 pages
   UniqueFd fd = MemFile();
-  auto c = WriteCompressed(fd.get(), content);
+  auto c = WriteCompressed(fd.get(), content, GetParam());
   ASSERT_EQ(c.blocks.size(), 1u);
   uint64_t size = FileSize(fd.get());
   std::vector<std::byte> file(size);
@@ -196,10 +201,10 @@ TEST(PagesFile, CorruptBlocksAreErrorsNamingTheFile) {
 
 // A frame that decompresses to fewer bytes than the block holds (an index that claims more raw
 // content than was stored) is refused.
-TEST(PagesFile, DecompressedLengthMustMatch) {
+TEST_P(EachCodec, DecompressedLengthMustMatch) {
   auto content = MakeContent(96);
   UniqueFd fd = MemFile();
-  PagesWriter w(fd.get(), "p", 64 * 4096, {PageCodec::kZstd, 1});
+  PagesWriter w(fd.get(), "p", 64 * 4096, {GetParam(), 1});
   ASSERT_TRUE(w.Write(0, {content.data(), 64 * 4096}));
   auto c = w.Finish();
   ASSERT_TRUE(c);
@@ -224,7 +229,8 @@ TEST(PagesFile, BlockSizeGrowsForHugeContent) {
 }
 
 TEST(PagesFile, ParseCodec) {
-  EXPECT_EQ(ParseCodec("").value(), PageCodec::kZstd);
+  EXPECT_EQ(ParseCodec("").value(), PageCodec::kLz4);
+  EXPECT_EQ(ParseCodec("lz4").value(), PageCodec::kLz4);
   EXPECT_EQ(ParseCodec("zstd").value(), PageCodec::kZstd);
   EXPECT_EQ(ParseCodec("none").value(), PageCodec::kNone);
   EXPECT_FALSE(ParseCodec("lz5"));

@@ -80,11 +80,11 @@ struct PageRun {
 // How a pages file holds its content (docs/image-format.md §6). Uncompressed: page content at the
 // runs' offsets. Compressed: the content (raw_size bytes, which the runs' offsets address) is cut
 // into blocks of block_size raw bytes (the last may be shorter), each stored on its own.
-enum class PageCodec : uint32_t { kNone = 0, kZstd = 1 };
+enum class PageCodec : uint32_t { kNone = 0, kZstd = 1, kLz4 = 2 };
 
 struct PageBlock {
   uint64_t offset = 0;  // where the block is stored in the pages file
-  uint32_t size = 0;    // stored bytes: one zstd frame
+  uint32_t size = 0;    // stored bytes: one zstd or lz4 frame
   bool operator==(const PageBlock&) const = default;
 };
 
