@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "base/io.h"
 
@@ -29,7 +30,7 @@ struct CCtxDeleter {
 // Each copy worker compresses with its own context and output buffer, kept for its lifetime.
 struct CompressState {
   std::unique_ptr<ZSTD_CCtx, CCtxDeleter> cctx{ZSTD_createCCtx()};
-  int level = 0;
+  std::optional<int> zstd_level;  // what cctx is set up for
   std::vector<std::byte> out;
 };
 
@@ -233,11 +234,11 @@ Status PagesWriter::Write(uint64_t offset, std::span<const std::byte> data) {
   thread_local CompressState st;
   if (opts_.codec == model::PageCodec::kLz4) return WriteLz4(offset, data, st.out);
   if (st.cctx == nullptr) return MakeError(ErrorKind::kSys, "zstd: no compression context");
-  if (st.level != opts_.level || st.out.empty()) {
+  if (st.zstd_level != opts_.level) {
     ZSTD_CCtx_reset(st.cctx.get(), ZSTD_reset_session_and_parameters);
     ZSTD_CCtx_setParameter(st.cctx.get(), ZSTD_c_compressionLevel, opts_.level);
     ZSTD_CCtx_setParameter(st.cctx.get(), ZSTD_c_checksumFlag, 1);
-    st.level = opts_.level;
+    st.zstd_level = opts_.level;
   }
   for (uint64_t pos = offset; pos < end; pos += c_.block_size) {
     size_t i = pos / c_.block_size;
