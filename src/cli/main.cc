@@ -25,6 +25,7 @@ void AddCommon(CLI::App* app, CommonOptions& common) {
 // --compress[=CODEC] and --compress-level, shared by dump, pre-dump and merge.
 struct CompressCli {
   CLI::Option* option = nullptr;
+  CLI::Option* level_option = nullptr;
   std::string codec;
   int level = 1;
 };
@@ -34,12 +35,19 @@ void AddCompress(CLI::App* app, CompressCli& c) {
                              "store pages compressed in independent blocks: lz4 (default), zstd or "
                              "none")
                  ->expected(0, 1);
-  app->add_option("--compress-level", c.level, "codec level (default 1; lower: faster, larger)");
+  c.level_option = app->add_option("--compress-level", c.level,
+                                   "codec level (default 1; lower: faster, larger)");
 }
 
 // The options --compress gave, or nullopt when it was not given (or an error was printed: rc).
 std::optional<cryo::image::CompressOptions> ResolveCompress(const CompressCli& c, int& rc) {
-  if (c.option == nullptr || c.option->count() == 0) return std::nullopt;
+  if (c.option == nullptr || c.option->count() == 0) {
+    if (c.level_option != nullptr && c.level_option->count() > 0) {
+      fmt::print(stderr, "cryo: --compress-level needs --compress\n");
+      rc = 2;
+    }
+    return std::nullopt;
+  }
   auto codec = cryo::image::ParseCodec(c.codec);
   if (!codec) {
     fmt::print(stderr, "cryo: {}\n", codec.error().Message());
