@@ -1,8 +1,14 @@
 // Benchmark: dump and restore of a process holding N MiB of touched anonymous memory and T
 // threads (all idle in pause()), images on tmpfs, against memcpy bandwidth measured in the same
-// run. Prints one JSON object.
+// run. Prints one JSON object. With --compress, every run dumps and restores twice, plain and
+// with `--compress` (interleaved, so both see the same machine), and the JSON has both series
+// and their ratios. --content: what the victim writes in its pages: `sparse` (one word a page,
+// the default) or `mixed` (a quarter random bytes, a quarter one word, half small integers:
+// something between a heap and a data buffer, for compression ratios).
 //
 //   dump_restore_bench --cryo PATH [--mib 1024] [--threads 1] [--runs 3] [--dir /dev/shm/...]
+//                      [--compress] [--codec lz4|zstd] [--compress-level 1]
+//                      [--content sparse|mixed]
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -78,9 +84,35 @@ void* Idle(void*) {
   for (;;) ::pause();
 }
 
+void Fill(uint64_t* p, size_t bytes, bool mixed) {
+  if (!mixed) {
+    for (size_t i = 0; i < bytes / 8; i += 512) p[i] = i * 0x9e3779b97f4a7c15ull;
+    return;
+  }
+  uint64_t x = 0x1234567;
+  for (size_t page = 0; page < bytes / 4096; page++) {
+    uint64_t* w = p + page * 512;
+    switch (page % 4) {
+      case 0:  // random
+        for (int i = 0; i < 512; i++) {
+          x ^= x << 13;
+          x ^= x >> 7;
+          x ^= x << 17;
+          w[i] = x;
+        }
+        break;
+      case 1:  // one word
+        w[0] = page;
+        break;
+      default:  // small integers, as counters and indexes are
+        for (int i = 0; i < 512; i++) w[i] = (page * 7 + i) % 1000;
+    }
+  }
+}
+
 // The victim: touches `bytes` of anonymous memory, starts `threads - 1` more threads, reports
 // ready through a pipe, then idles.
-pid_t StartVictim(size_t bytes, int threads) {
+pid_t StartVictim(size_t bytes, int threads, bool mixed) {
   int fds[2];
   if (::pipe(fds) != 0) std::exit(2);
   pid_t pid = ::fork();
@@ -92,7 +124,7 @@ pid_t StartVictim(size_t bytes, int threads) {
     }
     auto* p = static_cast<uint64_t*>(
         ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-    for (size_t i = 0; i < bytes / 8; i += 512) p[i] = i * 0x9e3779b97f4a7c15ull;
+    Fill(p, bytes, mixed);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 64 * 1024);
@@ -157,91 +189,146 @@ double Median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
+struct Series {
+  std::vector<double> dump_wall, frozen, restore_wall, image_ratio;
+  nlohmann::json per_run = nlohmann::json::array();
+};
+
+struct Setup {
+  std::string cryo, dir;
+  size_t bytes = 0;
+  int threads = 1;
+  bool mixed = false;
+};
+
+// One dump and restore; `extra` are added to the dump command line. False on failure.
+bool RunOnce(const Setup& s, const std::vector<std::string>& extra, Series& out) {
+  fs::remove_all(s.dir);
+  pid_t victim = StartVictim(s.bytes, s.threads, s.mixed);
+  std::vector<std::string> dump = {s.cryo, "dump", "-t", std::to_string(victim), "-D", s.dir};
+  dump.insert(dump.end(), extra.begin(), extra.end());
+  auto t0 = Clock::now();
+  int rc = Run(dump);
+  auto t1 = Clock::now();
+  if (rc != 0) ::kill(victim, SIGKILL);  // a failed dump leaves it running
+  int status = 0;
+  ::waitpid(victim, &status, 0);  // reap the dumped (killed) victim: frees its PID
+  if (rc != 0) {
+    std::fprintf(stderr, "dump failed (%d)\n", rc);
+    return false;
+  }
+  auto stats = ReadJson(fs::path(s.dir) / "stats-dump.json");
+  uint64_t image = DirBytes(s.dir);
+  auto t2 = Clock::now();
+  rc = Run({s.cryo, "restore", "-d", "-D", s.dir});
+  auto t3 = Clock::now();
+  if (rc != 0) {
+    std::fprintf(stderr, "restore failed (%d)\n", rc);
+    return false;
+  }
+  ::kill(victim, SIGKILL);  // restored with the same pid; not our child any more
+  WaitGone(victim, 10);
+  out.dump_wall.push_back(Seconds(t0, t1));
+  out.restore_wall.push_back(Seconds(t2, t3));
+  out.frozen.push_back(stats.value("frozen_seconds", 0.0));
+  out.image_ratio.push_back(static_cast<double>(image) / s.bytes);
+  out.per_run.push_back({{"dump_wall_s", Seconds(t0, t1)},
+                         {"frozen_s", stats.value("frozen_seconds", 0.0)},
+                         {"memory_copy_s", stats["phases"].value("memory_copy_seconds", 0.0)},
+                         {"restore_wall_s", Seconds(t2, t3)},
+                         {"image_bytes", image},
+                         {"compression_ratio", stats.value("compression_ratio", 1.0)}});
+  return true;
+}
+
+nlohmann::json Summary(const Series& s, double gib) {
+  return {
+      {"dump_wall_s_median", Median(s.dump_wall)},
+      {"dump_gibps_median", gib / Median(s.dump_wall)},
+      {"frozen_s_median", Median(s.frozen)},
+      {"restore_wall_s_median", Median(s.restore_wall)},
+      {"restore_gibps_median", gib / Median(s.restore_wall)},
+      {"image_size_ratio_median", Median(s.image_ratio)},
+      {"per_run", s.per_run},
+  };
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string cryo, dir = "/dev/shm/cryo-bench";
+  Setup setup;
+  setup.dir = "/dev/shm/cryo-bench";
   size_t mib = 1024;
   int runs = 3;
-  int threads = 1;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  bool compress = false;
+  std::string level = "1", codec = "lz4";
+  for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
+    if (a == "--compress") {
+      compress = true;
+      continue;
+    }
+    if (i + 1 >= argc) break;
+    std::string v = argv[++i];
     if (a == "--cryo")
-      cryo = argv[i + 1];
+      setup.cryo = v;
     else if (a == "--mib")
-      mib = std::strtoul(argv[i + 1], nullptr, 10);
+      mib = std::strtoul(v.c_str(), nullptr, 10);
     else if (a == "--runs")
-      runs = std::atoi(argv[i + 1]);
+      runs = std::atoi(v.c_str());
     else if (a == "--threads")
-      threads = std::max(1, std::atoi(argv[i + 1]));
+      setup.threads = std::max(1, std::atoi(v.c_str()));
     else if (a == "--dir")
-      dir = argv[i + 1];
+      setup.dir = v;
+    else if (a == "--compress-level")
+      level = v;
+    else if (a == "--codec")
+      codec = v;
+    else if (a == "--content")
+      setup.mixed = v == "mixed";
   }
-  if (cryo.empty()) {
-    std::fprintf(
-        stderr,
-        "usage: dump_restore_bench --cryo PATH [--mib N] [--threads N] [--runs N] [--dir D]\n");
+  if (setup.cryo.empty()) {
+    std::fprintf(stderr,
+                 "usage: dump_restore_bench --cryo PATH [--mib N] [--threads N] [--runs N] "
+                 "[--dir D] [--compress] [--codec lz4|zstd] [--compress-level N] "
+                 "[--content sparse|mixed]\n");
     return 2;
   }
-  size_t bytes = mib << 20;
-  double memcpy_gibps = MemcpyGiBps(bytes);
-  double fresh_gibps = FreshMemcpyGiBps(bytes);
-  std::vector<double> dump_wall, frozen, restore_wall, image_ratio;
-  nlohmann::json per_run = nlohmann::json::array();
+  setup.bytes = mib << 20;
+  double memcpy_gibps = MemcpyGiBps(setup.bytes);
+  double fresh_gibps = FreshMemcpyGiBps(setup.bytes);
+  Series plain, zstd;
   for (int r = 0; r < runs; r++) {
-    fs::remove_all(dir);
-    pid_t victim = StartVictim(bytes, threads);
-    auto t0 = Clock::now();
-    int rc = Run({cryo, "dump", "-t", std::to_string(victim), "-D", dir});
-    auto t1 = Clock::now();
-    if (rc != 0) ::kill(victim, SIGKILL);  // a failed dump leaves it running
-    int status = 0;
-    ::waitpid(victim, &status, 0);  // reap the dumped (killed) victim: frees its PID
-    if (rc != 0) {
-      std::fprintf(stderr, "dump failed (%d)\n", rc);
+    if (!RunOnce(setup, {}, plain)) return 1;
+    if (compress && !RunOnce(setup, {"--compress=" + codec, "--compress-level", level}, zstd))
       return 1;
-    }
-    auto stats = ReadJson(fs::path(dir) / "stats-dump.json");
-    uint64_t image = DirBytes(dir);
-    auto t2 = Clock::now();
-    rc = Run({cryo, "restore", "-d", "-D", dir});
-    auto t3 = Clock::now();
-    if (rc != 0) {
-      std::fprintf(stderr, "restore failed (%d)\n", rc);
-      return 1;
-    }
-    ::kill(victim, SIGKILL);  // restored with the same pid; not our child any more
-    WaitGone(victim, 10);
-    dump_wall.push_back(Seconds(t0, t1));
-    restore_wall.push_back(Seconds(t2, t3));
-    frozen.push_back(stats.value("frozen_seconds", 0.0));
-    image_ratio.push_back(static_cast<double>(image) / bytes);
-    per_run.push_back({{"dump_wall_s", Seconds(t0, t1)},
-                       {"frozen_s", stats.value("frozen_seconds", 0.0)},
-                       {"memory_copy_s", stats["phases"].value("memory_copy_seconds", 0.0)},
-                       {"restore_wall_s", Seconds(t2, t3)},
-                       {"image_bytes", image}});
   }
-  fs::remove_all(dir);
-  double gib = static_cast<double>(bytes) / (1 << 30);
+  fs::remove_all(setup.dir);
+  double gib = static_cast<double>(setup.bytes) / (1 << 30);
   nlohmann::json out = {
       {"benchmark", "dump_restore"},
       {"touched_mib", mib},
-      {"threads", threads},
+      {"threads", setup.threads},
       {"runs", runs},
+      {"content", setup.mixed ? "mixed" : "sparse"},
       {"memcpy_gibps", memcpy_gibps},
       {"fresh_memory_memcpy_gibps", fresh_gibps},
-      {"restore_vs_fresh_memcpy", gib / Median(restore_wall) / fresh_gibps},
-      {"dump_vs_fresh_memcpy", gib / Median(dump_wall) / fresh_gibps},
-      {"dump_wall_s_median", Median(dump_wall)},
-      {"dump_gibps_median", gib / Median(dump_wall)},
-      {"frozen_s_median", Median(frozen)},
-      {"restore_wall_s_median", Median(restore_wall)},
-      {"restore_gibps_median", gib / Median(restore_wall)},
-      {"image_size_ratio_median", Median(image_ratio)},
-      {"dump_vs_memcpy", gib / Median(dump_wall) / memcpy_gibps},
-      {"per_run", per_run},
+      {"restore_vs_fresh_memcpy", gib / Median(plain.restore_wall) / fresh_gibps},
+      {"dump_vs_fresh_memcpy", gib / Median(plain.dump_wall) / fresh_gibps},
+      {"dump_vs_memcpy", gib / Median(plain.dump_wall) / memcpy_gibps},
   };
+  out.update(Summary(plain, gib));
+  if (compress) {
+    out["compress_level"] = std::atoi(level.c_str());
+    out["codec"] = codec;
+    out["compressed"] = Summary(zstd, gib);
+    out["compressed_vs_plain"] = {
+        {"image_size", Median(zstd.image_ratio) / Median(plain.image_ratio)},
+        {"dump_wall", Median(zstd.dump_wall) / Median(plain.dump_wall)},
+        {"frozen", Median(zstd.frozen) / Median(plain.frozen)},
+        {"restore_wall", Median(zstd.restore_wall) / Median(plain.restore_wall)},
+    };
+  }
   std::printf("%s\n", out.dump(2).c_str());
   return 0;
 }

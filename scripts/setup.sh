@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential cmake ninja-build g++ pkg-config
   libprotobuf-dev protobuf-compiler libcli11-dev libfmt-dev nlohmann-json3-dev libgtest-dev
+  libzstd-dev liblz4-dev
   python3 binutils clang-format clang-tidy util-linux procps
   nftables redis-server redis-tools
 )

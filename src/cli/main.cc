@@ -8,6 +8,7 @@
 #include "cli/check.h"
 #include "cli/show.h"
 #include "cli/verbs.h"
+#include "image/pages_file.h"
 
 namespace {
 
@@ -19,6 +20,41 @@ struct CommonOptions {
 void AddCommon(CLI::App* app, CommonOptions& common) {
   app->add_flag("-v,--verbose", common.verbosity, "more output (repeat for debug)");
   app->add_option("--log-file", common.log_file, "also write a full log to this file");
+}
+
+// --compress[=CODEC] and --compress-level, shared by dump, pre-dump and merge.
+struct CompressCli {
+  CLI::Option* option = nullptr;
+  CLI::Option* level_option = nullptr;
+  std::string codec;
+  int level = 1;
+};
+
+void AddCompress(CLI::App* app, CompressCli& c) {
+  c.option = app->add_option("--compress", c.codec,
+                             "store pages compressed in independent blocks: lz4 (default), zstd or "
+                             "none")
+                 ->expected(0, 1);
+  c.level_option = app->add_option("--compress-level", c.level,
+                                   "codec level (default 1; lower: faster, larger)");
+}
+
+// The options --compress gave, or nullopt when it was not given (or an error was printed: rc).
+std::optional<cryo::image::CompressOptions> ResolveCompress(const CompressCli& c, int& rc) {
+  if (c.option == nullptr || c.option->count() == 0) {
+    if (c.level_option != nullptr && c.level_option->count() > 0) {
+      fmt::print(stderr, "cryo: --compress-level needs --compress\n");
+      rc = 2;
+    }
+    return std::nullopt;
+  }
+  auto codec = cryo::image::ParseCodec(c.codec);
+  if (!codec) {
+    fmt::print(stderr, "cryo: {}\n", codec.error().Message());
+    rc = 2;
+    return std::nullopt;
+  }
+  return cryo::image::CompressOptions{*codec, c.level};
 }
 
 int ConfigureLogging(const CommonOptions& common) {
@@ -60,6 +96,8 @@ int main(int argc, char** argv) {
                  "with --leave-running: keep tracking writes for a later incremental round");
   dump->add_flag("--tcp-established", dump_opts.tcp_established,
                  "dump established TCP connections (repair mode under a network lock)");
+  CompressCli dump_compress;
+  AddCompress(dump, dump_compress);
   AddCommon(dump, common);
 
   auto* pre_dump =
@@ -69,6 +107,8 @@ int main(int argc, char** argv) {
   pre_dump->add_option("-D,--images-dir", pre_opts.images_dir, "image directory")->required();
   pre_dump->add_option("--prev-images-dir", pre_opts.prev_images_dir,
                        "previous pre-dump image (relative to -D)");
+  CompressCli pre_compress;
+  AddCompress(pre_dump, pre_compress);
   AddCommon(pre_dump, common);
 
   auto* restore = app.add_subcommand("restore", "restore a process from an image directory");
@@ -90,16 +130,26 @@ int main(int argc, char** argv) {
   std::string merge_dir;
   merge->add_option("dir", merge_dir, "image directory of a dump made with --prev-images-dir")
       ->required();
+  CompressCli merge_compress;
+  AddCompress(merge, merge_compress);
   AddCommon(merge, common);
 
   CLI11_PARSE(app, argc, argv);
   if (int rc = ConfigureLogging(common); rc != 0) return rc;
+
+  int rc = 0;
+  auto dump_c = ResolveCompress(dump_compress, rc);
+  auto pre_c = ResolveCompress(pre_compress, rc);
+  auto merge_c = ResolveCompress(merge_compress, rc);
+  if (rc != 0) return rc;
+  if (dump_c) dump_opts.compress = *dump_c;
+  if (pre_c) pre_opts.compress = *pre_c;
 
   if (*check) return cryo::cli::RunCheck(check_json);
   if (*dump) return cryo::cli::RunDump(dump_opts);
   if (*pre_dump) return cryo::cli::RunPreDump(pre_opts);
   if (*restore) return cryo::cli::RunRestore(restore_opts);
   if (*show) return cryo::cli::RunShow(show_path);
-  if (*merge) return cryo::cli::RunMerge(merge_dir);
+  if (*merge) return cryo::cli::RunMerge(merge_dir, merge_c);
   return 2;
 }

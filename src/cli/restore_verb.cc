@@ -13,14 +13,17 @@ int RunRestore(const restore::RestoreOptions& opts) {
   return opts.detach ? 0 : r->exit_status;
 }
 
-int RunMerge(const std::string& dir) {
-  auto stats = image::MergeChain(dir);
+int RunMerge(const std::string& dir, const std::optional<image::CompressOptions>& compress) {
+  auto stats = image::MergeChain(dir, compress);
   if (!stats) {
     fmt::print(stderr, "cryo merge: {}\n", stats.error().Message());
     return 1;
   }
   log::Info("merged {}: {} of {} pages copied from {} parent image(s)", dir,
             stats->pages_from_parents, stats->pages_total, stats->chain_depth);
+  if (stats->bytes_after > 0) {
+    log::Info("pages file: {} bytes before, {} after", stats->bytes_before, stats->bytes_after);
+  }
   return 0;
 }
 

@@ -2,6 +2,7 @@
 // code; errors are printed once, as "cryo <verb>: <error chain>".
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "dump/dump.h"
@@ -12,7 +13,7 @@ namespace cryo::cli {
 
 int RunDump(const dump::DumpOptions& opts);
 int RunPreDump(const dump::PreDumpOptions& opts);
-int RunMerge(const std::string& dir);
+int RunMerge(const std::string& dir, const std::optional<image::CompressOptions>& compress);
 int RunRestore(const restore::RestoreOptions& opts);
 
 }  // namespace cryo::cli

@@ -175,6 +175,7 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   }
   if (opts.prev_images_dir && opts.track_mem) next.fd = CRYO_TRY(MoveRemoteFd(leader, next.fd));
   auto plan = CRYO_TRY(PlanMemory(p, owners, &round, mem));
+  plan.compress = opts.compress;
   // The process's reference to the tracker goes now, while it is stopped; ours keeps it alive
   // until the ranges are unregistered after the resume (below).
   if (remove_tracker) CRYO_TRYV(remove_tracker->Close());

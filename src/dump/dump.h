@@ -7,6 +7,7 @@
 #include <string>
 
 #include "base/error.h"
+#include "image/pages_file.h"
 
 namespace cryo::dump {
 
@@ -23,6 +24,7 @@ struct DumpOptions {
   // Established TCP connections are dumped (TCP repair under a network lock, docs/network.md)
   // instead of refused.
   bool tcp_established = false;
+  image::CompressOptions compress;  // --compress: pages file in compressed blocks
 };
 
 struct DumpStats {
@@ -37,11 +39,14 @@ struct DumpStats {
   uint64_t pages_skipped = 0;    // scanned but holding no data (never touched, zero, file-backed)
   uint64_t pages_unchanged = 0;  // holding data not written since the parent image: not stored
   uint64_t pages_hot = 0;        // in hot ranges (see TrackingState::hot): stored every round
-  uint64_t bytes_written = 0;
   // Shared-memory objects (stored whole in every dump) and their content, in pages-shmem.img.
   uint64_t shmem_objects = 0;
   uint64_t shmem_bytes = 0;
   double shmem_copy_seconds = 0;
+  uint64_t pages_zero = 0;     // of the skipped: mapping the shared zero page
+  uint64_t bytes_written = 0;  // size of the pages file
+  uint64_t bytes_content = 0;  // page content in it, before compression
+  std::string compression = "none";
 };
 
 // Dumps the process `opts.pid`. On any failure the process keeps running as it was; the partial

@@ -174,7 +174,8 @@ Result<MemoryPlan> PlanMemory(model::Process& p, std::span<const UffdOwner> owne
     bool readable = (v.prot & PROT_READ) != 0;
     stats.pages_scanned += v.length() >> 12;
     std::vector<mem::PageRange> data;
-    CRYO_TRYV_CTX(mem::ScanDataPages(pagemap.get(), v.start, v.end, data), "pid {}", p.pid);
+    CRYO_TRYV_CTX(mem::ScanDataPages(pagemap.get(), v.start, v.end, data, &stats.pages_zero),
+                  "pid {}", p.pid);
     if (round == nullptr || round->tracker == nullptr) {
       for (const auto& r : data) b.Store(r, readable);
       continue;
@@ -217,7 +218,7 @@ Result<MemoryPlan> PlanMemory(model::Process& p, std::span<const UffdOwner> owne
   return plan;
 }
 
-Status CopyMemory(int dir_fd, const model::Process& p, const MemoryPlan& plan, MemoryStats& stats,
+Status CopyMemory(int dir_fd, model::Process& p, const MemoryPlan& plan, MemoryStats& stats,
                   bool running) {
   auto t1 = Clock::now();
   UniqueFd out(
@@ -226,11 +227,34 @@ Status CopyMemory(int dir_fd, const model::Process& p, const MemoryPlan& plan, M
   std::string mem_path = fmt::format("/proc/{}/mem", p.pid);
   UniqueFd mem(::open(mem_path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!mem.valid()) return ErrnoError("open {}", mem_path);
-  auto copy = CRYO_TRY_CTX(mem::CopyPages(p.pid, mem.get(), plan.sources, out.get(), running),
-                           "copy memory of pid {}", p.pid);
+  p.pages_compression = {};
+  if (plan.compress.codec == model::PageCodec::kNone) {
+    auto copy = CRYO_TRY_CTX(mem::CopyPages(p.pid, mem.get(), plan.sources, out.get(), running),
+                             "copy memory of pid {}", p.pid);
+    stats.bytes_written = stats.bytes_content = copy.bytes;
+    stats.pages_gone = copy.pages_gone;
+  } else {
+    uint64_t raw = 0;
+    for (const auto& s : plan.sources) raw += s.range.end - s.range.start;
+    image::PagesWriter writer(out.get(), p.pages_file, raw, plan.compress);
+    // The workers compress what they copied: each batch is whole blocks of the writer.
+    auto sink = [&writer](uint64_t offset, std::span<const std::byte> data) {
+      return writer.Write(offset, data);
+    };
+    auto copy = CRYO_TRY_CTX(mem::CopyPagesTo(p.pid, mem.get(), plan.sources, sink,
+                                              image::ChoosePageBlock(raw), running),
+                             "copy memory of pid {}", p.pid);
+    p.pages_compression = CRYO_TRY_CTX(writer.Finish(), "pid {}", p.pid);
+    stats.bytes_content = copy.bytes;
+    stats.bytes_written = writer.stored_bytes();
+    stats.codec = plan.compress.codec;
+    stats.pages_gone = copy.pages_gone;
+    log::Info("pid {}: {} bytes of pages stored in {} ({} {} blocks, ratio {:.2f})", p.pid,
+              copy.bytes, writer.stored_bytes(), p.pages_compression.blocks.size(),
+              image::CodecName(plan.compress.codec),
+              writer.stored_bytes() ? double(copy.bytes) / double(writer.stored_bytes()) : 1.0);
+  }
   stats.copy_seconds = SecondsSince(t1);
-  stats.bytes_written = copy.bytes;
-  stats.pages_gone = copy.pages_gone;
   return {};
 }
 

@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "dump/capture_mm.h"
+#include "image/pages_file.h"
 #include "mem/page_copy.h"
 #include "mem/uffd_tracker.h"
 #include "model/process.h"
@@ -20,7 +21,10 @@ struct MemoryStats {
   uint64_t pages_written = 0;    // pages stored
   uint64_t pages_unchanged = 0;  // pages with data left in the parent image
   uint64_t pages_hot = 0;        // pages of hot ranges: unprotected, stored every round
-  uint64_t bytes_written = 0;
+  uint64_t pages_zero = 0;       // mapping the shared zero page (read, never written): skipped
+  uint64_t bytes_written = 0;    // size of the pages file
+  uint64_t bytes_content = 0;    // page content stored: bytes_written before compression
+  model::PageCodec codec = model::PageCodec::kNone;
   uint64_t pages_gone = 0;  // dropped by the running process during the copy (pre-dump)
   double scan_seconds = 0;
   double copy_seconds = 0;
@@ -51,15 +55,18 @@ inline constexpr uint32_t kCoolEvery = 8;
 // What to copy; decided while the process is frozen, copied then or after it resumed.
 struct MemoryPlan {
   std::vector<mem::CopySource> sources;
+  image::CompressOptions compress;  // how to store the pages file (set before CopyMemory)
 };
 
 // Scans the private mappings of frozen `p` (vmas captured, `owners` parallel to them or empty),
 // fills p.pagemap and p.pages_file and returns what to copy. `round` may be null.
 Result<MemoryPlan> PlanMemory(model::Process& p, std::span<const UffdOwner> owners,
                               TrackingRound* round, MemoryStats& stats);
-// Copies the plan into pages-<pid>.img of directory `dir_fd`. `running`: the process was resumed
-// after the plan (pre-dump); pages it dropped since are stored as zeros (see mem::CopyPages).
-Status CopyMemory(int dir_fd, const model::Process& p, const MemoryPlan& plan, MemoryStats& stats,
+// Copies the plan into pages-<pid>.img of directory `dir_fd`, compressed in blocks on the copy
+// workers if the plan says so (then recorded in p.pages_compression). `running`: the process was
+// resumed after the plan (pre-dump); pages it dropped since are stored as zeros (see
+// mem::CopyPages).
+Status CopyMemory(int dir_fd, model::Process& p, const MemoryPlan& plan, MemoryStats& stats,
                   bool running = false);
 
 // PlanMemory without tracking, then CopyMemory.

@@ -82,6 +82,7 @@ Result<DumpStats> PreDump(const PreDumpOptions& opts) {
   }
   if (opts.prev_images_dir) next.fd = CRYO_TRY(MoveRemoteFd(leader, next.fd));
   auto plan = CRYO_TRY(PlanMemory(p, owners, &round, mem));
+  plan.compress = opts.compress;
   next.ranges = std::move(round.tracked);
   next.hot = std::move(round.hot_out);
   if (guard) guard->Keep();

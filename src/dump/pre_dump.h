@@ -18,6 +18,7 @@ struct PreDumpOptions {
   pid_t pid = 0;
   std::string images_dir;
   std::optional<std::string> prev_images_dir;  // relative to images_dir
+  image::CompressOptions compress;
 };
 
 // Writes inventory.img, pagemap-<pid>.img, pages-<pid>.img, tracking.json and stats-dump.json.

@@ -35,9 +35,14 @@ Status WriteStats(const image::ImageDir& dir, const DumpStats& s) {
       {"pages_skipped", s.pages_skipped},
       {"pages_unchanged", s.pages_unchanged},
       {"pages_hot", s.pages_hot},
-      {"bytes_written", s.bytes_written},
       {"shmem_objects", s.shmem_objects},
       {"shmem_bytes", s.shmem_bytes},
+      {"pages_zero", s.pages_zero},
+      {"bytes_written", s.bytes_written},
+      {"bytes_content", s.bytes_content},
+      {"compression", s.compression},
+      {"compression_ratio",
+       s.bytes_written ? double(s.bytes_content) / double(s.bytes_written) : 1.0},
   };
   return WriteWholeFile(dir.path() + "/stats-dump.json", j.dump(2) + "\n");
 }
@@ -49,8 +54,11 @@ void AddMemoryStats(DumpStats& s, const MemoryStats& m) {
   s.pages_written = m.pages_written;
   s.pages_unchanged = m.pages_unchanged;
   s.pages_hot = m.pages_hot;
+  s.pages_zero = m.pages_zero;
   s.pages_skipped = m.pages_scanned - m.pages_written - m.pages_unchanged;
   s.bytes_written = m.bytes_written;
+  s.bytes_content = m.bytes_content;
+  s.compression = image::CodecName(m.codec);
 }
 
 }  // namespace cryo::dump

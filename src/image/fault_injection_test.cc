@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "base/check.h"
+#include "image/codec.h"
 #include "image/inventory.h"
 #include "image/test_util.h"
 #include "image/tree_io.h"
@@ -108,6 +109,64 @@ TEST(FaultInjection, FileOfAnotherKindIsRejected) {
   auto tree = DecodeTree(source);
   ASSERT_FALSE(tree);
   EXPECT_NE(tree.error().Message().find("fds-100.img: file kind is mm"), std::string::npos)
+      << tree.error().Message();
+}
+
+// A compressed pages file: the pagemap with its block index decodes, and every truncation and
+// flipped byte of that pagemap is refused like any other metadata; an index that points past the
+// pages file (truncated pages file) or that does not cover the runs is refused naming the file.
+// (Damage inside the compressed blocks themselves: pages_file_test.cc.)
+model::ProcessTree CompressedTree() {
+  model::ProcessTree t = MakeRichTree();
+  model::Process& p = t.processes[0];  // its runs address 4 pages of content
+  p.pages_compression = {.codec = model::PageCodec::kZstd,
+                         .block_size = 64 << 10,
+                         .raw_size = 4 * 4096,
+                         .blocks = {{.offset = 0, .size = 2100}}};
+  return t;
+}
+
+TEST(FaultInjection, CompressedPagemapDamageIsAnError) {
+  auto files = EncodeTree(CompressedTree());
+  ASSERT_TRUE(files);
+  MapSource source(std::move(*files), RichPagesSizes());
+  source.sizes()["pages-100.img"] = 2100;
+  auto tree = DecodeTree(source);
+  ASSERT_TRUE(tree) << tree.error().Message();
+  EXPECT_EQ(*tree, CompressedTree());
+  const std::string name = "pagemap-100.img";
+  const std::string bytes = source.files()[name];
+  for (size_t len = 0; len < bytes.size(); ++len) {
+    ExpectRejected(source, name, bytes.substr(0, len), fmt::format("truncation to {}", len));
+    if (HasFatalFailure()) return;
+  }
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    std::string damaged = bytes;
+    damaged[i] = static_cast<char>(damaged[i] ^ 0x01);
+    ExpectRejected(source, name, damaged, fmt::format("byte {} ^ 1", i));
+    if (HasFatalFailure()) return;
+  }
+  source.sizes()["pages-100.img"] = 2099;
+  auto truncated = DecodeTree(source);
+  ASSERT_FALSE(truncated);
+  EXPECT_NE(truncated.error().Message().find("pagemap-100.img: pages-100.img: block 0"),
+            std::string::npos)
+      << truncated.error().Message();
+}
+
+TEST(FaultInjection, CompressedContentMustCoverTheRuns) {
+  model::ProcessTree t = CompressedTree();
+  t.processes[0].pages_compression.raw_size = 3 * 4096;  // a run reads the 4th page
+  EXPECT_FALSE(EncodeTree(t));                           // never written...
+  auto files = EncodeTree(CompressedTree());
+  ASSERT_TRUE(files);
+  auto pagemap = EncodePagemap(t.processes[0]);
+  ASSERT_TRUE(pagemap);
+  (*files)["pagemap-100.img"] = *pagemap;  // ...and refused when read
+  MapSource source(std::move(*files), RichPagesSizes());
+  auto tree = DecodeTree(source);
+  ASSERT_FALSE(tree);
+  EXPECT_NE(tree.error().Message().find("pagemap-100.img: page run"), std::string::npos)
       << tree.error().Message();
 }
 

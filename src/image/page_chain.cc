@@ -21,6 +21,8 @@ std::unexpected<Error> Corrupt(fmt::format_string<Args...> f, Args&&... args) {
 
 // Runs sorted, page-aligned, flags known, stored runs inside the pages file.
 Status CheckRuns(const model::Process& pm, uint64_t pages_size) {
+  CRYO_TRYV(ValidatePagesCompression(pm.pages_compression, pm.pages_file, pages_size));
+  pages_size = PagesContentSize(pm.pages_compression, pages_size);
   uint64_t prev_end = 0;
   for (size_t i = 0; i < pm.pagemap.size(); i++) {
     const model::PageRun& r = pm.pagemap[i];

@@ -13,6 +13,7 @@
 #include "base/unique_fd.h"
 #include "image/image_dir.h"
 #include "image/inventory.h"
+#include "image/pages_file.h"
 #include "model/process.h"
 
 namespace cryo::image {
@@ -36,7 +37,11 @@ class PageChain {
 
   size_t depth() const { return levels_.size(); }
   const std::string& path(size_t level) const { return levels_[level].path; }
-  int pages_fd(size_t level) const { return levels_[level].pages.get(); }
+  // A reader of level `level`'s pages file (plain or compressed); valid while the chain is.
+  PagesReader pages(size_t level) const {
+    const Level& lv = levels_[level];
+    return PagesReader(lv.pages.get(), lv.path + "/" + lv.pm.pages_file, &lv.pm.pages_compression);
+  }
   const model::Process& pagemap(size_t level) const { return levels_[level].pm; }
 
   // Appends, in address order, where the content of [vaddr, vaddr + len) is, starting the search

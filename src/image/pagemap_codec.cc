@@ -17,6 +17,15 @@ Result<std::string> EncodePagemap(const model::Process& p) {
     out->set_offset(r.offset);
     out->set_flags(r.flags);
   }
+  const model::PagesCompression& c = p.pages_compression;
+  m.set_codec(static_cast<pb::PageCodec>(c.codec));
+  m.set_block_size(c.block_size);
+  m.set_raw_size(c.raw_size);
+  for (const model::PageBlock& b : c.blocks) {
+    pb::PageBlock* out = m.add_blocks();
+    out->set_offset(b.offset);
+    out->set_size(b.size);
+  }
   return EncodeFile(Kind::kPagemap, m);
 }
 
@@ -31,6 +40,13 @@ Status DecodePagemap(std::string_view file, model::Process& p) {
     p.pagemap.push_back(
         {.vaddr = r.vaddr(), .nr_pages = r.nr_pages(), .offset = r.offset(), .flags = r.flags()});
   }
+  model::PagesCompression& c = p.pages_compression;
+  c = {};
+  c.codec = static_cast<model::PageCodec>(m.codec());  // unknown values: refused by validation
+  c.block_size = m.block_size();
+  c.raw_size = m.raw_size();
+  c.blocks.reserve(m.blocks_size());
+  for (const pb::PageBlock& b : m.blocks()) c.blocks.push_back({b.offset(), b.size()});
   return {};
 }
 

@@ -1,17 +1,45 @@
 #include "image/show.h"
 
+#include <charconv>
+#include <optional>
+
 #include "base/types.h"
+#include "image/codec.h"
 #include "image/format.h"
 #include "image/header.h"
 #include "image/image_file.h"
+#include "image/pages_file.h"
 #include "image/proto_json.h"
 
 namespace cryo::image {
 namespace {
 
+// The compression of pages file `name` as its process's pagemap records it, if that pagemap
+// (pagemap-<pid>.img for pages-<pid>.img) exists, names this file and parses.
+std::optional<model::PagesCompression> CompressionOf(const ImageDir& dir, const std::string& name) {
+  std::string_view digits = std::string_view(name).substr(6, name.size() - 6 - 4);
+  pid_t pid = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), pid);
+  if (ec != std::errc() || end != digits.data() + digits.size() || pid <= 0) return std::nullopt;
+  auto file = ReadImageFile(dir, PagemapFileName(pid), kHeaderSize + kMaxPayloadSize);
+  model::Process p;
+  p.pid = pid;
+  if (!file || !DecodePagemap(*file, p) || p.pages_file != name) return std::nullopt;
+  return p.pages_compression;
+}
+
 Result<nlohmann::json> ShowPages(const ImageDir& dir, const std::string& name) {
   uint64_t size = CRYO_TRY(ImageFileSize(dir, name));
-  return nlohmann::json{{"kind", "pages"}, {"size", size}, {"pages", size / kPageSize}};
+  auto c = CompressionOf(dir, name);
+  if (!c || c->codec == model::PageCodec::kNone) {
+    return nlohmann::json{{"kind", "pages"}, {"size", size}, {"pages", size / kPageSize}};
+  }
+  return nlohmann::json{{"kind", "pages"},
+                        {"size", size},
+                        {"pages", c->raw_size / kPageSize},
+                        {"codec", CodecName(c->codec)},
+                        {"blocks", c->blocks.size()},
+                        {"ratio", size ? double(c->raw_size) / double(size) : 1.0}};
 }
 
 Result<nlohmann::json> ShowMetadata(const ImageDir& dir, const std::string& name) {

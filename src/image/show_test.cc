@@ -1,7 +1,9 @@
 #include "image/show.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include "image/codec.h"
 #include "image/inventory.h"
 #include "image/test_util.h"
 #include "image/tree_io.h"
@@ -93,6 +95,24 @@ TEST_F(Show, PagesFileIsASummary) {
   auto json = ShowFile(*dir_, "pages-102.img");
   ASSERT_TRUE(json) << json.error().Message();
   EXPECT_EQ(*json, (nlohmann::json{{"kind", "pages"}, {"size", 5 * 4096}, {"pages", 5}}));
+}
+
+TEST_F(Show, CompressedPagesFileShowsItsContentAndCodec) {
+  model::Process p = MakeRichTree().processes[0];
+  p.pages_compression = {.codec = model::PageCodec::kLz4,
+                         .block_size = 64 << 10,
+                         .raw_size = 4 * 4096,
+                         .blocks = {{.offset = 0, .size = 4096}}};
+  ASSERT_EQ(::unlink(tmp_.Sub("img/pagemap-100.img").c_str()), 0);
+  ASSERT_TRUE(WriteImageFile(*dir_, "pagemap-100.img", *EncodePagemap(p)));
+  auto json = ShowFile(*dir_, "pages-100.img");  // 4 pages of content in 4 * 4096 bytes
+  ASSERT_TRUE(json) << json.error().Message();
+  EXPECT_EQ(*json, (nlohmann::json{{"kind", "pages"},
+                                   {"size", 4 * 4096},
+                                   {"pages", 4},
+                                   {"codec", "lz4"},
+                                   {"blocks", 1},
+                                   {"ratio", 1.0}}));
 }
 
 TEST_F(Show, CorruptOrMissingFileIsAnErrorNamingIt) {

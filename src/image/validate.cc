@@ -7,6 +7,7 @@
 
 #include "base/types.h"
 #include "image/format.h"
+#include "image/pages_file.h"
 #include "image/task_control_codec.h"
 
 namespace cryo::image {
@@ -211,6 +212,8 @@ bool NeedsPagesFile(const model::Process& p) {
 
 Status ValidatePagemap(const model::Process& p, uint64_t pages_size) {
   if (!p.pages_file.empty() || NeedsPagesFile(p)) CRYO_TRYV(ValidatePagesFileName(p.pages_file));
+  CRYO_TRYV(ValidatePagesCompression(p.pages_compression, p.pages_file, pages_size));
+  pages_size = PagesContentSize(p.pages_compression, pages_size);
   uint64_t prev_end = 0;
   for (size_t i = 0; i < p.pagemap.size(); ++i) {
     const model::PageRun& r = p.pagemap[i];

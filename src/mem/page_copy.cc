@@ -20,19 +20,20 @@ constexpr uint64_t kBatchBytes = 8ull << 20;
 // A staging buffer, pre-faulted once so that copies into it never take page faults.
 class Staging {
  public:
-  Staging() {
-    void* p = ::mmap(nullptr, kBatchBytes, PROT_READ | PROT_WRITE,
+  explicit Staging(uint64_t size) : size_(size) {
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     data_ = p == MAP_FAILED ? nullptr : static_cast<std::byte*>(p);
   }
   ~Staging() {
-    if (data_ != nullptr) ::munmap(data_, kBatchBytes);
+    if (data_ != nullptr) ::munmap(data_, size_);
   }
   Staging(const Staging&) = delete;
   Staging& operator=(const Staging&) = delete;
   std::byte* data() const { return data_; }
 
  private:
+  uint64_t size_;
   std::byte* data_ = nullptr;
 };
 
@@ -109,17 +110,18 @@ Status ReadPieces(pid_t pid, int mem_fd, const std::vector<Piece>& pieces, std::
   return flush_remote(run_start, buf_off - run_start);
 }
 
-// Copies a list of sources (consecutive in the file or not) with one staging buffer.
-Status CopySerial(pid_t pid, int mem_fd, std::span<const CopySource> sources, int out_fd,
-                  bool running, CopyStats& stats) {
-  Staging staging;
+// Copies a list of sources (consecutive in the file or not) with one staging buffer of `batch`
+// bytes. A batch never crosses a multiple of `batch` in the output.
+Status CopySerial(pid_t pid, int mem_fd, std::span<const CopySource> sources, const PageSink& sink,
+                  uint64_t batch, bool running, CopyStats& stats) {
+  Staging staging(batch);
   if (staging.data() == nullptr) return ErrnoError("map staging buffer");
   std::vector<Piece> pieces;
   uint64_t batch_file_off = 0, batch_len = 0;
   auto flush = [&]() -> Status {
     if (batch_len == 0) return {};
     CRYO_TRYV(ReadPieces(pid, mem_fd, pieces, staging.data(), running, stats));
-    CRYO_TRYV(PwriteFull(out_fd, {staging.data(), batch_len}, batch_file_off, "pages file"));
+    CRYO_TRYV(sink(batch_file_off, {staging.data(), batch_len}));
     stats.bytes += batch_len;
     pieces.clear();
     batch_len = 0;
@@ -130,23 +132,24 @@ Status CopySerial(pid_t pid, int mem_fd, std::span<const CopySource> sources, in
     uint64_t file_off = s.file_offset;
     while (addr < s.range.end) {
       if (batch_len > 0 && batch_file_off + batch_len != file_off) CRYO_TRYV(flush());
-      if (batch_len == kBatchBytes) CRYO_TRYV(flush());
       if (batch_len == 0) batch_file_off = file_off;
-      uint64_t len = std::min(s.range.end - addr, kBatchBytes - batch_len);
+      uint64_t len = std::min(s.range.end - addr, batch - file_off % batch);
       pieces.push_back({addr, len, s.readable});
       batch_len += len;
       addr += len;
       file_off += len;
+      if (file_off % batch == 0) CRYO_TRYV(flush());
     }
   }
   return flush();
 }
 
-// Splits `sources` into `n` lists of about equal bytes, cutting ranges at page boundaries.
-std::vector<std::vector<CopySource>> Partition(std::span<const CopySource> sources, size_t n) {
+// Splits `sources` into `n` lists of about equal bytes, cutting ranges at multiples of `align`.
+std::vector<std::vector<CopySource>> Partition(std::span<const CopySource> sources, size_t n,
+                                               uint64_t align) {
   uint64_t total = 0;
   for (const auto& s : sources) total += s.range.end - s.range.start;
-  uint64_t share = (total / n + 4095) & ~4095ull;
+  uint64_t share = (total / n + align - 1) & ~(align - 1);
   std::vector<std::vector<CopySource>> parts(n);
   size_t part = 0;
   uint64_t in_part = 0;
@@ -169,17 +172,18 @@ std::vector<std::vector<CopySource>> Partition(std::span<const CopySource> sourc
 
 }  // namespace
 
-Result<CopyStats> CopyPages(pid_t pid, int mem_fd, std::span<const CopySource> sources, int out_fd,
-                            bool running) {
+Result<CopyStats> CopyPagesTo(pid_t pid, int mem_fd, std::span<const CopySource> sources,
+                              const PageSink& sink, uint64_t align, bool running) {
   // One core cannot keep up with the allocation of fresh page-cache pages: split the work.
   constexpr uint64_t kParallelFrom = 64ull << 20;
   uint64_t total = 0;
   for (const auto& s : sources) total += s.range.end - s.range.start;
   size_t workers = total >= kParallelFrom ? CopyWorkers() : 1;
-  auto parts = Partition(sources, workers);
+  auto parts = Partition(sources, workers, std::max<uint64_t>(align, 4096));
+  uint64_t batch = std::max(kBatchBytes, align);
   std::vector<CopyStats> per(workers);
   CRYO_TRYV(ParallelFor(workers, [&](size_t i) {
-    return CopySerial(pid, mem_fd, parts[i], out_fd, running, per[i]);
+    return CopySerial(pid, mem_fd, parts[i], sink, batch, running, per[i]);
   }));
   CopyStats stats;
   for (const auto& p : per) {
@@ -189,6 +193,14 @@ Result<CopyStats> CopyPages(pid_t pid, int mem_fd, std::span<const CopySource> s
     stats.pages_gone += p.pages_gone;
   }
   return stats;
+}
+
+Result<CopyStats> CopyPages(pid_t pid, int mem_fd, std::span<const CopySource> sources, int out_fd,
+                            bool running) {
+  auto write = [out_fd](uint64_t offset, std::span<const std::byte> data) {
+    return PwriteFull(out_fd, data, offset, "pages file");
+  };
+  return CopyPagesTo(pid, mem_fd, sources, write, 4096, running);
 }
 
 }  // namespace cryo::mem

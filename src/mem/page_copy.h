@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <span>
 
 #include "base/error.h"
@@ -30,5 +31,16 @@ struct CopyStats {
 // drops during the copy are stored as zeros and counted in pages_gone, not an error.
 Result<CopyStats> CopyPages(pid_t pid, int mem_fd, std::span<const CopySource> sources, int out_fd,
                             bool running = false);
+
+// Receives copied content: bytes [offset, offset + data.size()) of the output. Called from the
+// copy workers concurrently, each offset once.
+using PageSink = std::function<Status(uint64_t offset, std::span<const std::byte> data)>;
+
+// CopyPages with the content handed to `sink` instead of written to a file. Every call but the
+// one that ends the output starts and ends at a multiple of `align` (a power of two, a page
+// multiple), provided the sources' file offsets are consecutive from 0: then a sink can cut the
+// output into blocks of `align` bytes and process them independently.
+Result<CopyStats> CopyPagesTo(pid_t pid, int mem_fd, std::span<const CopySource> sources,
+                              const PageSink& sink, uint64_t align, bool running = false);
 
 }  // namespace cryo::mem

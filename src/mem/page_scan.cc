@@ -50,7 +50,8 @@ Status AppendSwappedData(int pagemap_fd, PageRange r, std::vector<PageRange>& ou
 
 }  // namespace
 
-Status ScanDataPages(int pagemap_fd, uint64_t start, uint64_t end, std::vector<PageRange>& out) {
+Status ScanDataPages(int pagemap_fd, uint64_t start, uint64_t end, std::vector<PageRange>& out,
+                     uint64_t* zero_pages) {
   constexpr size_t kVec = 4096;
   page_region regions[kVec];
   uint64_t pos = start;
@@ -61,17 +62,21 @@ Status ScanDataPages(int pagemap_fd, uint64_t start, uint64_t end, std::vector<P
     arg.end = end;
     arg.vec = reinterpret_cast<uint64_t>(regions);
     arg.vec_len = kVec;
-    // Wanted: (PRESENT or SWAPPED) and not FILE and not PFNZERO.
-    arg.category_inverted = PAGE_IS_FILE | PAGE_IS_PFNZERO;
-    arg.category_mask = PAGE_IS_FILE | PAGE_IS_PFNZERO;
+    // Wanted: (PRESENT or SWAPPED) and not FILE and not PFNZERO. To count zero pages, those are
+    // reported too (with PFNZERO in their categories) and left out below.
+    uint64_t not_wanted = zero_pages ? PAGE_IS_FILE : PAGE_IS_FILE | PAGE_IS_PFNZERO;
+    arg.category_inverted = not_wanted;
+    arg.category_mask = not_wanted;
     arg.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
-    arg.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
+    arg.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_PFNZERO;
     long n = ::ioctl(pagemap_fd, PAGEMAP_SCAN, &arg);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return ErrnoError("PAGEMAP_SCAN {:#x}-{:#x}", pos, end);
     for (long i = 0; i < n; i++) {
       PageRange r{regions[i].start, regions[i].end};
-      if (regions[i].categories & PAGE_IS_PRESENT) {
+      if (regions[i].categories & PAGE_IS_PFNZERO) {
+        *zero_pages += r.pages();
+      } else if (regions[i].categories & PAGE_IS_PRESENT) {
         Append(out, r);
       } else {
         CRYO_TRYV(AppendSwappedData(pagemap_fd, r, out));

@@ -19,7 +19,9 @@ struct PageRange {
 
 // Appends to `out` the ranges of [start, end) whose pages are present or swapped, private
 // (anonymous or copied-on-write from a file) and not the zero page. `pagemap_fd` is an open
-// /proc/PID/pagemap. Adjacent ranges are merged.
-Status ScanDataPages(int pagemap_fd, uint64_t start, uint64_t end, std::vector<PageRange>& out);
+// /proc/PID/pagemap. Adjacent ranges are merged. If `zero_pages` is given, the pages mapping the
+// shared zero page (read but never written) are added to it.
+Status ScanDataPages(int pagemap_fd, uint64_t start, uint64_t end, std::vector<PageRange>& out,
+                     uint64_t* zero_pages = nullptr);
 
 }  // namespace cryo::mem

@@ -39,6 +39,13 @@ TEST_F(PageScan, FindsWrittenAnonPagesAndSkipsUntouchedAndZeroPages) {
   std::vector<PageRange> want = {{base + 3 * kPage, base + 5 * kPage},
                                  {base + 10 * kPage, base + 11 * kPage}};
   EXPECT_EQ(out, want);
+  // The same with zero pages counted: the read-faulted page is one.
+  (void)p[21 * kPage];
+  out.clear();
+  uint64_t zero = 0;
+  ASSERT_TRUE(ScanDataPages(pagemap_.get(), base, base + 64 * kPage, out, &zero));
+  EXPECT_EQ(out, want);
+  EXPECT_EQ(zero, 2u);
   ::munmap(const_cast<char*>(p), 64 * kPage);
 }
 

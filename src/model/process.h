@@ -85,6 +85,25 @@ struct PageRun {
   bool operator==(const PageRun&) const = default;
 };
 
+// How a pages file holds its content (docs/image-format.md §6). Uncompressed: page content at the
+// runs' offsets. Compressed: the content (raw_size bytes, which the runs' offsets address) is cut
+// into blocks of block_size raw bytes (the last may be shorter), each stored on its own.
+enum class PageCodec : uint32_t { kNone = 0, kZstd = 1, kLz4 = 2 };
+
+struct PageBlock {
+  uint64_t offset = 0;  // where the block is stored in the pages file
+  uint32_t size = 0;    // stored bytes: one zstd or lz4 frame
+  bool operator==(const PageBlock&) const = default;
+};
+
+struct PagesCompression {
+  PageCodec codec = PageCodec::kNone;
+  uint64_t block_size = 0;
+  uint64_t raw_size = 0;
+  std::vector<PageBlock> blocks;  // block i holds raw bytes [i * block_size, ...)
+  bool operator==(const PagesCompression&) const = default;
+};
+
 // x86-64 general registers, the layout of struct user_regs_struct.
 struct GpRegs {
   uint64_t r15, r14, r13, r12, rbp, rbx, r11, r10, r9, r8, rax, rcx, rdx, rsi, rdi, orig_rax, rip,
@@ -274,6 +293,8 @@ struct Process {
   std::vector<PageRun> pagemap;  // sorted by vaddr, inside private vmas
   std::string pages_file;        // file name in the image directory
   TaskControl control;           // timers, pdeathsig, subreaper, seccomp (model/task_control.h)
+  // How pages_file stores the content.
+  PagesCompression pages_compression;
   bool operator==(const Process&) const = default;
 };
 

@@ -100,7 +100,7 @@ struct FillJob {
   uint64_t dst;
   uint64_t len;
   uint64_t offset;
-  int fd;
+  const image::PagesReader* src;
 };
 
 Status PremapAndFill(const model::Process& p, const Plan& plan, int pages_fd,
@@ -112,6 +112,13 @@ Status PremapAndFill(const model::Process& p, const Plan& plan, int pages_fd,
     } else {
       CRYO_TRYV(PremapOne(v, s.addr));
     }
+  }
+  // Readers of this image's pages file (index 0) and of each parent's (1 + level): plain or
+  // compressed, every block read on its own.
+  std::vector<image::PagesReader> readers{
+      image::PagesReader(pages_fd, p.pages_file, &p.pages_compression)};
+  for (size_t l = 0; chain != nullptr && l < chain->depth(); l++) {
+    readers.push_back(chain->pages(l));
   }
   // Pagemap runs are sorted by address, like the vmas and the premap slots.
   std::vector<FillJob> jobs;
@@ -129,7 +136,7 @@ Status PremapAndFill(const model::Process& p, const Plan& plan, int pages_fd,
     const model::Vma& v = p.vmas[plan.premap[slot].vma_index];
     uint64_t base = plan.premap[slot].addr - v.start;
     if (run.flags & model::kPagePresent) {
-      jobs.push_back({base + run.vaddr, run.nr_pages << 12, run.offset, pages_fd});
+      jobs.push_back({base + run.vaddr, run.nr_pages << 12, run.offset, &readers[0]});
       total += run.nr_pages << 12;
       continue;
     }
@@ -140,7 +147,7 @@ Status PremapAndFill(const model::Process& p, const Plan& plan, int pages_fd,
     segs.clear();
     CRYO_TRYV(chain->Resolve(run.vaddr, run.nr_pages << 12, segs));
     for (const auto& sg : segs) {
-      jobs.push_back({base + sg.vaddr, sg.len, sg.offset, chain->pages_fd(sg.level)});
+      jobs.push_back({base + sg.vaddr, sg.len, sg.offset, &readers[1 + sg.level]});
       total += sg.len;
     }
   }
@@ -150,13 +157,14 @@ Status PremapAndFill(const model::Process& p, const Plan& plan, int pages_fd,
   size_t workers = total >= kParallelFrom ? CopyWorkers() : 1;
   uint64_t share = (total / workers + 4096) & ~4095ull;  // page-aligned: no page split
   return ParallelFor(workers, [&](size_t w) -> Status {
+    image::BlockCache cache;
     uint64_t lo = w * share, hi = lo + share, at = 0;
     for (const FillJob& j : jobs) {
       uint64_t s = std::max(lo, at), e = std::min(hi, at + j.len);
       if (s < e) {
         uint64_t off = s - at;
-        CRYO_TRYV(PreadFull(j.fd, {reinterpret_cast<std::byte*>(j.dst + off), e - s},
-                            j.offset + off, p.pages_file));
+        CRYO_TRYV(
+            j.src->Read(j.offset + off, {reinterpret_cast<std::byte*>(j.dst + off), e - s}, cache));
       }
       at += j.len;
     }

@@ -31,8 +31,15 @@ Modes:
   fail-sysv-taken       (victims/shm_sysv.c) a restore while another process is attached to the
                         System V segment the dump left behind fails naming its id, leaves no
                         process and no segment it created; once detached the image restores
+  fail-corrupt-pages    restores of an image whose pages file has a flipped byte or was
+                        truncated fail naming that file and leave no process (use with
+                        --compress all: a plain pages file carries no checksum)
   cli-show       `cryo show DIR` of a dump prints JSON
   cli-check      `cryo check` succeeds on this machine (no victim needed)
+
+--compress all: every dump and pre-dump round stores compressed pages (--compress, lz4; checked
+in its stats-dump.json); --compress zstd: the same with --compress=zstd; --compress mixed: round 1
+lz4, round 3 zstd, the others raw, and merge recompresses with zstd.
 
 Runs as PID 1 of its own PID namespace (see e2elib.py). Exit 0 pass, 1 fail, 77 skip.
 """
@@ -61,6 +68,44 @@ def without_tracker(snap):
     fds = [fd for fd in snap["fds"].split() if f"fd {fd}" not in ours]
     snap["fds"] = " ".join(fds)
     return snap
+
+
+STATS_PHASES = ("capture_seconds", "memory_scan_seconds", "memory_copy_seconds", "write_seconds")
+STATS_COUNTS = ("pages_scanned", "pages_written", "pages_skipped", "pages_unchanged",
+                "pages_zero", "bytes_written", "bytes_content")
+
+
+def check_stats(images, stats):
+    """stats-dump.json of a dump or pre-dump: frozen and total time, time per phase, page
+    counts, bytes, compression; and the numbers agree with each other."""
+    def fail(what):
+        raise TestFailure(f"{images}/stats-dump.json: {what}: {json.dumps(stats)}")
+
+    for k in ("frozen_seconds", "total_seconds"):
+        if not isinstance(stats.get(k), (int, float)) or stats[k] <= 0:
+            fail(f"{k} missing or not positive")
+    if stats["total_seconds"] < stats["frozen_seconds"]:
+        fail("total time shorter than frozen time")
+    phases = stats.get("phases", {})
+    for k in STATS_PHASES:
+        if not isinstance(phases.get(k), (int, float)) or phases[k] < 0:
+            fail(f"phase {k} missing")
+    for k in STATS_COUNTS:
+        if not isinstance(stats.get(k), int) or stats[k] < 0:
+            fail(f"{k} missing")
+    if stats["pages_scanned"] == 0 or stats["pages_scanned"] < stats["pages_written"]:
+        fail("no page scanned, or more written than scanned")
+    skipped = stats["pages_scanned"] - stats["pages_written"] - stats["pages_unchanged"]
+    if stats["pages_skipped"] != skipped or stats["pages_zero"] > skipped:
+        fail("skipped pages do not add up")
+    if stats["bytes_content"] != stats["pages_written"] * 4096:
+        fail("bytes_content is not pages_written pages")
+    ratio = stats.get("compression_ratio")
+    if stats.get("compression") == "none" and stats["bytes_written"] != stats["bytes_content"]:
+        fail("uncompressed, yet bytes_written differs from the content")
+    if not isinstance(ratio, (int, float)) or abs(
+            ratio - stats["bytes_content"] / max(1, stats["bytes_written"])) > 1e-6:
+        fail("compression_ratio is not bytes_content / bytes_written")
 
 
 class VictimTest:
@@ -201,10 +246,40 @@ class VictimTest:
 
     # --- cryo ---------------------------------------------------------------------------------
 
+    def compress_args(self, round_index=0):
+        """--compress for round `round_index` (0: a plain dump, 1-3: pre-dump rounds, 4: the
+        final incremental dump) as --compress asks."""
+        c = self.args.compress
+        if c == "all" or (c == "mixed" and round_index == 1):
+            return ["--compress"]
+        if c == "zstd" or (c == "mixed" and round_index == 3):
+            return ["--compress=zstd"]
+        return []
+
+    def check_compression(self, images, compress_args):
+        """stats-dump.json has every field (check_stats) and says whether the pages were
+        compressed, and the ratio."""
+        with open(os.path.join(images, "stats-dump.json")) as f:
+            stats = json.load(f)
+        check_stats(images, stats)
+        want = "none"
+        if compress_args:
+            want = "zstd" if compress_args[0].endswith("zstd") else "lz4"
+        if stats.get("compression") != want:
+            raise TestFailure(f"{images}: compression is {stats.get('compression')!r}, not {want}")
+        if compress_args:
+            ratio = stats["compression_ratio"]
+            if stats["bytes_content"] > 0 and not stats["bytes_written"] > 0:
+                raise TestFailure(f"{images}: {stats['bytes_content']} bytes stored in nothing")
+            log(f"{images}: {stats['bytes_content']} bytes of pages stored in "
+                f"{stats['bytes_written']} (ratio {ratio:.2f})")
+
     def dump(self, images, leave_running=False):
         args = ["-t", str(self.pid), "-D", images] + (["--leave-running"] if leave_running else [])
-        p = self.h.run_cryo("dump", *args)
+        compress = self.compress_args()
+        p = self.h.run_cryo("dump", *args, *compress)
         e2elib.expect_cryo_ok(p, f"dump of pid {self.pid}")
+        self.check_compression(images, compress)
         if not os.path.isdir(images) or not os.listdir(images):
             raise TestFailure(f"cryo dump succeeded but {images} is missing or empty")
         mode = os.stat(images).st_mode & 0o777
@@ -307,14 +382,17 @@ class VictimTest:
         self.go()
         self.expect_pass(restorer, "victim restored from the second dump")
 
-    def pre_dump(self, images, prev=None, as_dump=False):
+    def pre_dump(self, images, prev=None, as_dump=False, round_index=0):
         """A pre-dump round, or (as_dump) a `dump --leave-running --track-mem` round."""
         args = ["-t", str(self.pid), "-D", images] + (["--prev-images-dir", prev] if prev else [])
+        compress = self.compress_args(round_index)
+        args += compress
         if as_dump:
             p = self.h.run_cryo("dump", *args, "--leave-running", "--track-mem")
         else:
             p = self.h.run_cryo("pre-dump", *args)
         e2elib.expect_cryo_ok(p, f"pre-dump of pid {self.pid}")
+        self.check_compression(images, compress)
         with open(os.path.join(images, "stats-dump.json")) as f:
             stats = json.load(f)
         log(f"pre-dumped pid {self.pid} to {images}: {stats['pages_written']} pages stored, "
@@ -342,7 +420,7 @@ class VictimTest:
         prev = None
         for i, images in enumerate(rounds, 1):
             # With --steps, round 2 is a full dump that keeps tracking (--track-mem).
-            stats = self.pre_dump(images, prev, as_dump=self.args.steps and i == 2)
+            stats = self.pre_dump(images, prev, as_dump=self.args.steps and i == 2, round_index=i)
             if prev is not None and stats["pages_unchanged"] == 0:
                 raise TestFailure(f"round {i} found no unchanged page: tracking did not work")
             if self.args.steps:
@@ -352,8 +430,10 @@ class VictimTest:
             self.before = without_tracker(self.stable_snapshot(self.pid))
         final = self.h.path("images")
         args = ["-t", str(self.pid), "-D", final, "--prev-images-dir", prev]
-        p = self.h.run_cryo("dump", *args)
+        compress = self.compress_args(4)
+        p = self.h.run_cryo("dump", *args, *compress)
         e2elib.expect_cryo_ok(p, f"incremental dump of pid {self.pid}")
+        self.check_compression(final, compress)
         self.h.wait_gone(self.pid, proc=self.victim_proc)
         if self.args.steps:
             self.check_chain_and_merge(final, rounds)
@@ -369,8 +449,15 @@ class VictimTest:
         chain = json.loads(p.stdout).get("parent_chain", [])
         if len(chain) != 3:
             raise TestFailure(f"cryo show lists {len(chain)} parent images, expected 3: {chain}")
-        p = self.h.run_cryo("merge", final)
+        merge_args = ["--compress=zstd"] if self.args.compress == "mixed" else []
+        p = self.h.run_cryo("merge", final, *merge_args)
         e2elib.expect_cryo_ok(p, "merge")
+        if merge_args:
+            p = self.h.run_cryo("show", os.path.join(final, f"pagemap-{self.pid}.img"), log=False)
+            e2elib.expect_cryo_ok(p, "show pagemap")
+            codec = json.loads(p.stdout)["entry"].get("codec")
+            if codec != "PAGE_CODEC_ZSTD":
+                raise TestFailure(f"merge --compress left the pages with codec {codec}")
         for d in rounds:
             shutil.rmtree(d)
         log("merged the chain into the final image and removed the pre-dump images")
@@ -554,6 +641,43 @@ class VictimTest:
         self.go()
         self.expect_pass(restorer, "victim restored once the segment was free")
 
+    def mode_fail_corrupt_pages(self):
+        self.h.check_cryo_binary()
+        self.before = self.start_victim()
+        images = self.h.path("images")
+        self.dump(images)
+        self.h.wait_gone(self.pid, proc=self.victim_proc)
+        pages = f"pages-{self.pid}.img"
+
+        def flip_middle(data):
+            data[len(data) // 2] ^= 0x01
+            return data
+
+        def truncate(data):
+            return data[: len(data) - len(data) // 3]
+
+        for name, damage in (("byte flipped", flip_middle), ("truncated", truncate)):
+            bad = self.h.path("images-" + name.replace(" ", "-"))
+            shutil.copytree(images, bad)
+            path = os.path.join(bad, pages)
+            with open(path, "rb") as f:
+                data = bytearray(f.read())
+            with open(path, "wb") as f:
+                f.write(damage(data))
+            log(f"restore with {pages} {name}")
+            p = self.h.run_cryo("restore", "-D", bad)
+            e2elib.expect_cryo_error(p, "restore", must_mention=re.escape(pages))
+            try:
+                self.h.wait_gone(self.pid, timeout=3)
+            except TestFailure:
+                raise TestFailure(
+                    f"after the failed restore ({name}) a process with pid {self.pid} exists"
+                ) from None
+        log("the intact image must still restore")
+        restorer = self.restore(images, detach=False)
+        self.go()
+        self.expect_pass(restorer, "victim restored from the intact image")
+
     def mode_cli_show(self):
         self.h.check_cryo_binary()
         self.before = self.start_victim()
@@ -590,6 +714,7 @@ MODES = {
     "fail-tcp-flag": VictimTest.mode_fail_tcp_flag,
     "fail-corrupt-image": VictimTest.mode_fail_corrupt_image,
     "fail-sysv-taken": VictimTest.mode_fail_sysv_taken,
+    "fail-corrupt-pages": VictimTest.mode_fail_corrupt_pages,
     "cli-show": VictimTest.mode_cli_show,
     "cli-check": VictimTest.mode_cli_check,
 }
@@ -605,6 +730,8 @@ def main():
                     help="dump and restore with --tcp-established")
     ap.add_argument("--peer", action="store_true",
                     help="a TCP client outside the tree talks to the victim (tcp_peer.py)")
+    ap.add_argument("--compress", choices=["none", "all", "zstd", "mixed"], default="none",
+                    help="which rounds store compressed pages")
     args = ap.parse_args()
     e2elib.enter_pid_namespace()
     test = VictimTest(args)
