@@ -16,6 +16,7 @@
 #include "dump/capture_task.h"
 #include "dump/capture_thread.h"
 #include "dump/dump_memory.h"
+#include "dump/fd_tty.h"
 #include "dump/shape.h"
 #include "dump/stats.h"
 #include "dump/tracking.h"
@@ -147,6 +148,7 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   model::Process p =
       CRYO_TRY(CaptureProcess(frozen, MmCaptureOptions{.tracked = parent.ranges}, next.fd, owners));
   p.stopped = stopped;
+  CRYO_TRYV(CheckTerminalFds(p, opts.shell_job));  // dump/fd_tty.h
   stats.capture_seconds = SecondsSince(t_frozen);
   std::optional<RemoteFdCloser> remove_tracker;
   if (tracker && !opts.track_mem) remove_tracker.emplace(leader, next.fd);

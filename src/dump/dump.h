@@ -20,6 +20,9 @@ struct DumpOptions {
   // With leave_running: keep (or start) dirty tracking in the process and write tracking.json,
   // so this image can be the parent of a later pre-dump or dump.
   bool track_mem = false;
+  // -j: the process's controlling terminal is the caller's (a shell job); restore gives it the
+  // restoring cryo's terminal. Without it such a process is refused.
+  bool shell_job = false;
 };
 
 struct DumpStats {

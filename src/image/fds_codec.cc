@@ -3,6 +3,7 @@
 #include "image/codec_util.h"
 #include "image/cryo.pb.h"
 #include "image/image_file.h"
+#include "image/tty_codec.h"
 
 namespace cryo::image {
 
@@ -19,6 +20,9 @@ static_assert(int(model::FdType::kEpoll) == pb::FD_EPOLL);
 static_assert(int(model::FdType::kUnixPair) == pb::FD_UNIX_PAIR);
 static_assert(int(model::FdType::kUnixListen) == pb::FD_UNIX_LISTEN);
 static_assert(int(model::FdType::kInotify) == pb::FD_INOTIFY);
+static_assert(int(model::FdType::kPtyMaster) == pb::FD_PTY_MASTER);
+static_assert(int(model::FdType::kPtySlave) == pb::FD_PTY_SLAVE);
+static_assert(int(model::FdType::kCallerTty) == pb::FD_CALLER_TTY);
 static_assert(int(model::LockKind::kFlock) == pb::LOCK_FLOCK);
 static_assert(int(model::LockKind::kPosix) == pb::LOCK_POSIX);
 static_assert(int(model::LockKind::kOfd) == pb::LOCK_OFD);
@@ -69,6 +73,7 @@ Result<std::string> EncodeFds(const model::Process& p) {
       o->set_start(l.start);
       o->set_end(l.end);
     }
+    if (fd.tty != model::TtyState{}) TtyToProto(fd.tty, *out->mutable_tty());
   }
   return EncodeFile(Kind::kFds, m);
 }
@@ -107,7 +112,8 @@ Status DecodeFds(std::string_view file, model::Process& p) {
                               .peer_id = in.peer_id(),
                               .sock_type = in.sock_type(),
                               .messages = {in.messages().begin(), in.messages().end()},
-                              .watches = {}});
+                              .watches = {},
+                              .tty = {}});
     model::Fd& f = p.fds.back();
     for (const pb::EpollTarget& t : in.epoll_targets()) {
       f.epoll_targets.push_back({t.fd(), t.events(), t.data(), t.ino()});
@@ -121,6 +127,7 @@ Status DecodeFds(std::string_view file, model::Process& p) {
       }
       f.locks.push_back({static_cast<model::LockKind>(l.kind()), l.write(), l.start(), l.end()});
     }
+    f.tty = TtyFromProto(in.tty());
   }
   return {};
 }

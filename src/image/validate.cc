@@ -8,6 +8,7 @@
 #include "base/types.h"
 #include "image/format.h"
 #include "image/task_control_codec.h"
+#include "image/tty_codec.h"
 
 namespace cryo::image {
 namespace {
@@ -168,7 +169,7 @@ Status CheckFdKindState(const model::Fd& f) {
     if (l.start > l.end)
       return Corrupt("fd {}: lock range {}-{} is reversed", f.fd, l.start, l.end);
   }
-  if (f.kind_flags & ~uint32_t{model::kEventfdSemaphore}) {
+  if (f.kind_flags & ~uint32_t{model::kEventfdSemaphore | model::kTtyForeground}) {
     return Corrupt("fd {}: unknown kind flags {:#x}", f.fd, f.kind_flags);
   }
   return {};
@@ -192,7 +193,7 @@ Status ValidateFds(const model::Process& p) {
     }
     CRYO_TRYV(CheckFdKindState(p.fds[i]));
   }
-  return {};
+  return ValidateTtyFds(p);
 }
 
 Status ValidatePagesFileName(std::string_view name) {

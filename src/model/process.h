@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "model/task_control.h"
+#include "model/tty.h"
 
 namespace cryo::model {
 
@@ -154,6 +155,10 @@ enum class FdType : uint32_t {
   kUnixPair = 10,    // a connected unix socket whose peer is in the process (a socketpair)
   kUnixListen = 11,  // a listening unix socket, bound to `path`, re-bound at restore
   kInotify = 12,     // watches, re-added by path with their watch descriptors
+  // Terminals (dump/fd_tty.cc, restore/fd_tty.cc); numbered apart from the kinds above.
+  kPtyMaster = 40,  // /dev/ptmx: a new pair at restore, state in Fd::tty
+  kPtySlave = 41,   // /dev/pts/N whose master (same Fd::tty.index) is in the process
+  kCallerTty = 42,  // --shell-job: the controlling terminal, the restoring cryo's at restore
 };
 
 // One inotify watch: its descriptor, event mask and the path of the watched inode at dump.
@@ -187,6 +192,7 @@ struct FileLock {
 // Fd::kind_flags bits.
 enum FdKindFlag : uint32_t {
   kEventfdSemaphore = 1u << 0,  // EFD_SEMAPHORE
+  kTtyForeground = 1u << 8,     // kCallerTty: the process's group was the terminal's foreground
 };
 
 struct Fd {
@@ -222,6 +228,7 @@ struct Fd {
   int32_t sock_type = 0;
   std::vector<std::string> messages;
   std::vector<InotifyWatch> watches;  // inotify, sorted by wd
+  TtyState tty;                       // kPtyMaster, kPtySlave (index only), kCallerTty
   bool operator==(const Fd&) const = default;
 };
 

@@ -20,6 +20,7 @@
 #include "base/parallel.h"
 #include "base/unique_fd.h"
 #include "restore/fd_kinds.h"
+#include "restore/fd_tty.h"
 #include "restorer/abi.h"
 #include "restorer/blob.h"
 #include "sys/kernel_abi.h"
@@ -199,6 +200,7 @@ Result<UniqueFd> OpenByPath(const model::Fd& f) {
 struct SharedObjects {
   PipeSet pipes;
   SocketPairSet socketpairs;
+  PtySet ptys;  // restore/fd_tty.h
 };
 
 Result<UniqueFd> OpenFdObject(const model::Fd& f, SharedObjects& shared) {
@@ -220,6 +222,11 @@ Result<UniqueFd> OpenFdObject(const model::Fd& f, SharedObjects& shared) {
       return OpenTimerfd(f);
     case model::FdType::kEpoll:
       return OpenEpoll(f);
+    case model::FdType::kPtyMaster:
+    case model::FdType::kPtySlave:
+      return shared.ptys.Open(f);
+    case model::FdType::kCallerTty:
+      return OpenCallerTty(f);
     default:
       return OpenByPath(f);
   }
@@ -253,7 +260,7 @@ Status InstallFd(const model::Fd& f, SharedObjects& shared) {
 }
 
 Status InstallFds(const model::Process& p, int floor) {
-  SharedObjects shared{PipeSet(p.fds, floor), SocketPairSet(p.fds, floor)};
+  SharedObjects shared{PipeSet(p.fds, floor), SocketPairSet(p.fds, floor), PtySet(p.fds, floor)};
   for (const auto& f : p.fds) CRYO_TRYV(InstallFd(f, shared));
   // Once every fd is in place: epoll targets are added through their numbers.
   for (const auto& f : p.fds) {
