@@ -120,16 +120,29 @@ Status CaptureTty(pid_t pid, dev_t rdev, model::Fd& out) {
     out.tty.queued_to_slave = static_cast<uint32_t>(queued);
     return {};
   }
+  if (out.fd <= 2) {
+    // stdio on a terminal the process does not control: whoever started it owns it, as for
+    // pipes; restore hands over its own stdio.
+    out.type = model::FdType::kInherited;
+    return {};
+  }
   return MakeError(ErrorKind::kUnsupported,
                    "{}: a terminal that is neither a pty of the process nor its controlling "
                    "terminal is not supported",
                    what);
 }
 
-Status CheckTerminalFds(const model::Process& p, bool shell_job) {
+Status CheckTerminalFds(model::Process& p, bool shell_job) {
   std::set<uint32_t> masters;
   for (const model::Fd& f : p.fds) {
     if (f.type == model::FdType::kPtyMaster) masters.insert(f.tty.index);
+  }
+  for (model::Fd& f : p.fds) {
+    if (f.type == model::FdType::kPtySlave && f.fd <= 2 && !masters.contains(f.tty.index)) {
+      // stdio on someone else's pty (not its controlling terminal): inherited, like a pipe.
+      f.type = model::FdType::kInherited;
+      f.tty = {};
+    }
   }
   for (const model::Fd& f : p.fds) {
     if (f.type == model::FdType::kCallerTty && !shell_job) {
