@@ -38,7 +38,7 @@ Result<model::Process> CaptureProcess(const ptrace::Freezer& frozen, const MmCap
   const ptrace::Tracee& leader = frozen.threads().at(0);
   model::Process p;
   p.pid = frozen.pid();
-  CRYO_TRYV(CaptureSeccomp(frozen, p));  // first: it lets the remote syscalls below pass
+  CRYO_TRYV(CaptureSeccomp(frozen, p));
   // Unsupported files are the most common refusal: find them before any other work.
   p.fds = CRYO_TRY(CaptureFds(p.pid, tracker_fd));
   for (const ptrace::Tracee& t : frozen.threads()) {
@@ -81,6 +81,7 @@ Result<ptrace::Freezer> FreezeForDump(pid_t pid, bool stopped) {
   }
   if (stopped) frozen->RestopOnRelease();
   log::Info("pid {} frozen", pid);
+  CRYO_TRYV(SuspendSeccomp(*frozen));  // before any remote syscall
   // Threads or children may have appeared before the freeze took hold.
   CRYO_TRYV(CheckSupportedShape(pid));
   return std::move(*frozen);
