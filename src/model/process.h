@@ -156,9 +156,9 @@ enum class FdType : uint32_t {
   kUnixListen = 11,  // a listening unix socket, bound to `path`, re-bound at restore
   kInotify = 12,     // watches, re-added by path with their watch descriptors
   // Terminals (dump/fd_tty.cc, restore/fd_tty.cc); numbered apart from the kinds above.
-  kPtyMaster = 40,  // /dev/ptmx: a new pair at restore, state in Fd::tty
-  kPtySlave = 41,   // /dev/pts/N whose master (same Fd::tty.index) is in the process
-  kCallerTty = 42,  // --shell-job: the controlling terminal, the restoring cryo's at restore
+  kPtyMaster = 60,  // /dev/ptmx: a new pair at restore, state in Fd::tty
+  kPtySlave = 61,   // /dev/pts/N whose master (same Fd::tty.index) is in the process
+  kCallerTty = 62,  // --shell-job: the controlling terminal, the restoring cryo's at restore
 };
 
 // One inotify watch: its descriptor, event mask and the path of the watched inode at dump.
