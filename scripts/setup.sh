@@ -10,6 +10,7 @@ PACKAGES=(
   build-essential cmake ninja-build g++ pkg-config
   libprotobuf-dev protobuf-compiler libcli11-dev libfmt-dev nlohmann-json3-dev libgtest-dev
   python3 binutils clang-format clang-tidy util-linux procps
+  nftables redis-server redis-tools
 )
 
 missing=()

@@ -60,6 +60,8 @@ int main(int argc, char** argv) {
                    "pre-dump image (relative to -D): store only pages written since");
   dump->add_flag("--track-mem", dump_opts.track_mem,
                  "with --leave-running: keep tracking writes for a later incremental round");
+  dump->add_flag("--tcp-established", dump_opts.tcp_established,
+                 "dump established TCP connections (repair mode under a network lock)");
   AddCommon(dump, common);
 
   auto* pre_dump =
@@ -76,6 +78,8 @@ int main(int argc, char** argv) {
   restore->add_option("-D,--images-dir", restore_opts.images_dir, "image directory")->required();
   restore->add_flag("-d,--restore-detached", restore_opts.detach,
                     "return once the process runs instead of waiting for it");
+  restore->add_flag("--tcp-established", restore_opts.tcp_established,
+                    "restore established TCP connections and remove their network lock");
   restore->add_flag("-j,--shell-job", restore_opts.shell_job,
                     "give the process this terminal (it was dumped with --shell-job)");
   AddCommon(restore, common);

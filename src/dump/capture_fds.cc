@@ -10,6 +10,8 @@
 #include <string_view>
 
 #include "base/io.h"
+#include "dump/capture_shmem.h"
+#include "dump/fd_inet.h"
 #include "dump/fd_kinds.h"
 #include "dump/fd_tty.h"
 #include "dump/unix_diag.h"
@@ -33,7 +35,8 @@ struct FileKey {
   bool operator==(const FileKey&) const = default;
 };
 
-Result<model::Fd> CaptureOne(pid_t pid, int fd, FileKey& key) {
+Result<model::Fd> CaptureOne(pid_t pid, int fd, FileKey& key, ShmemCollector* shmem,
+                             InetSession* inet) {
   std::string link = fmt::format("/proc/{}/fd/{}", pid, fd);
   std::string target = CRYO_TRY(proc::ReadLink(link));
   std::string info_text = CRYO_TRY(ReadWholeFile(fmt::format("/proc/{}/fdinfo/{}", pid, fd)));
@@ -57,6 +60,7 @@ Result<model::Fd> CaptureOne(pid_t pid, int fd, FileKey& key) {
     return unsupported("locks on this kind of file are not supported");
   }
   if (S_ISREG(st.st_mode)) {
+    if (shmem != nullptr && CRYO_TRY(shmem->AddFd(pid, out, st))) return out;
     if (deleted) return unsupported("open files that were deleted are not supported yet");
     out.type = model::FdType::kRegular;
     out.file = model::FileIdOf(st);
@@ -116,7 +120,9 @@ Result<model::Fd> CaptureOne(pid_t pid, int fd, FileKey& key) {
   if (S_ISSOCK(st.st_mode)) {
     auto sock = QueryUnixSocket(st.st_ino);
     if (!sock && sock.error().sys_errno() == ENOENT) {
-      return unsupported("sockets other than unix sockets are not supported yet");
+      if (inet == nullptr) return unsupported("sockets other than unix sockets are not supported");
+      CRYO_TRYV(inet->Capture(fd, out));
+      return out;
     }
     if (!sock) return std::unexpected(sock.error());
     constexpr int kEstablished = 1;
@@ -167,14 +173,15 @@ Status FindShared(pid_t pid, std::vector<model::Fd>& fds, const std::vector<File
 
 }  // namespace
 
-Result<std::vector<model::Fd>> CaptureFds(pid_t pid, int skip_fd) {
+Result<std::vector<model::Fd>> CaptureFds(pid_t pid, int skip_fd, ShmemCollector* shmem,
+                                          InetSession* inet) {
   std::vector<model::Fd> out;
   std::vector<FileKey> keys;
   auto fds = CRYO_TRY_CTX(proc::ListFds(pid), "list fds of pid {}", pid);
   for (int fd : fds) {
     if (fd == skip_fd) continue;
     FileKey key;
-    out.push_back(CRYO_TRY(CaptureOne(pid, fd, key)));
+    out.push_back(CRYO_TRY(CaptureOne(pid, fd, key, shmem, inet)));
     keys.push_back(key);
   }
   CRYO_TRYV(FindShared(pid, out, keys));

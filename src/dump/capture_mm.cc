@@ -7,6 +7,7 @@
 
 #include "base/hash.h"
 #include "base/io.h"
+#include "dump/capture_shmem.h"
 #include "proc/smaps.h"
 #include "proc/stat.h"
 #include "proc/tasks.h"
@@ -94,6 +95,13 @@ Result<model::Vma> VmaFrom(pid_t pid, const proc::SmapsEntry& e, UffdOwner owner
     v.kind = model::VmaKind::kVdso;
   } else if (m.path == "[vvar]" || m.path == "[vvar_vclock]") {
     v.kind = model::VmaKind::kVvar;
+  } else if (IsShmemMapping(m)) {
+    v.name = m.path;
+    if (o.shmem == nullptr) {
+      SetShmemVmaKind(m, v);
+    } else {
+      CRYO_TRYV(o.shmem->AddMapping(pid, m, v));
+    }
   } else if (m.inode == 0) {
     if (m.shared) {
       return MakeError(ErrorKind::kUnsupported, "{}: shared anonymous memory is not supported yet",
@@ -104,11 +112,8 @@ Result<model::Vma> VmaFrom(pid_t pid, const proc::SmapsEntry& e, UffdOwner owner
     auto refuse = [&](std::string_view what) {
       return MakeError(ErrorKind::kUnsupported, "{}: {} is not supported yet", where(), what);
     };
-    // Shared anonymous memory is a deleted /dev/zero inode of the kernel's shmem.
-    if (m.path.starts_with("/dev/zero")) return refuse("shared anonymous memory");
-    if (m.path.starts_with("/SYSV")) return refuse("System V shared memory");
-    if (m.path.starts_with("/memfd:")) return refuse("a memfd mapping");
-    if (m.deleted) return refuse("a mapping of a deleted file");
+    // Shared anonymous memory, memfds, System V and unlinked files are IsShmemMapping.
+    if (m.path.starts_with("/dev/zero")) return refuse("a private mapping of /dev/zero");
     if (m.path.empty() || m.path[0] != '/') return refuse("a mapping without a file path");
     v.kind = m.shared ? model::VmaKind::kFileShared : model::VmaKind::kFilePrivate;
     v.file = CRYO_TRY(StatMapFile(pid, m));

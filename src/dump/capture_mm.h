@@ -13,6 +13,8 @@
 
 namespace cryo::dump {
 
+class ShmemCollector;
+
 // Which userfaultfd a mapping is registered with.
 enum class UffdOwner { kNone, kOurs, kProcess };
 
@@ -23,6 +25,8 @@ struct MmCaptureOptions {
   // Accept mappings the process registered with its own userfaultfd (pre-dump copies them in
   // full); a dump refuses them, restore cannot recreate the registration.
   bool allow_process_uffd = false;
+  // Records shared-memory mappings (dump/capture_shmem.h); null: only their kind is recorded.
+  ShmemCollector* shmem = nullptr;
 };
 
 // Fills p.vmas and p.mm (all but mm.brk, which needs a remote syscall). With `owners`, also

@@ -13,9 +13,11 @@
 #include "dump/capture_fds.h"
 #include "dump/capture_mm.h"
 #include "dump/capture_seccomp.h"
+#include "dump/capture_shmem.h"
 #include "dump/capture_task.h"
 #include "dump/capture_thread.h"
 #include "dump/dump_memory.h"
+#include "dump/fd_inet.h"
 #include "dump/fd_tty.h"
 #include "dump/shape.h"
 #include "dump/stats.h"
@@ -34,13 +36,15 @@ namespace {
 using Clock = SteadyClock;
 
 Result<model::Process> CaptureProcess(const ptrace::Freezer& frozen, const MmCaptureOptions& mm,
-                                      int tracker_fd, std::vector<UffdOwner>& owners) {
+                                      int tracker_fd, std::vector<UffdOwner>& owners,
+                                      InetSession& inet) {
+  ShmemCollector* shmem = mm.shmem;
   const ptrace::Tracee& leader = frozen.threads().at(0);
   model::Process p;
   p.pid = frozen.pid();
   CRYO_TRYV(CaptureSeccomp(frozen, p));
   // Unsupported files are the most common refusal: find them before any other work.
-  p.fds = CRYO_TRY(CaptureFds(p.pid, tracker_fd));
+  p.fds = CRYO_TRY(CaptureFds(p.pid, tracker_fd, shmem, &inet));
   for (const ptrace::Tracee& t : frozen.threads()) {
     p.threads.push_back(CRYO_TRY_CTX(CaptureThread(p.pid, t), "pid {}", p.pid));
   }
@@ -88,8 +92,9 @@ Result<ptrace::Freezer> FreezeForDump(pid_t pid, bool stopped) {
 }
 
 Status WriteImages(const image::ImageDir& dir, const DumpOptions& opts, model::Process p,
-                   const TrackingState& next) {
+                   const TrackingState& next, model::ShmemTable shmem) {
   model::ProcessTree tree;
+  tree.shmem = std::move(shmem);
   tree.root_pid = p.pid;
   image::Inventory inv = MakeInventory(p.pid);
   inv.parent_dir = opts.prev_images_dir;
@@ -142,12 +147,17 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   // consumed and leaves the process whatever happens, unless --track-mem keeps it for a later
   // round.
   const ptrace::Tracee& leader = frozen.threads().at(0);
-  TrackingState next{.pid = pid, .start_time = 0, .fd = parent.fd, .ranges = {}};
+  TrackingState next{
+      .pid = pid, .start_time = 0, .fd = parent.fd, .ranges = {}, .hot = {}, .round = 0};
   std::optional<RemoteFdCloser> fresh_guard;
   auto tracker = CRYO_TRY(AttachTracker(opts, leader, next, fresh_guard));
   std::vector<UffdOwner> owners;
-  model::Process p =
-      CRYO_TRY(CaptureProcess(frozen, MmCaptureOptions{.tracked = parent.ranges}, next.fd, owners));
+  ShmemCollector shmem;
+  // Destroyed before `frozen` resumes the process: a failed dump takes its sockets out of repair
+  // mode and removes the network lock first.
+  InetSession inet(pid, opts.tcp_established);
+  model::Process p = CRYO_TRY(CaptureProcess(
+      frozen, MmCaptureOptions{.tracked = parent.ranges, .shmem = &shmem}, next.fd, owners, inet));
   p.stopped = stopped;
   CRYO_TRYV(CheckTerminalFds(p, opts.shell_job));  // dump/fd_tty.h
   stats.capture_seconds = SecondsSince(t_frozen);
@@ -159,6 +169,9 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   round.tracker = tracker ? &*tracker : nullptr;
   round.has_parent = opts.prev_images_dir.has_value();
   round.track_new = opts.track_mem;
+  next.round = parent.round + 1;
+  round.hot = parent.hot;
+  round.cool = next.round % kCoolEvery == 0;
   if (opts.prev_images_dir) {
     round.parent_coverage =
         CRYO_TRY(ReadParentCoverage(opts.images_dir, *opts.prev_images_dir, pid));
@@ -169,18 +182,31 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   // until the ranges are unregistered after the resume (below).
   if (remove_tracker) CRYO_TRYV(remove_tracker->Close());
   next.ranges = std::move(round.tracked);
+  next.hot = std::move(round.hot_out);
   CRYO_TRYV(CopyMemory(dir.fd(), p, plan, mem));
   AddMemoryStats(stats, mem);
+  // Shared memory is copied whole in every dump, incremental or not: no tracker covers it.
+  auto t_shmem = Clock::now();
+  model::ShmemTable shmem_table = CRYO_TRY(shmem.CopyContent(dir.fd()));
+  stats.shmem_copy_seconds = SecondsSince(t_shmem);
+  stats.shmem_objects = shmem_table.objects.size();
+  for (const auto& o : shmem_table.objects) {
+    for (const auto& r : o.runs) stats.shmem_bytes += r.nr_pages * 4096;
+  }
 
   auto t_write = Clock::now();
-  CRYO_TRYV(WriteImages(dir, opts, std::move(p), next));
+  CRYO_TRYV(WriteImages(dir, opts, std::move(p), next, std::move(shmem_table)));
   if (fresh_guard) fresh_guard->Keep();
   stats.write_seconds = SecondsSince(t_write);
 
   // Frozen time ends when the process runs again or is killed; waiting for a killed process to
   // release its memory (tens of ms per GiB) is not time it spends frozen.
   stats.frozen_seconds = SecondsSince(t_frozen);
+  // Left running, the process must not see its sockets in repair mode; killed, it takes them
+  // down silently and the lock stays until restore.
+  if (opts.leave_running) CRYO_TRYV(inet.Resumed());
   CRYO_TRYV(ReleaseTarget(frozen, opts, tracker ? &*tracker : nullptr, next));
+  if (!opts.leave_running) inet.Killed();
   stats.total_seconds = SecondsSince(t_start);
   CRYO_TRYV(WriteStats(dir, stats));
   return stats;

@@ -20,6 +20,9 @@ struct DumpOptions {
   // With leave_running: keep (or start) dirty tracking in the process and write tracking.json,
   // so this image can be the parent of a later pre-dump or dump.
   bool track_mem = false;
+  // Established TCP connections are dumped (TCP repair under a network lock, docs/network.md)
+  // instead of refused.
+  bool tcp_established = false;
   // -j: the process's controlling terminal is the caller's (a shell job); restore gives it the
   // restoring cryo's terminal. Without it such a process is refused.
   bool shell_job = false;
@@ -36,7 +39,12 @@ struct DumpStats {
   uint64_t pages_written = 0;
   uint64_t pages_skipped = 0;    // scanned but holding no data (never touched, zero, file-backed)
   uint64_t pages_unchanged = 0;  // holding data not written since the parent image: not stored
+  uint64_t pages_hot = 0;        // in hot ranges (see TrackingState::hot): stored every round
   uint64_t bytes_written = 0;
+  // Shared-memory objects (stored whole in every dump) and their content, in pages-shmem.img.
+  uint64_t shmem_objects = 0;
+  uint64_t shmem_bytes = 0;
+  double shmem_copy_seconds = 0;
 };
 
 // Dumps the process `opts.pid`. On any failure the process keeps running as it was; the partial

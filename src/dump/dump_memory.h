@@ -19,6 +19,7 @@ struct MemoryStats {
   uint64_t pages_scanned = 0;    // pages of private mappings looked at
   uint64_t pages_written = 0;    // pages stored
   uint64_t pages_unchanged = 0;  // pages with data left in the parent image
+  uint64_t pages_hot = 0;        // pages of hot ranges: unprotected, stored every round
   uint64_t bytes_written = 0;
   uint64_t pages_gone = 0;  // dropped by the running process during the copy (pre-dump)
   double scan_seconds = 0;
@@ -34,7 +35,18 @@ struct TrackingRound {
   // without being reported written, e.g. filled with zeros on a read fault of a protected hole.)
   std::vector<mem::PageRange> parent_coverage;
   std::vector<mem::PageRange> tracked;  // out: every range registered after this round
+  // Hot ranges (TrackingState::hot): in, the parent round's; out, this round's. `cool`: this
+  // round arms the parent's hot ranges again (they become hot again only if still written).
+  std::vector<mem::PageRange> hot;
+  bool cool = false;
+  std::vector<mem::PageRange> hot_out;
 };
+
+// A tracked chunk of this many bytes (aligned) becomes hot when a round finds at least
+// kHotFraction of its pages written; hot ranges are re-armed every kCoolEvery rounds.
+inline constexpr uint64_t kHotChunk = 2ull << 20;
+inline constexpr double kHotFraction = 0.75;
+inline constexpr uint32_t kCoolEvery = 8;
 
 // What to copy; decided while the process is frozen, copied then or after it resumed.
 struct MemoryPlan {

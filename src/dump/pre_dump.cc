@@ -74,6 +74,9 @@ Result<DumpStats> PreDump(const PreDumpOptions& opts) {
   TrackingRound round;
   round.tracker = &tracker;
   round.has_parent = opts.prev_images_dir.has_value();
+  next.round = parent.round + 1;
+  round.hot = parent.hot;
+  round.cool = next.round % kCoolEvery == 0;
   MemoryStats mem;
   if (opts.prev_images_dir) {
     round.parent_coverage =
@@ -82,6 +85,7 @@ Result<DumpStats> PreDump(const PreDumpOptions& opts) {
   if (opts.prev_images_dir) next.fd = CRYO_TRY(MoveRemoteFd(leader, next.fd));
   auto plan = CRYO_TRY(PlanMemory(p, owners, &round, mem));
   next.ranges = std::move(round.tracked);
+  next.hot = std::move(round.hot_out);
   if (guard) guard->Keep();
   stats.frozen_seconds = SecondsSince(t_frozen);
   CRYO_TRYV(frozen.Release());

@@ -28,12 +28,16 @@ Status WriteStats(const image::ImageDir& dir, const DumpStats& s) {
        {{"capture_seconds", s.capture_seconds},
         {"memory_scan_seconds", s.memory_scan_seconds},
         {"memory_copy_seconds", s.memory_copy_seconds},
-        {"write_seconds", s.write_seconds}}},
+        {"write_seconds", s.write_seconds},
+        {"shmem_copy_seconds", s.shmem_copy_seconds}}},
       {"pages_scanned", s.pages_scanned},
       {"pages_written", s.pages_written},
       {"pages_skipped", s.pages_skipped},
       {"pages_unchanged", s.pages_unchanged},
+      {"pages_hot", s.pages_hot},
       {"bytes_written", s.bytes_written},
+      {"shmem_objects", s.shmem_objects},
+      {"shmem_bytes", s.shmem_bytes},
   };
   return WriteWholeFile(dir.path() + "/stats-dump.json", j.dump(2) + "\n");
 }
@@ -44,6 +48,7 @@ void AddMemoryStats(DumpStats& s, const MemoryStats& m) {
   s.pages_scanned = m.pages_scanned;
   s.pages_written = m.pages_written;
   s.pages_unchanged = m.pages_unchanged;
+  s.pages_hot = m.pages_hot;
   s.pages_skipped = m.pages_scanned - m.pages_written - m.pages_unchanged;
   s.bytes_written = m.bytes_written;
 }

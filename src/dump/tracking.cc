@@ -42,6 +42,29 @@ Result<int> PickRemoteFd(pid_t pid, uint64_t below = ~0ull) {
   return MakeError(ErrorKind::kUnsupported, "pid {} has no free fd for the dirty tracker", pid);
 }
 
+// The sorted, page-aligned, non-overlapping [start, end] pairs of array `key`.
+Result<std::vector<mem::PageRange>> ReadRanges(const nlohmann::json& j, const char* key,
+                                               const std::string& path) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_array() || it->size() > (1u << 20)) {
+    return BadState(path, fmt::format("'{}' missing", key));
+  }
+  std::vector<mem::PageRange> out;
+  for (const auto& r : *it) {
+    if (!r.is_array() || r.size() != 2 || !r[0].is_number_unsigned() ||
+        !r[1].is_number_unsigned()) {
+      return BadState(path, fmt::format("a range of '{}' is not [start, end]", key));
+    }
+    mem::PageRange pr{r[0].get<uint64_t>(), r[1].get<uint64_t>()};
+    if ((pr.start | pr.end) & 4095 || pr.start >= pr.end ||
+        (!out.empty() && pr.start < out.back().end)) {
+      return BadState(path, fmt::format("'{}' are not sorted page-aligned ranges", key));
+    }
+    out.push_back(pr);
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<TrackingState> ReadTrackingState(const std::string& dir) {
@@ -60,30 +83,27 @@ Result<TrackingState> ReadTrackingState(const std::string& dir) {
   s.pid = static_cast<pid_t>(CRYO_TRY(num("pid", 1u << 22)));
   s.start_time = CRYO_TRY(num("start_time", ~0ull));
   s.fd = static_cast<int>(CRYO_TRY(num("fd", 1u << 20)));
-  auto it = j.find("ranges");
-  if (it == j.end() || !it->is_array() || it->size() > (1u << 20)) {
-    return BadState(path, "'ranges' missing");
-  }
-  for (const auto& r : *it) {
-    if (!r.is_array() || r.size() != 2 || !r[0].is_number_unsigned() ||
-        !r[1].is_number_unsigned()) {
-      return BadState(path, "a range is not [start, end]");
+  s.round = static_cast<uint32_t>(CRYO_TRY(num("round", 1u << 30)));
+  s.ranges = CRYO_TRY(ReadRanges(j, "ranges", path));
+  s.hot = CRYO_TRY(ReadRanges(j, "hot", path));
+  for (const auto& h : s.hot) {
+    auto in = std::upper_bound(s.ranges.begin(), s.ranges.end(), h.start,
+                               [](uint64_t a, const mem::PageRange& r) { return a < r.end; });
+    if (in == s.ranges.end() || in->start > h.start || in->end < h.end) {
+      return BadState(path, fmt::format("hot range {:#x}-{:#x} is not tracked", h.start, h.end));
     }
-    mem::PageRange pr{r[0].get<uint64_t>(), r[1].get<uint64_t>()};
-    if ((pr.start | pr.end) & 4095 || pr.start >= pr.end ||
-        (!s.ranges.empty() && pr.start < s.ranges.back().end)) {
-      return BadState(path, "ranges are not sorted page-aligned ranges");
-    }
-    s.ranges.push_back(pr);
   }
   return s;
 }
 
 Status WriteTrackingState(const std::string& dir, const TrackingState& s) {
-  nlohmann::json ranges = nlohmann::json::array();
-  for (const auto& r : s.ranges) ranges.push_back({r.start, r.end});
-  nlohmann::json j = {
-      {"pid", s.pid}, {"start_time", s.start_time}, {"fd", s.fd}, {"ranges", ranges}};
+  auto array = [](const std::vector<mem::PageRange>& v) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& r : v) a.push_back({r.start, r.end});
+    return a;
+  };
+  nlohmann::json j = {{"pid", s.pid},     {"start_time", s.start_time}, {"fd", s.fd},
+                      {"round", s.round}, {"ranges", array(s.ranges)},  {"hot", array(s.hot)}};
   return WriteWholeFile(dir + "/" + kTrackingFile, j.dump() + "\n");
 }
 

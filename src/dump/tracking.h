@@ -25,6 +25,10 @@ struct TrackingState {
   uint64_t start_time = 0;             // /proc/PID/stat field 22: tells a reused pid apart
   int fd = -1;                         // the uffd's number in the target
   std::vector<mem::PageRange> ranges;  // what is registered with it, sorted
+  // Hot parts of `ranges`: written almost entirely in a round, so left unprotected (a write there
+  // costs no fault) and copied whole every round. Sorted, inside `ranges`.
+  std::vector<mem::PageRange> hot;
+  uint32_t round = 0;  // rounds of this chain so far: hot ranges are re-armed every kCoolEvery
 };
 
 // tracking.json of image directory `dir`; validated (fd >= 0, ranges page-aligned and sorted).

@@ -3,6 +3,7 @@
 #include "image/codec_util.h"
 #include "image/cryo.pb.h"
 #include "image/image_file.h"
+#include "image/inet_codec.h"
 #include "image/tty_codec.h"
 
 namespace cryo::image {
@@ -20,6 +21,8 @@ static_assert(int(model::FdType::kEpoll) == pb::FD_EPOLL);
 static_assert(int(model::FdType::kUnixPair) == pb::FD_UNIX_PAIR);
 static_assert(int(model::FdType::kUnixListen) == pb::FD_UNIX_LISTEN);
 static_assert(int(model::FdType::kInotify) == pb::FD_INOTIFY);
+static_assert(int(model::FdType::kShmem) == pb::FD_SHMEM);
+static_assert(int(model::FdType::kInet) == pb::FD_INET);
 static_assert(int(model::FdType::kPtyMaster) == pb::FD_PTY_MASTER);
 static_assert(int(model::FdType::kPtySlave) == pb::FD_PTY_SLAVE);
 static_assert(int(model::FdType::kCallerTty) == pb::FD_CALLER_TTY);
@@ -66,6 +69,7 @@ Result<std::string> EncodeFds(const model::Process& p) {
       o->set_mask(w.mask);
       o->set_path(w.path);
     }
+    if (fd.type == model::FdType::kInet) InetToProto(fd.inet, *out->mutable_inet());
     for (const model::FileLock& l : fd.locks) {
       pb::FileLock* o = out->add_locks();
       o->set_kind(static_cast<pb::LockKind>(l.kind));
@@ -73,6 +77,7 @@ Result<std::string> EncodeFds(const model::Process& p) {
       o->set_start(l.start);
       o->set_end(l.end);
     }
+    out->set_shmem_id(fd.shmem_id);
     if (fd.tty != model::TtyState{}) TtyToProto(fd.tty, *out->mutable_tty());
   }
   return EncodeFile(Kind::kFds, m);
@@ -113,6 +118,8 @@ Status DecodeFds(std::string_view file, model::Process& p) {
                               .sock_type = in.sock_type(),
                               .messages = {in.messages().begin(), in.messages().end()},
                               .watches = {},
+                              .shmem_id = in.shmem_id(),
+                              .inet = {},
                               .tty = {}});
     model::Fd& f = p.fds.back();
     for (const pb::EpollTarget& t : in.epoll_targets()) {
@@ -120,6 +127,9 @@ Status DecodeFds(std::string_view file, model::Process& p) {
     }
     for (const pb::InotifyWatch& w : in.watches())
       f.watches.push_back({w.wd(), w.mask(), w.path()});
+    if (f.type == model::FdType::kInet) {
+      f.inet = CRYO_TRY_CTX(InetFromProto(in.inet()), "fd {}", in.fd());
+    }
     for (const pb::FileLock& l : in.locks()) {
       if (!pb::LockKind_IsValid(l.kind())) {
         return MakeError(ErrorKind::kCorruptImage, "fd {}: unknown lock kind {}", in.fd(),

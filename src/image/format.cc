@@ -18,6 +18,8 @@ std::string_view KindName(Kind kind) {
       return "pagemap";
     case Kind::kFds:
       return "fds";
+    case Kind::kShmem:
+      return "shmem";
   }
   return "unknown";
 }

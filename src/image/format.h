@@ -33,8 +33,9 @@ enum class Kind : uint16_t {
   kMm = 4,
   kPagemap = 5,
   kFds = 6,
+  kShmem = 7,
 };
-inline constexpr uint16_t kMaxKind = 6;
+inline constexpr uint16_t kMaxKind = 7;
 
 // "inventory", "core", ...; "unknown" for a value outside the enum.
 std::string_view KindName(Kind kind);
@@ -45,6 +46,9 @@ std::string CoreFileName(pid_t pid);     // core-<pid>.img
 std::string MmFileName(pid_t pid);       // mm-<pid>.img
 std::string FdsFileName(pid_t pid);      // fds-<pid>.img
 std::string PagemapFileName(pid_t pid);  // pagemap-<pid>.img
+// The tree's shared-memory objects (written only when there are some) and their pages.
+inline constexpr std::string_view kShmemFile = "shmem.img";
+inline constexpr std::string_view kShmemPagesFile = "pages-shmem.img";
 // The name the memory layer gives a process's pages file (raw pages, no header).
 std::string PagesFileName(pid_t pid);  // pages-<pid>.img
 // True for names of raw pages files, which have no header.

@@ -44,6 +44,8 @@ std::unique_ptr<google::protobuf::Message> NewMessageFor(Kind kind) {
       return std::make_unique<pb::Pagemap>();
     case Kind::kFds:
       return std::make_unique<pb::Fds>();
+    case Kind::kShmem:
+      return std::make_unique<pb::Shmem>();
   }
   return nullptr;
 }

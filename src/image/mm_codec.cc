@@ -13,6 +13,7 @@ static_assert(int(model::VmaKind::kFileShared) == pb::VMA_FILE_SHARED);
 static_assert(int(model::VmaKind::kAnonShared) == pb::VMA_ANON_SHARED);
 static_assert(int(model::VmaKind::kVdso) == pb::VMA_VDSO);
 static_assert(int(model::VmaKind::kVvar) == pb::VMA_VVAR);
+static_assert(int(model::VmaKind::kSysvShm) == pb::VMA_SYSV_SHM);
 
 void ToProto(const model::Vma& in, pb::Vma& out) {
   out.set_start(in.start);
@@ -23,6 +24,7 @@ void ToProto(const model::Vma& in, pb::Vma& out) {
   out.set_pgoff(in.pgoff);
   out.set_name(in.name);
   FileIdToProto(in.file, *out.mutable_file());
+  out.set_shmem_id(in.shmem_id);
 }
 
 Result<model::Vma> FromProto(const pb::Vma& in, size_t index) {
@@ -37,7 +39,8 @@ Result<model::Vma> FromProto(const pb::Vma& in, size_t index) {
                     .kind = static_cast<model::VmaKind>(in.kind()),
                     .pgoff = in.pgoff(),
                     .name = in.name(),
-                    .file = FileIdFromProto(in.file())};
+                    .file = FileIdFromProto(in.file()),
+                    .shmem_id = in.shmem_id()};
 }
 
 }  // namespace

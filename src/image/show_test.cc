@@ -37,10 +37,11 @@ TEST_F(Show, DirListsEveryImageFileAndNothingElse) {
   ASSERT_TRUE(json) << json.error().Message();
   std::vector<std::string> keys;
   for (const auto& [key, value] : json->items()) keys.push_back(key);
-  EXPECT_EQ(keys, (std::vector<std::string>{"core-100.img", "core-102.img", "fds-100.img",
-                                            "fds-102.img", "inventory.img", "mm-100.img",
-                                            "mm-102.img", "pagemap-100.img", "pagemap-102.img",
-                                            "pages-100.img", "pages-102.img", "pstree.img"}));
+  EXPECT_EQ(keys,
+            (std::vector<std::string>{
+                "core-100.img", "core-102.img", "fds-100.img", "fds-102.img", "inventory.img",
+                "mm-100.img", "mm-102.img", "pagemap-100.img", "pagemap-102.img", "pages-100.img",
+                "pages-102.img", "pages-shmem.img", "pstree.img", "shmem.img"}));
   // Serialisable as strict UTF-8 JSON despite the non-UTF-8 vma name.
   EXPECT_FALSE(json->dump(2).empty());
 }

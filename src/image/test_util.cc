@@ -103,6 +103,8 @@ void FillCommon(model::Process& p, uint64_t seed) {
           "/dev/zero", {}),
       vma(0x7f0000004000, 0x7f0000005000, 1, 0, VmaKind::kFileShared, 0x5000,
           "/tmp/\xff\xfe odd\nname", FileId{1 << 20, -5}),
+      vma(0x7f0000010000, 0x7f0000012000, 1, 0, VmaKind::kSysvShm, 0x1000, "/SYSV0000002a", {}),
+      vma(0x7f0000020000, 0x7f0000022000, 3, 0, VmaKind::kFilePrivate, 0, "/memfd:buf", {}),
       vma(0x7ffc00000000, 0x7ffc00021000, 3, model::kVmaGrowsDown | model::kVmaLocked,
           VmaKind::kAnonPrivate, 0, "[stack]", {}),
       vma(0x7ffc00100000, 0x7ffc00104000, 1, 0, VmaKind::kVvar, 0, "[vvar]", {}),
@@ -134,7 +136,12 @@ void FillCommon(model::Process& p, uint64_t seed) {
       fd(13, model::FdType::kEpoll, "anon_inode:[eventpoll]", 02, true, 0, 0, {}),
       fd(14, model::FdType::kUnixPair, "socket:[500]", 02, false, 0, 0, {}),
       fd(15, model::FdType::kInotify, "anon_inode:inotify", 0, false, 0, 0, {}),
+      fd(16, model::FdType::kShmem, "/memfd:buf (deleted)", 02, true, 77, 0, {}),
   };
+  p.vmas[3].shmem_id = 1;
+  p.vmas[5].shmem_id = 3;
+  p.vmas[6].shmem_id = 2;
+  p.fds[12].shmem_id = 2;
   for (int i : {4, 5}) {
     p.fds[i].object_id = 77;
     p.fds[i].pipe_size = 65536;
@@ -209,11 +216,40 @@ model::ProcessTree MakeRichTree() {
   FillCommon(child, 2);
   child.umask = 077;
   tree.processes = {std::move(root), std::move(child)};
+  // Shared by both processes: each maps the anon object, the segment and the memfd.
+  tree.shmem.pages_file = "pages-shmem.img";
+  model::ShmemObject anon;
+  anon.id = 1;
+  anon.kind = model::ShmemKind::kAnon;
+  anon.size = 0x4000;
+  anon.mode = 0777;
+  anon.dev = 1;
+  anon.ino = 4242;
+  anon.runs = {{0, 1, 0x1000}, {0x2000, 2, 0x2000}};
+  model::ShmemObject memfd;
+  memfd.id = 2;
+  memfd.kind = model::ShmemKind::kMemfd;
+  memfd.size = 10000;
+  memfd.name = "buf";
+  memfd.mode = 0600;
+  memfd.seals = 0x1 | 0x8;
+  memfd.runs = {{0x2000, 1, 0}};
+  model::ShmemObject sysv;
+  sysv.id = 3;
+  sysv.kind = model::ShmemKind::kSysv;
+  sysv.size = 0x3000;
+  sysv.mode = 0640;
+  sysv.flags = model::kShmemSysvRemoved;
+  sysv.sysv_key = 42;
+  sysv.sysv_id = 32768;
+  sysv.uid = 1000;
+  sysv.gid = 100;
+  tree.shmem.objects = {anon, memfd, sysv};
   return tree;
 }
 
 std::map<std::string, uint64_t> RichPagesSizes() {
-  return {{"pages-100.img", 4 * 4096}, {"pages-102.img", 5 * 4096}};
+  return {{"pages-100.img", 4 * 4096}, {"pages-102.img", 5 * 4096}, {"pages-shmem.img", 4 * 4096}};
 }
 
 TempDir::TempDir() {

@@ -1,10 +1,12 @@
 #include "image/tree_io.h"
 
+#include <algorithm>
 #include <limits>
 #include <vector>
 
 #include "image/codec.h"
 #include "image/format.h"
+#include "image/shmem_io.h"
 #include "image/validate.h"
 
 namespace cryo::image {
@@ -107,7 +109,40 @@ Status ValidateForWrite(const model::ProcessTree& tree) {
     CRYO_TRYV(
         Named(ValidatePagemap(p, std::numeric_limits<uint64_t>::max()), PagemapFileName(p.pid)));
   }
-  return {};
+  CRYO_TRYV(Named(ValidateShmem(tree.shmem, std::numeric_limits<uint64_t>::max()), kShmemFile));
+  return Named(ValidateShmemRefs(tree), kShmemFile);
+}
+
+bool UsesShmem(const model::ProcessTree& tree) {
+  for (const model::Process& p : tree.processes) {
+    for (const model::Vma& v : p.vmas) {
+      if (v.shmem_id != 0) return true;
+    }
+    for (const model::Fd& f : p.fds) {
+      if (f.shmem_id != 0 || f.type == model::FdType::kShmem) return true;
+    }
+  }
+  return false;
+}
+
+// shmem.img is read when some mapping or fd names a shared object (it is then required), and
+// checked against its pages file and against every reference.
+Status DecodeShmemChecked(const ImageSource& source, model::ProcessTree& tree) {
+  if (UsesShmem(tree)) {
+    auto decode = [&](std::string_view f) -> Status {
+      tree.shmem = CRYO_TRY(DecodeShmem(f));
+      uint64_t pages_size = 0;
+      bool any_run = std::any_of(tree.shmem.objects.begin(), tree.shmem.objects.end(),
+                                 [](const model::ShmemObject& o) { return !o.runs.empty(); });
+      if (any_run) {
+        CRYO_TRYV(ValidatePagesFileName(tree.shmem.pages_file));
+        pages_size = CRYO_TRY(source.Size(tree.shmem.pages_file));
+      }
+      return ValidateShmem(tree.shmem, pages_size);
+    };
+    CRYO_TRYV(DecodeNamed(source, std::string(kShmemFile), decode));
+  }
+  return Named(ValidateShmemRefs(tree), kShmemFile);
 }
 
 }  // namespace
@@ -125,6 +160,9 @@ Result<EncodedFiles> EncodeTree(const model::ProcessTree& tree) {
     files[FdsFileName(p.pid)] = CRYO_TRY_CTX(EncodeFds(p), "{}", FdsFileName(p.pid));
     files[PagemapFileName(p.pid)] = CRYO_TRY_CTX(EncodePagemap(p), "{}", PagemapFileName(p.pid));
   }
+  if (!tree.shmem.empty()) {
+    files[std::string(kShmemFile)] = CRYO_TRY_CTX(EncodeShmem(tree.shmem), "{}", kShmemFile);
+  }
   return files;
 }
 
@@ -132,6 +170,7 @@ Result<model::ProcessTree> DecodeTree(const ImageSource& source) {
   model::ProcessTree tree =
       CRYO_TRY(DecodeNamed(source, std::string(kPstreeFile), DecodePstreeChecked));
   for (model::Process& p : tree.processes) CRYO_TRYV(DecodeProcess(source, p));
+  CRYO_TRYV(DecodeShmemChecked(source, tree));
   return tree;
 }
 

@@ -56,9 +56,10 @@ TEST(TreeIo, WritesEveryExpectedFile) {
   ASSERT_TRUE(files) << files.error().Message();
   std::vector<std::string> names;
   for (const auto& [name, bytes] : *files) names.push_back(name);
-  EXPECT_EQ(names, (std::vector<std::string>{"core-100.img", "core-102.img", "fds-100.img",
-                                             "fds-102.img", "mm-100.img", "mm-102.img",
-                                             "pagemap-100.img", "pagemap-102.img", "pstree.img"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"core-100.img", "core-102.img", "fds-100.img", "fds-102.img",
+                                      "mm-100.img", "mm-102.img", "pagemap-100.img",
+                                      "pagemap-102.img", "pstree.img", "shmem.img"}));
 }
 
 TEST(TreeIo, RefusesToOverwriteAnExistingImage) {

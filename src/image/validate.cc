@@ -192,6 +192,7 @@ Status ValidateFds(const model::Process& p) {
       }
     }
     CRYO_TRYV(CheckFdKindState(p.fds[i]));
+    CRYO_TRYV(ValidateInetFd(p.fds[i]));
   }
   return ValidateTtyFds(p);
 }

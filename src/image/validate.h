@@ -26,6 +26,11 @@ Status ValidateMm(const model::Process& p);
 // fds-<pid>.img: fd numbers >= 0, strictly increasing.
 Status ValidateFds(const model::Process& p);
 
+// An FD_INET fd: known protocol, state and option bits, ports and window scales in range, TCP
+// repair state only on an established TCP connection, a lock table name cryo could have made.
+// Other fds: no inet state. (validate_inet.cc)
+Status ValidateInetFd(const model::Fd& f);
+
 // A pages file name: non-empty, no '/', no "..", no NUL.
 Status ValidatePagesFileName(std::string_view name);
 

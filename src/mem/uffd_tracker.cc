@@ -48,6 +48,16 @@ Status UffdTracker::Untrack(uint64_t start, uint64_t end) {
   return {};
 }
 
+Status UffdTracker::Unprotect(uint64_t start, uint64_t end) {
+  uffdio_writeprotect wp{};
+  wp.range = {start, end - start};
+  wp.mode = 0;
+  if (::ioctl(uffd_.get(), UFFDIO_WRITEPROTECT, &wp) < 0) {
+    return ErrnoError("UFFDIO_WRITEPROTECT (clear) {:#x}-{:#x}", start, end);
+  }
+  return {};
+}
+
 Status ScanWrittenAndReprotect(int pagemap_fd, uint64_t start, uint64_t end,
                                std::vector<PageRange>& out) {
   constexpr size_t kVec = 4096;

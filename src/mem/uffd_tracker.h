@@ -26,6 +26,10 @@ class UffdTracker {
   Result<bool> Track(uint64_t start, uint64_t end);
   // Undoes Track: clears the protection and the registration. ENOMEM/EINVAL (range gone) are fine.
   Status Untrack(uint64_t start, uint64_t end);
+  // Clears the protection of [start, end) but keeps it registered: writes there no longer fault
+  // (a hot range, copied whole every round instead); Reprotect(), or a scan with
+  // ScanWrittenAndReprotect, arms it again.
+  Status Unprotect(uint64_t start, uint64_t end);
 
   int fd() const { return uffd_.get(); }
 

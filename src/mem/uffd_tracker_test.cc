@@ -55,6 +55,24 @@ TEST_F(UffdTrackerTest, ReportsWrittenPagesOnceAndReprotects) {
   ASSERT_TRUE(tracker_->Untrack(base_, base_ + 32 * kPage));
 }
 
+// A hot range: unprotected, so the scan reports it written whole (whether written or not) and a
+// scan re-arms it, after which only new writes show.
+TEST_F(UffdTrackerTest, UnprotectedRangeReadsAsWrittenUntilRearmedByAScan) {
+  for (int i = 0; i < 32; i++) mem_[i * kPage] = 1;
+  ASSERT_TRUE(*tracker_->Track(base_, base_ + 32 * kPage));
+  ASSERT_TRUE(tracker_->Unprotect(base_ + 8 * kPage, base_ + 16 * kPage));
+  std::vector<PageRange> written;
+  ASSERT_TRUE(ScanWrittenAndReprotect(pagemap_.get(), base_, base_ + 32 * kPage, written));
+  std::vector<PageRange> want = {{base_ + 8 * kPage, base_ + 16 * kPage}};
+  EXPECT_EQ(written, want);
+  mem_[9 * kPage] = 2;
+  written.clear();
+  ASSERT_TRUE(ScanWrittenAndReprotect(pagemap_.get(), base_, base_ + 32 * kPage, written));
+  want = {{base_ + 9 * kPage, base_ + 10 * kPage}};
+  EXPECT_EQ(written, want);
+  ASSERT_TRUE(tracker_->Untrack(base_, base_ + 32 * kPage));
+}
+
 TEST_F(UffdTrackerTest, ProtectedHolesAreNotData) {
   mem_[0] = 1;
   ASSERT_TRUE(*tracker_->Track(base_, base_ + 32 * kPage));

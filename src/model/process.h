@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "model/inet.h"
+#include "model/shmem.h"
 #include "model/task_control.h"
 #include "model/tty.h"
 
@@ -24,6 +26,7 @@ enum class VmaKind : uint32_t {
   kAnonShared = 3,   // MAP_SHARED|MAP_ANONYMOUS (shmem)
   kVdso = 4,         // [vdso]: re-created from the running kernel
   kVvar = 5,         // [vvar], [vvar_vclock]: come with the vdso
+  kSysvShm = 6,      // an attached System V shared memory segment (shmem_id names it)
 };
 
 // Extra per-mapping state from smaps VmFlags that restore re-applies.
@@ -60,6 +63,9 @@ struct Vma {
   uint64_t pgoff = 0;  // file offset in bytes, for file mappings
   std::string name;    // file path, or [heap], [stack], [anon:foo], ...
   FileId file;         // for file mappings
+  // The shared-memory object (ShmemTable) mapped here instead of `name`, 0 for none: always
+  // for kAnonShared and kSysvShm, for file mappings of memfds and unlinked tmpfs files.
+  uint64_t shmem_id = 0;
   uint64_t length() const { return end - start; }
   bool operator==(const Vma&) const = default;
 };
@@ -155,6 +161,8 @@ enum class FdType : uint32_t {
   kUnixPair = 10,    // a connected unix socket whose peer is in the process (a socketpair)
   kUnixListen = 11,  // a listening unix socket, bound to `path`, re-bound at restore
   kInotify = 12,     // watches, re-added by path with their watch descriptors
+  kShmem = 40,       // a memfd or unlinked tmpfs file: the shared-memory object shmem_id
+  kInet = 20,        // a TCP or UDP socket, IPv4 or IPv6 (model/inet.h)
   // Terminals (dump/fd_tty.cc, restore/fd_tty.cc); numbered apart from the kinds above.
   kPtyMaster = 60,  // /dev/ptmx: a new pair at restore, state in Fd::tty
   kPtySlave = 61,   // /dev/pts/N whose master (same Fd::tty.index) is in the process
@@ -228,6 +236,8 @@ struct Fd {
   int32_t sock_type = 0;
   std::vector<std::string> messages;
   std::vector<InotifyWatch> watches;  // inotify, sorted by wd
+  uint64_t shmem_id = 0;              // kShmem: the object in the tree's ShmemTable
+  InetSocket inet;                    // kInet
   TtyState tty;                       // kPtyMaster, kPtySlave (index only), kCallerTty
   bool operator==(const Fd&) const = default;
 };
@@ -277,6 +287,7 @@ struct Process {
 struct ProcessTree {
   pid_t root_pid = 0;
   std::vector<Process> processes;  // processes[0] is the root
+  ShmemTable shmem;                // shared-memory objects of every process, each once
   bool operator==(const ProcessTree&) const = default;
 };
 

@@ -105,9 +105,14 @@ struct FillJob {
 };
 
 Status PremapAndFill(const model::Process& p, const Plan& plan, int pages_fd,
-                     const image::PageChain* chain) {
+                     const image::PageChain* chain, const ShmemObjects* shmem) {
   for (const PremapSlot& s : plan.premap) {
-    CRYO_TRYV(PremapOne(p.vmas[s.vma_index], s.addr));
+    const model::Vma& v = p.vmas[s.vma_index];
+    if (v.shmem_id != 0 && shmem != nullptr) {
+      CRYO_TRYV(PremapShmem(v, s.addr, *shmem));
+    } else {
+      CRYO_TRYV(PremapOne(v, s.addr));
+    }
   }
   // Pagemap runs are sorted by address, like the vmas and the premap slots.
   std::vector<FillJob> jobs;
@@ -200,6 +205,7 @@ Result<UniqueFd> OpenByPath(const model::Fd& f) {
 struct SharedObjects {
   PipeSet pipes;
   SocketPairSet socketpairs;
+  const ChildShmemFds* shmem = nullptr;
   PtySet ptys;  // restore/fd_tty.h
 };
 
@@ -214,6 +220,8 @@ Result<UniqueFd> OpenFdObject(const model::Fd& f, SharedObjects& shared) {
       return OpenUnixListener(f);
     case model::FdType::kInotify:
       return OpenInotify(f);
+    case model::FdType::kInet:
+      return OpenInetSocket(f);
     case model::FdType::kEventfd:
       return OpenEventfd(f);
     case model::FdType::kSignalfd:
@@ -222,6 +230,8 @@ Result<UniqueFd> OpenFdObject(const model::Fd& f, SharedObjects& shared) {
       return OpenTimerfd(f);
     case model::FdType::kEpoll:
       return OpenEpoll(f);
+    case model::FdType::kShmem:
+      return shared.shmem->Open(f);
     case model::FdType::kPtyMaster:
     case model::FdType::kPtySlave:
       return shared.ptys.Open(f);
@@ -259,8 +269,9 @@ Status InstallFd(const model::Fd& f, SharedObjects& shared) {
   return {};
 }
 
-Status InstallFds(const model::Process& p, int floor) {
-  SharedObjects shared{PipeSet(p.fds, floor), SocketPairSet(p.fds, floor), PtySet(p.fds, floor)};
+Status InstallFds(const model::Process& p, int floor, const ChildShmemFds& shmem) {
+  SharedObjects shared{PipeSet(p.fds, floor), SocketPairSet(p.fds, floor), &shmem,
+                       PtySet(p.fds, floor)};
   for (const auto& f : p.fds) CRYO_TRYV(InstallFd(f, shared));
   // Once every fd is in place: epoll targets are added through their numbers.
   for (const auto& f : p.fds) {
@@ -480,7 +491,7 @@ Status ChildSteps(const ChildContext& ctx, int& error_fd) {
   if (!exe.valid()) return ErrnoError("open executable {}", p.mm.exe_path);
 
   CRYO_TRYV(ReserveKeepRegion(plan));
-  CRYO_TRYV(PremapAndFill(p, plan, pages.get(), ctx.chain));
+  CRYO_TRYV(PremapAndFill(p, plan, pages.get(), ctx.chain, ctx.shmem));
   pages.Reset();
 
   int floor = 3;
@@ -488,11 +499,13 @@ Status ChildSteps(const ChildContext& ctx, int& error_fd) {
   error_fd = CRYO_TRY(MoveAbove(error_fd, floor));
   int exe_fd = CRYO_TRY(MoveAbove(exe.Release(), floor));
   std::set<int> keep = {error_fd, exe_fd};
+  auto shmem_fds = CRYO_TRY(ChildShmemFds::Take(ctx.shmem, floor));
+  for (int fd : shmem_fds.Fds()) keep.insert(fd);
   for (const auto& f : p.fds) {
     if (f.type == model::FdType::kInherited) keep.insert(f.fd);
   }
   CRYO_TRYV(CloseStrayFds(keep));
-  CRYO_TRYV(InstallFds(p, floor));
+  CRYO_TRYV(InstallFds(p, floor, shmem_fds));
 
   CRYO_TRYV(RestoreFsContext(p));
   CRYO_TRYV(RestoreExecutionDomain(p));

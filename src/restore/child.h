@@ -9,6 +9,7 @@
 #include "image/page_chain.h"
 #include "model/process.h"
 #include "restore/plan.h"
+#include "restore/shmem.h"
 
 namespace cryo::restore {
 
@@ -19,6 +20,7 @@ struct ChildContext {
   int sync_fd = -1;   // read end: the parent writes one byte once it has seized us
   int error_fd = -1;  // write end: one error message, then we exit
   const image::PageChain* chain = nullptr;  // parents of an incremental image, or null
+  const ShmemObjects* shmem = nullptr;      // the tree's shared-memory objects, or null
 };
 
 [[noreturn]] void RunChild(const ChildContext& ctx);

@@ -65,6 +65,11 @@ class SocketPairSet {
 // A unix socket bound to f.path (a stale socket file there is removed) and listening.
 Result<UniqueFd> OpenUnixListener(const model::Fd& f);
 
+// A TCP or UDP socket (fd_inet.cc): options, bound address, listening with its backlog or a
+// connected UDP peer; an established TCP connection is rebuilt in repair mode and stays in it
+// (restore/inet.h takes it out).
+Result<UniqueFd> OpenInetSocket(const model::Fd& f);
+
 // An inotify instance with the image's watches, under the same watch descriptors.
 Result<UniqueFd> OpenInotify(const model::Fd& f);
 

@@ -121,6 +121,7 @@ Status CheckRestorable(const model::Process& p) {
   }
   for (const auto& v : p.vmas) {
     if (v.kind != model::VmaKind::kFilePrivate && v.kind != model::VmaKind::kFileShared) continue;
+    if (v.shmem_id != 0) continue;  // a shared object of the image, not a file by path
     auto now = CRYO_TRY_CTX(StatFile(v.name), "pid {}: mapped file", p.pid);
     if (now != v.file) {
       return MakeError(ErrorKind::kUnsupported,

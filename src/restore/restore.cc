@@ -24,6 +24,7 @@
 #include "restore/child.h"
 #include "restore/fd_tty.h"
 #include "restore/finalize.h"
+#include "restore/inet.h"
 #include "restore/plan.h"
 #include "restorer/blob.h"
 #include "sys/syscalls.h"
@@ -106,7 +107,8 @@ Status DriveChild(pid_t pid, Pipe& sync, Pipe& error, const model::Process& p, c
   std::vector<ptrace::Tracee> threads;
   threads.reserve(stops->threads.size());
   for (const BlobStop& s : stops->threads) threads.push_back(ptrace::Tracee::Adopt(s.tid));
-  auto done = Finalize(child, *stops, threads, p, plan);
+  auto done = ReleaseTcpConnections(pid, p);
+  if (done) done = Finalize(child, *stops, threads, p, plan);
   if (!done) {
     child.Forget();
     for (auto& t : threads) t.Forget();
@@ -144,6 +146,7 @@ Result<RestoreResult> Restore(const RestoreOptions& opts) {
   }
   const model::Process& p = tree.processes[0];
   CRYO_TRYV(CheckRestorable(p));
+  CRYO_TRYV(CheckInetRestorable(p, opts.tcp_established));
   CRYO_TRYV(CheckShellJob(p, opts.shell_job));  // restore/fd_tty.h
   image::Inventory inv = CRYO_TRY(image::ReadInventory(dir));
   auto chain = CRYO_TRY(image::PageChain::Open(dir, inv, p.pid));
@@ -158,12 +161,15 @@ Result<RestoreResult> Restore(const RestoreOptions& opts) {
       CRYO_TRY(MakePlan(p, std::move(busy), restorer::BlobImage().size(), ArenaBytes(p, 1)));
   log::Debug("keep region {:#x}-{:#x}", plan.keep_start, plan.keep_end);
 
+  // Shared memory: created once, before any process, which all inherit it.
+  auto shmem = CRYO_TRY(ShmemObjects::Create(tree.shmem, dir.fd()));
   pid_t pid = CRYO_TRY_CTX(sys::Clone3WithTid(p.pid, 0), "create pid {}", p.pid);
   if (pid == 0) {
-    ChildContext ctx{&p, &plan, dir.fd(), sync.read.get(), error.write.get(), &chain};
+    ChildContext ctx{&p, &plan, dir.fd(), sync.read.get(), error.write.get(), &chain, &shmem};
     RunChild(ctx);  // never returns
   }
   CRYO_TRYV(DriveChild(pid, sync, error, p, plan));
+  CRYO_TRYV(shmem.Commit());
 
   RestoreResult result;
   result.pid = pid;

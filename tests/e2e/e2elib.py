@@ -87,7 +87,9 @@ def enter_pid_namespace():
     unshare = shutil.which("unshare")
     if not unshare:
         _exit_skip("unshare (util-linux) is not installed")
-    base = [unshare, "--pid", "--fork", "--mount-proc", "--kill-child"]
+    # Its own IPC namespace too: System V ids (and /proc/sys/kernel/shm_next_id, which restore
+    # uses to get them back) are per namespace, so tests running in parallel cannot collide.
+    base = [unshare, "--pid", "--ipc", "--fork", "--mount-proc", "--kill-child"]
     try:
         probe = subprocess.run(base + ["true"], capture_output=True, text=True, timeout=10)
     except subprocess.TimeoutExpired:
@@ -214,11 +216,25 @@ def _maps_entries(text):
     return out
 
 
+def _is_shmem_object(path):
+    """Shared memory that a restore creates anew (shared anonymous, memfd, unlinked tmpfs file,
+    System V): its inode number is the kernel's to choose."""
+    return path.endswith(" (deleted)") or path.startswith("/SYSV")
+
+
 def _maps_lines(text):
+    entries = _maps_entries(text)
+    # Inodes of re-created shared memory become labels in order of first appearance, so
+    # mappings that shared one object must share one again.
+    labels = {}
+    for e in entries:
+        if _is_shmem_object(e["path"]):
+            key = (e["dev"], e["inode"])
+            e["inode"] = labels.setdefault(key, f"shmem#{len(labels) + 1}")
     return [
         f"{e['start']:x}-{e['end']:x} {e['perms']} {e['off']:08x} {e['dev']} {e['inode']} "
         f"{e['path']}".rstrip()
-        for e in _maps_entries(text)
+        for e in entries
     ]
 
 
@@ -270,6 +286,8 @@ def _describe_fd(pid, fd, objects):
         info.pop("ino", None)
     if target.startswith("anon_inode:"):
         info.pop("ino", None)  # one inode for all anonymous files, numbered at boot
+    if _is_shmem_object(target):
+        info.pop("ino", None)  # a memfd or unlinked tmpfs file, re-created
     for key in _VOLATILE_FDINFO.get(target, ()):
         info.pop(key, None)
     extra = " ".join(f"{k}={v}" for k, v in sorted(info.items()))
@@ -452,6 +470,7 @@ class Harness:
         self.workdir = os.path.abspath(args.workdir)
         self.deadline = time.monotonic() + TOTAL_BUDGET
         self.procs = []  # every Proc started, for cleanup and logs
+        self.cryo_extra = {}  # verb -> arguments added to every run of that verb
         self.foreign = {}  # pid -> cmdline of restored processes that are not our Popen children
         self.log_files = []
         self.runs = 0
@@ -495,7 +514,7 @@ class Harness:
     def cryo_cmd(self, verb, *args, log=True):
         """argv of one cryo run; each run logs verbosely to its own file in the workdir."""
         self.runs += 1
-        argv = [self.cryo, verb, *args]
+        argv = [self.cryo, verb, *args, *self.cryo_extra.get(verb, [])]
         if log:
             logfile = self.path(f"cryo-{self.runs:02d}-{verb}.log")
             self.log_files.append(logfile)

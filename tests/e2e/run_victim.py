@@ -24,6 +24,9 @@ Modes:
                         mapping); the victim runs on, untouched
   fail-corrupt-image    restores of a damaged core-*.img fail and leave no process; the intact
                         image still restores
+  fail-sysv-taken       (victims/shm_sysv.c) a restore while another process is attached to the
+                        System V segment the dump left behind fails naming its id, leaves no
+                        process and no segment it created; once detached the image restores
   cli-show       `cryo show DIR` of a dump prints JSON
   cli-check      `cryo check` succeeds on this machine (no victim needed)
 
@@ -40,6 +43,7 @@ import time
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2elib  # noqa: E402
+import tcp_peer  # noqa: E402
 from e2elib import TestFailure, TestSkip, log  # noqa: E402
 
 UNSUPPORTED_FD = 42  # where victims/fd_unsupported.c keeps its io_uring (or eventfd)
@@ -62,6 +66,9 @@ class VictimTest:
         self.victim_proc = None
         self.pid = None
         self.before = None  # snapshot taken before the first dump
+        if args.tcp_established:
+            self.h.cryo_extra = {"dump": ["--tcp-established"], "restore": ["--tcp-established"]}
+        self.peer = None  # with --peer: the TCP client outside the tree (tcp_peer.py)
 
     # --- victim -------------------------------------------------------------------------------
 
@@ -74,6 +81,9 @@ class VictimTest:
         """Starts the victim in its own session (so cryo finds a whole session to restore) and
         waits until it is ready. Returns the snapshot of its state, checked to be stable."""
         argv = self.victim_argv()
+        if self.args.peer:
+            self.peer = tcp_peer.TcpPeer(self.h.workdir)
+            self.peer.start()
         e2elib.log_cmd(argv)
         self.victim_proc = self.h.start(
             "victim", argv, program=True, cwd=self.h.workdir, new_session=True
@@ -133,6 +143,11 @@ class VictimTest:
                 detail = f"killed by signal {rc - 128} ({detail})"
             raise TestFailure(f"{who}: {e2elib.describe_status(rc)}: {detail}")
         log(f"{who}: PASS")
+        if self.peer is not None:
+            problem = self.peer.check(self.h.remaining(e2elib.FINISH_TIMEOUT))
+            if problem:
+                raise TestFailure(f"the TCP client outside the tree: {problem}")
+            log("the TCP client outside the tree received and sent every byte")
 
     def expect_unchanged_and_running(self, what):
         """The original victim after a dump that left it alive (--leave-running or a failed
@@ -153,6 +168,26 @@ class VictimTest:
                 raise TestFailure(f"{what}: the victim makes no progress (still frozen?)")
             time.sleep(0.02)
         log(f"{what}: the victim runs on, state unchanged")
+
+    def expect_no_net_lock(self, must_have_locked=False):
+        """Every nftables table a dump of this test took as network lock (named in its -v log)
+        is gone: restore or the failed dump removed it."""
+        tables = set()
+        for path in self.h.log_files:
+            if os.path.basename(path).endswith("-dump.log") and os.path.exists(path):
+                with open(path) as f:
+                    tables.update(re.findall(r"network lock: table inet (\S+) drops", f.read()))
+        if must_have_locked and not tables:
+            raise TestFailure("the dump log names no network lock: the connection was not locked")
+        p = self.h.start("nft list tables", ["nft", "list", "tables"])
+        if p.wait(self.h.remaining(10)) != 0:
+            p.drain()
+            raise TestFailure(f"nft list tables failed: {e2elib.last_line(p.stderr)}")
+        p.drain()
+        left = [t for t in tables if re.search(rf"\b{t}\b", p.stdout)]
+        if left:
+            raise TestFailure(f"network lock tables left behind: {left}")
+        log(f"network lock removed: {sorted(tables) or 'none taken'}")
 
     # --- cryo ---------------------------------------------------------------------------------
 
@@ -214,6 +249,8 @@ class VictimTest:
             with open(f"/proc/{self.pid}/cmdline", "rb") as f:
                 self.h.foreign[self.pid] = f.read()
         log(f"restored pid {self.pid}: state matches the original")
+        if self.args.tcp_established:
+            self.expect_no_net_lock()
         return p
 
     # --- modes --------------------------------------------------------------------------------
@@ -223,6 +260,8 @@ class VictimTest:
         self.before = self.start_victim()
         self.dump(self.h.path("images"))
         self.h.wait_gone(self.pid, proc=self.victim_proc)
+        if self.peer is not None:
+            time.sleep(1)  # the client sends into the network lock meanwhile
         restorer = self.restore(self.h.path("images"), detach=False)
         self.go()
         self.expect_pass(restorer, "restored victim")
@@ -231,9 +270,14 @@ class VictimTest:
         self.h.check_cryo_binary()
         self.before = self.start_victim()
         self.dump(self.h.path("images"), leave_running=True)
+        if self.args.tcp_established:
+            self.expect_no_net_lock()
         self.expect_unchanged_and_running("after dump --leave-running")
         self.go()
         self.expect_pass(self.victim_proc, "original victim after dump --leave-running")
+        if self.peer is not None:
+            log("the client's connection ended with the original: its image is not restored")
+            return
         self.no_go()
         self.h.wait_gone(self.pid, proc=self.victim_proc)
         restorer = self.restore(self.h.path("images"), detach=False)
@@ -361,6 +405,8 @@ class VictimTest:
         self.before = self.start_victim()
         p = self.h.run_cryo("dump", "-t", str(self.pid), "-D", self.h.path("images"))
         e2elib.expect_cryo_error(p, "dump", must_mention=rf"\b{UNSUPPORTED_FD}\b")
+        if self.args.tcp_established:
+            self.expect_no_net_lock(must_have_locked=True)
         self.expect_unchanged_and_running("after the failed dump")
         self.go()
         self.expect_pass(self.victim_proc, "victim after the failed dump")
@@ -369,7 +415,7 @@ class VictimTest:
         self.h.check_cryo_binary()
         self.before = self.start_victim()
         p = self.h.run_cryo("dump", "-t", str(self.pid), "-D", self.h.path("images"))
-        e2elib.expect_cryo_error(p, "dump", must_mention=r"shared anonymous")
+        e2elib.expect_cryo_error(p, "dump", must_mention=r"deleted file")
         self.expect_unchanged_and_running("after the failed dump")
         self.go()
         self.expect_pass(self.victim_proc, "victim after the failed dump")
@@ -432,6 +478,49 @@ class VictimTest:
         self.go()
         self.expect_pass(restorer, "victim restored from the intact image")
 
+    def mode_fail_sysv_taken(self):
+        import ctypes
+
+        self.h.check_cryo_binary()
+        self.before = self.start_victim()
+        images = self.h.path("images")
+        self.dump(images)
+        self.h.wait_gone(self.pid, proc=self.victim_proc)
+
+        def segments():
+            with open("/proc/sysvipc/shm") as f:
+                rows = [line.split() for line in f.readlines()[1:]]
+            return {int(r[1]): int(r[0]) for r in rows}  # id -> key
+
+        left = segments()
+        keyed = [i for i, key in left.items() if key != 0]
+        if len(left) != 1 or len(keyed) != 1:
+            raise TestFailure(f"expected one keyed segment left by the dump, found {left}")
+        shmid = keyed[0]
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.shmat.restype = ctypes.c_void_p
+        libc.shmat.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_int)
+        libc.shmdt.argtypes = (ctypes.c_void_p,)
+        shm_rdonly = 0o10000
+        addr = libc.shmat(shmid, None, shm_rdonly)
+        if addr is None or addr == ctypes.c_void_p(-1).value:
+            raise TestFailure(f"shmat {shmid}: errno {ctypes.get_errno()}")
+        try:
+            p = self.h.run_cryo("restore", "-D", images)
+            e2elib.expect_cryo_error(p, "restore", must_mention=rf"System V segment id {shmid}\b")
+            try:
+                self.h.wait_gone(self.pid, timeout=3)
+            except TestFailure:
+                raise TestFailure(f"after the failed restore pid {self.pid} exists") from None
+            if segments() != left:
+                raise TestFailure(f"the failed restore left segments {segments()}, before {left}")
+        finally:
+            libc.shmdt(ctypes.c_void_p(addr))
+        log("detached: the image must restore")
+        restorer = self.restore(images, detach=False)
+        self.go()
+        self.expect_pass(restorer, "victim restored once the segment was free")
+
     def mode_cli_show(self):
         self.h.check_cryo_binary()
         self.before = self.start_victim()
@@ -466,6 +555,7 @@ MODES = {
     "fail-unsupported-fd": VictimTest.mode_fail_unsupported_fd,
     "fail-late": VictimTest.mode_fail_late,
     "fail-corrupt-image": VictimTest.mode_fail_corrupt_image,
+    "fail-sysv-taken": VictimTest.mode_fail_sysv_taken,
     "cli-show": VictimTest.mode_cli_show,
     "cli-check": VictimTest.mode_cli_check,
 }
@@ -477,6 +567,10 @@ def main():
     ap.add_argument("--victim-arg", action="append", default=[], help="argument before <workdir>")
     ap.add_argument("--mode", required=True, choices=sorted(MODES))
     ap.add_argument("--steps", action="store_true", help="the victim follows the step protocol")
+    ap.add_argument("--tcp-established", action="store_true",
+                    help="dump and restore with --tcp-established")
+    ap.add_argument("--peer", action="store_true",
+                    help="a TCP client outside the tree talks to the victim (tcp_peer.py)")
     args = ap.parse_args()
     e2elib.enter_pid_namespace()
     test = VictimTest(args)

@@ -1,5 +1,7 @@
 // Memory changing between pre-dump rounds in every way the dirty tracker must follow: scattered
-// writes, MADV_DONTNEED, mremap grow and move, munmap + a new mmap, mprotect. The driver (mode
+// writes, MADV_DONTNEED, mremap grow and move, munmap + a new mmap, mprotect, and an area (H)
+// rewritten whole in a round, which the tracker then leaves unprotected as hot and stores whole
+// each round, while it is partly rewritten and partly dropped. The driver (mode
 // predump) creates <workdir>/step-1, -2, -3; the victim applies each step and answers with
 // <workdir>/step-done holding its number. After the final dump and restore it checks every page
 // against the state after step 3.
@@ -13,8 +15,9 @@
 #define D_PAGES 16UL
 #define E_PAGES 32UL
 #define F_PAGES 8UL
+#define H_PAGES 1024UL  // 4 MiB: at least one whole 2 MiB chunk of the tracker
 
-static char *a, *b, *c, *d, *e, *f, *d_target;
+static char *a, *b, *c, *d, *e, *f, *h, *d_target;
 
 static void* map_anon(size_t pages, int prot) {
   void* p = mmap(NULL, pages * V_PAGE, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -62,6 +65,10 @@ static void step(int n) {
     V_CHECK_SYS(mprotect(f, F_PAGES * V_PAGE, PROT_READ | PROT_WRITE) == 0, "mprotect rw");
     fill_page(f, 2, 61);
   }
+  for (size_t pg = 0; pg < H_PAGES; pg++) {
+    if (n < 3 || pg % 2 == 1) fill_page(h, pg, 70 + (uint64_t)n);
+  }
+  if (n == 2) V_CHECK_SYS(madvise(h + 100 * V_PAGE, 10 * V_PAGE, MADV_DONTNEED) == 0, "madvise");
 }
 
 // The highest N for which <workdir>/step-N exists (stat only: no fd comes and goes while the
@@ -106,6 +113,7 @@ int main(int argc, char** argv) {
   d = map_anon(D_PAGES, PROT_READ | PROT_WRITE);
   e = map_anon(E_PAGES, PROT_READ | PROT_WRITE);
   f = map_anon(F_PAGES, PROT_READ | PROT_WRITE);
+  h = map_anon(H_PAGES, PROT_READ | PROT_WRITE);
   d_target = map_anon(D_PAGES, PROT_NONE);  // a place for the move
   for (size_t pg = 0; pg < A_PAGES; pg++) fill_page(a, pg, 10);
   for (size_t pg = 0; pg < B_PAGES; pg++) fill_page(b, pg, 20);
@@ -113,6 +121,7 @@ int main(int argc, char** argv) {
   for (size_t pg = 0; pg < D_PAGES; pg++) fill_page(d, pg, 40);
   for (size_t pg = 0; pg < E_PAGES; pg++) fill_page(e, pg, 50);
   for (size_t pg = 0; pg < F_PAGES; pg++) fill_page(f, pg, 60);
+  for (size_t pg = 0; pg < H_PAGES; pg++) fill_page(h, pg, 70);
 
   v_ready();
   int done = 0, answered = 0;
@@ -139,5 +148,9 @@ int main(int argc, char** argv) {
   for (size_t pg = 0; pg < D_PAGES; pg++) expect_page("area D", d, pg, pg == 0 ? 41 : 40);
   for (size_t pg = 0; pg < E_PAGES; pg++) expect_page("area E", e, pg, pg % 2 == 0 ? 51 : 0);
   for (size_t pg = 0; pg < F_PAGES; pg++) expect_page("area F", f, pg, pg == 2 ? 61 : 60);
+  for (size_t pg = 0; pg < H_PAGES; pg++) {
+    uint64_t s = pg % 2 == 1 ? 73 : (pg >= 100 && pg < 110) ? 0 : 72;
+    expect_page("area H", h, pg, s);
+  }
   v_pass();
 }

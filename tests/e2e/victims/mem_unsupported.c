@@ -1,9 +1,11 @@
-// For the failure test: holds a mapping cryo refuses (shared anonymous memory), so the dump fails
-// late — after cryo has run system calls inside us (signal handlers, limits, brk). We must run on
-// exactly as before: memory, signal mask, a pending blocked signal, a handler, and a sleep that
-// keeps its length.
+// For the failure test: holds a mapping cryo refuses (a shared mapping of a file that was deleted,
+// on a disk filesystem: its content is in no file any more, and only tmpfs ones are kept), so the
+// dump fails late — after cryo has run system calls inside us (signal handlers, limits, brk). We
+// must run on exactly as before: memory, signal mask, a pending blocked signal, a handler, and a
+// sleep that keeps its length.
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
 #include <time.h>
 
 #include "victim.h"
@@ -15,9 +17,18 @@ static void on_usr2(int sig) { handled = sig; }
 
 int main(int argc, char** argv) {
   v_init(argc, argv);
-  char* shared =
-      mmap(NULL, PAGES * V_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  char path[PATH_MAX];
+  v_path(path, "mem_unsupported.deleted");
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  V_CHECK_SYS(fd >= 0, "create file");
+  struct statfs sf;
+  V_CHECK_SYS(fstatfs(fd, &sf) == 0, "statfs");
+  if (sf.f_type == 0x01021994) v_skip("the work directory is on tmpfs, whose deleted files work");
+  V_CHECK_SYS(ftruncate(fd, PAGES * V_PAGE) == 0, "ftruncate");
+  char* shared = mmap(NULL, PAGES * V_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   V_CHECK_SYS(shared != MAP_FAILED, "mmap shared");
+  close(fd);
+  V_CHECK_SYS(unlink(path) == 0, "unlink");
   v_fill(shared, PAGES * V_PAGE, 91);
   sigset_t block;
   sigemptyset(&block);
@@ -30,7 +41,7 @@ int main(int argc, char** argv) {
   v_ready();
   v_wait_go();
 
-  v_expect_pattern("shared anonymous area", shared, PAGES * V_PAGE, 91, 0);
+  v_expect_pattern("shared mapping of a deleted file", shared, PAGES * V_PAGE, 91, 0);
   sigset_t now, pending;
   V_CHECK_SYS(sigprocmask(SIG_BLOCK, NULL, &now) == 0, "sigprocmask query");
   if (!sigismember(&now, SIGUSR1)) v_fail("SIGUSR1 is no longer blocked");
