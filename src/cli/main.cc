@@ -90,6 +90,8 @@ int main(int argc, char** argv) {
   dump->add_option("-t,--tree", dump_opts.pid, "pid of the process to dump")->required();
   dump->add_option("-D,--images-dir", dump_opts.images_dir, "image directory")->required();
   dump->add_flag("-R,--leave-running", dump_opts.leave_running, "let the process run on");
+  dump->add_flag("-j,--shell-job", dump_opts.shell_job,
+                 "the process runs on the caller's terminal (a shell job)");
   dump->add_option("--prev-images-dir", dump_opts.prev_images_dir,
                    "pre-dump image (relative to -D): store only pages written since");
   dump->add_flag("--track-mem", dump_opts.track_mem,
@@ -118,6 +120,8 @@ int main(int argc, char** argv) {
                     "return once the process runs instead of waiting for it");
   restore->add_flag("--tcp-established", restore_opts.tcp_established,
                     "restore established TCP connections and remove their network lock");
+  restore->add_flag("-j,--shell-job", restore_opts.shell_job,
+                    "give the process this terminal (it was dumped with --shell-job)");
   AddCommon(restore, common);
 
   auto* show = app.add_subcommand("show", "print an image directory or file as JSON");

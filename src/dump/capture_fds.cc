@@ -13,6 +13,7 @@
 #include "dump/capture_shmem.h"
 #include "dump/fd_inet.h"
 #include "dump/fd_kinds.h"
+#include "dump/fd_tty.h"
 #include "dump/unix_diag.h"
 #include "proc/fdinfo.h"
 #include "proc/tasks.h"
@@ -73,6 +74,10 @@ Result<model::Fd> CaptureOne(pid_t pid, int fd, FileKey& key, ShmemCollector* sh
   if (S_ISCHR(st.st_mode) && IsSafeCharDevice(target)) {
     out.type = model::FdType::kCharDevice;
     out.rdev = st.st_rdev;
+    return out;
+  }
+  if (S_ISCHR(st.st_mode) && IsTerminalDevice(st.st_rdev)) {
+    CRYO_TRYV(CaptureTty(pid, st.st_rdev, out));  // dump/fd_tty.h
     return out;
   }
   if (fd <= 2) {

@@ -41,7 +41,7 @@ Result<model::ThreadSeccomp> ReadFilters(pid_t tid) {
 
 }  // namespace
 
-Status CaptureSeccomp(const ptrace::Freezer& frozen, model::Process& p) {
+Result<bool> SuspendSeccomp(const ptrace::Freezer& frozen) {
   bool any = false;
   for (const ptrace::Tracee& t : frozen.threads()) {
     int mode = CRYO_TRY(SeccompMode(frozen.pid(), t.tid()));
@@ -52,7 +52,7 @@ Status CaptureSeccomp(const ptrace::Freezer& frozen, model::Process& p) {
     }
     any |= mode == kSeccompFilter;
   }
-  if (!any) return {};
+  if (!any) return false;
   for (const ptrace::Tracee& t : frozen.threads()) {
     if (::ptrace(PTRACE_SETOPTIONS, t.tid(), nullptr,
                  PTRACE_O_TRACESYSGOOD | PTRACE_O_SUSPEND_SECCOMP) < 0) {
@@ -60,6 +60,11 @@ Status CaptureSeccomp(const ptrace::Freezer& frozen, model::Process& p) {
                         frozen.pid(), t.tid());
     }
   }
+  return true;
+}
+
+Status CaptureSeccomp(const ptrace::Freezer& frozen, model::Process& p) {
+  if (!CRYO_TRY(SuspendSeccomp(frozen))) return {};
   for (const ptrace::Tracee& t : frozen.threads()) {
     p.control.seccomp.push_back(CRYO_TRY_CTX(ReadFilters(t.tid()), "pid {}", frozen.pid()));
   }

@@ -18,6 +18,7 @@
 #include "dump/capture_thread.h"
 #include "dump/dump_memory.h"
 #include "dump/fd_inet.h"
+#include "dump/fd_tty.h"
 #include "dump/shape.h"
 #include "dump/stats.h"
 #include "dump/tracking.h"
@@ -41,7 +42,7 @@ Result<model::Process> CaptureProcess(const ptrace::Freezer& frozen, const MmCap
   const ptrace::Tracee& leader = frozen.threads().at(0);
   model::Process p;
   p.pid = frozen.pid();
-  CRYO_TRYV(CaptureSeccomp(frozen, p));  // first: it lets the remote syscalls below pass
+  CRYO_TRYV(CaptureSeccomp(frozen, p));
   // Unsupported files are the most common refusal: find them before any other work.
   p.fds = CRYO_TRY(CaptureFds(p.pid, tracker_fd, shmem, &inet));
   for (const ptrace::Tracee& t : frozen.threads()) {
@@ -84,6 +85,7 @@ Result<ptrace::Freezer> FreezeForDump(pid_t pid, bool stopped) {
   }
   if (stopped) frozen->RestopOnRelease();
   log::Info("pid {} frozen", pid);
+  CRYO_TRYV(SuspendSeccomp(*frozen));  // before any remote syscall
   // Threads or children may have appeared before the freeze took hold.
   CRYO_TRYV(CheckSupportedShape(pid));
   return std::move(*frozen);
@@ -157,6 +159,7 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   model::Process p = CRYO_TRY(CaptureProcess(
       frozen, MmCaptureOptions{.tracked = parent.ranges, .shmem = &shmem}, next.fd, owners, inet));
   p.stopped = stopped;
+  CRYO_TRYV(CheckTerminalFds(p, opts.shell_job));  // dump/fd_tty.h
   stats.capture_seconds = SecondsSince(t_frozen);
   std::optional<RemoteFdCloser> remove_tracker;
   if (tracker && !opts.track_mem) remove_tracker.emplace(leader, next.fd);

@@ -25,6 +25,9 @@ struct DumpOptions {
   // instead of refused.
   bool tcp_established = false;
   image::CompressOptions compress;  // --compress: pages file in compressed blocks
+  // -j: the process's controlling terminal is the caller's (a shell job); restore gives it the
+  // restoring cryo's terminal. Without it such a process is refused.
+  bool shell_job = false;
 };
 
 struct DumpStats {

@@ -5,6 +5,7 @@
 #include "base/log.h"
 #include "base/stopwatch.h"
 #include "dump/capture_mm.h"
+#include "dump/capture_seccomp.h"
 #include "dump/dump_memory.h"
 #include "dump/shape.h"
 #include "dump/stats.h"
@@ -45,6 +46,7 @@ Result<DumpStats> PreDump(const PreDumpOptions& opts) {
   auto frozen = CRYO_TRY(ptrace::Freezer::FreezeProcess(pid));
   auto t_frozen = Clock::now();
   CRYO_TRYV(CheckSupportedShape(pid));
+  CRYO_TRYV(SuspendSeccomp(frozen));  // before any remote syscall
   const ptrace::Tracee& leader = frozen.threads().at(0);
 
   TrackingState next;

@@ -4,6 +4,7 @@
 #include "image/cryo.pb.h"
 #include "image/image_file.h"
 #include "image/inet_codec.h"
+#include "image/tty_codec.h"
 
 namespace cryo::image {
 
@@ -22,6 +23,9 @@ static_assert(int(model::FdType::kUnixListen) == pb::FD_UNIX_LISTEN);
 static_assert(int(model::FdType::kInotify) == pb::FD_INOTIFY);
 static_assert(int(model::FdType::kShmem) == pb::FD_SHMEM);
 static_assert(int(model::FdType::kInet) == pb::FD_INET);
+static_assert(int(model::FdType::kPtyMaster) == pb::FD_PTY_MASTER);
+static_assert(int(model::FdType::kPtySlave) == pb::FD_PTY_SLAVE);
+static_assert(int(model::FdType::kCallerTty) == pb::FD_CALLER_TTY);
 static_assert(int(model::LockKind::kFlock) == pb::LOCK_FLOCK);
 static_assert(int(model::LockKind::kPosix) == pb::LOCK_POSIX);
 static_assert(int(model::LockKind::kOfd) == pb::LOCK_OFD);
@@ -74,6 +78,7 @@ Result<std::string> EncodeFds(const model::Process& p) {
       o->set_end(l.end);
     }
     out->set_shmem_id(fd.shmem_id);
+    if (fd.tty != model::TtyState{}) TtyToProto(fd.tty, *out->mutable_tty());
   }
   return EncodeFile(Kind::kFds, m);
 }
@@ -114,7 +119,8 @@ Status DecodeFds(std::string_view file, model::Process& p) {
                               .messages = {in.messages().begin(), in.messages().end()},
                               .watches = {},
                               .shmem_id = in.shmem_id(),
-                              .inet = {}});
+                              .inet = {},
+                              .tty = {}});
     model::Fd& f = p.fds.back();
     for (const pb::EpollTarget& t : in.epoll_targets()) {
       f.epoll_targets.push_back({t.fd(), t.events(), t.data(), t.ino()});
@@ -131,6 +137,7 @@ Status DecodeFds(std::string_view file, model::Process& p) {
       }
       f.locks.push_back({static_cast<model::LockKind>(l.kind()), l.write(), l.start(), l.end()});
     }
+    f.tty = TtyFromProto(in.tty());
   }
   return {};
 }

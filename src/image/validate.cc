@@ -9,6 +9,7 @@
 #include "image/format.h"
 #include "image/pages_file.h"
 #include "image/task_control_codec.h"
+#include "image/tty_codec.h"
 
 namespace cryo::image {
 namespace {
@@ -169,7 +170,7 @@ Status CheckFdKindState(const model::Fd& f) {
     if (l.start > l.end)
       return Corrupt("fd {}: lock range {}-{} is reversed", f.fd, l.start, l.end);
   }
-  if (f.kind_flags & ~uint32_t{model::kEventfdSemaphore}) {
+  if (f.kind_flags & ~uint32_t{model::kEventfdSemaphore | model::kTtyForeground}) {
     return Corrupt("fd {}: unknown kind flags {:#x}", f.fd, f.kind_flags);
   }
   return {};
@@ -194,7 +195,7 @@ Status ValidateFds(const model::Process& p) {
     CRYO_TRYV(CheckFdKindState(p.fds[i]));
     CRYO_TRYV(ValidateInetFd(p.fds[i]));
   }
-  return {};
+  return ValidateTtyFds(p);
 }
 
 Status ValidatePagesFileName(std::string_view name) {

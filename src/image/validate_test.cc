@@ -327,5 +327,27 @@ TEST_F(HostileImage, PdeathsigOutOfRange) {
   ExpectRejected("core-100.img", "pdeathsig 65 out of range");
 }
 
+TEST_F(HostileImage, PtySlaveWithoutItsMaster) {
+  Replace("fds-100.img", 0, EncodeFds, [](model::Process& p) {
+    model::Fd f;
+    f.fd = 900;
+    f.type = model::FdType::kPtySlave;
+    f.tty.index = 5;
+    p.fds.push_back(f);
+  });
+  ExpectRejected("fds-100.img", "pty slave 5 without its master");
+}
+
+TEST_F(HostileImage, PtyMasterWithShortTermios) {
+  Replace("fds-100.img", 0, EncodeFds, [](model::Process& p) {
+    model::Fd f;
+    f.fd = 900;
+    f.type = model::FdType::kPtyMaster;
+    f.tty.cc = "abc";
+    p.fds.push_back(f);
+  });
+  ExpectRejected("fds-100.img", "3 termios control characters, not 19");
+}
+
 }  // namespace
 }  // namespace cryo::image

@@ -14,6 +14,7 @@
 #include "model/inet.h"
 #include "model/shmem.h"
 #include "model/task_control.h"
+#include "model/tty.h"
 
 namespace cryo::model {
 
@@ -181,6 +182,10 @@ enum class FdType : uint32_t {
   kInotify = 12,     // watches, re-added by path with their watch descriptors
   kShmem = 40,       // a memfd or unlinked tmpfs file: the shared-memory object shmem_id
   kInet = 20,        // a TCP or UDP socket, IPv4 or IPv6 (model/inet.h)
+  // Terminals (dump/fd_tty.cc, restore/fd_tty.cc); numbered apart from the kinds above.
+  kPtyMaster = 60,  // /dev/ptmx: a new pair at restore, state in Fd::tty
+  kPtySlave = 61,   // /dev/pts/N whose master (same Fd::tty.index) is in the process
+  kCallerTty = 62,  // --shell-job: the controlling terminal, the restoring cryo's at restore
 };
 
 // One inotify watch: its descriptor, event mask and the path of the watched inode at dump.
@@ -214,6 +219,7 @@ struct FileLock {
 // Fd::kind_flags bits.
 enum FdKindFlag : uint32_t {
   kEventfdSemaphore = 1u << 0,  // EFD_SEMAPHORE
+  kTtyForeground = 1u << 8,     // kCallerTty: the process's group was the terminal's foreground
 };
 
 struct Fd {
@@ -251,6 +257,7 @@ struct Fd {
   std::vector<InotifyWatch> watches;  // inotify, sorted by wd
   uint64_t shmem_id = 0;              // kShmem: the object in the tree's ShmemTable
   InetSocket inet;                    // kInet
+  TtyState tty;                       // kPtyMaster, kPtySlave (index only), kCallerTty
   bool operator==(const Fd&) const = default;
 };
 

@@ -20,6 +20,7 @@
 #include "base/parallel.h"
 #include "base/unique_fd.h"
 #include "restore/fd_kinds.h"
+#include "restore/fd_tty.h"
 #include "restorer/abi.h"
 #include "restorer/blob.h"
 #include "sys/kernel_abi.h"
@@ -213,6 +214,7 @@ struct SharedObjects {
   PipeSet pipes;
   SocketPairSet socketpairs;
   const ChildShmemFds* shmem = nullptr;
+  PtySet ptys;  // restore/fd_tty.h
 };
 
 Result<UniqueFd> OpenFdObject(const model::Fd& f, SharedObjects& shared) {
@@ -238,6 +240,11 @@ Result<UniqueFd> OpenFdObject(const model::Fd& f, SharedObjects& shared) {
       return OpenEpoll(f);
     case model::FdType::kShmem:
       return shared.shmem->Open(f);
+    case model::FdType::kPtyMaster:
+    case model::FdType::kPtySlave:
+      return shared.ptys.Open(f);
+    case model::FdType::kCallerTty:
+      return OpenCallerTty(f);
     default:
       return OpenByPath(f);
   }
@@ -271,7 +278,8 @@ Status InstallFd(const model::Fd& f, SharedObjects& shared) {
 }
 
 Status InstallFds(const model::Process& p, int floor, const ChildShmemFds& shmem) {
-  SharedObjects shared{PipeSet(p.fds, floor), SocketPairSet(p.fds, floor), &shmem};
+  SharedObjects shared{PipeSet(p.fds, floor), SocketPairSet(p.fds, floor), &shmem,
+                       PtySet(p.fds, floor)};
   for (const auto& f : p.fds) CRYO_TRYV(InstallFd(f, shared));
   // Once every fd is in place: epoll targets are added through their numbers.
   for (const auto& f : p.fds) {

@@ -22,6 +22,7 @@
 #include "ptrace/tracee.h"
 #include "restore/blob_stops.h"
 #include "restore/child.h"
+#include "restore/fd_tty.h"
 #include "restore/finalize.h"
 #include "restore/inet.h"
 #include "restore/plan.h"
@@ -146,6 +147,7 @@ Result<RestoreResult> Restore(const RestoreOptions& opts) {
   const model::Process& p = tree.processes[0];
   CRYO_TRYV(CheckRestorable(p));
   CRYO_TRYV(CheckInetRestorable(p, opts.tcp_established));
+  CRYO_TRYV(CheckShellJob(p, opts.shell_job));  // restore/fd_tty.h
   image::Inventory inv = CRYO_TRY(image::ReadInventory(dir));
   auto chain = CRYO_TRY(image::PageChain::Open(dir, inv, p.pid));
   auto t_wait = Clock::now();

@@ -13,6 +13,9 @@ struct RestoreOptions {
   bool detach = false;           // -d: return once the process runs instead of waiting for it
   double pid_wait_seconds = 10;  // how long to wait for the target PID to become free
   bool tcp_established = false;  // the image may hold established TCP connections
+  // -j: the image's controlling-terminal fds get the restoring cryo's terminal, and the process
+  // becomes its foreground group if it was at dump. Without it such an image is refused.
+  bool shell_job = false;
 };
 
 struct RestoreResult {

@@ -273,6 +273,12 @@ def _describe_fd(pid, fd, objects):
     if fd <= 2 and m:
         kind = m.group(1) or "tty"
         return f"{kind} (stdio, given cryo's own) flags={info.get('flags')} pos={info.get('pos')}"
+    if re.fullmatch(r"/dev/pts/\d+", target):
+        # A pty pair the process opened is made anew at restore: the next free number.
+        target = "/dev/pts/<n>"
+        info.pop("ino", None)
+    if target == "/dev/ptmx":
+        info.pop("tty-index", None)
     m = _KERNEL_OBJECT.match(target)
     if m:
         label = objects.setdefault(target, f"{m.group(1)} #{len(objects) + 1}")

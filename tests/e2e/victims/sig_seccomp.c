@@ -1,6 +1,7 @@
 // Seccomp filters survive a restore exactly: filter A (getpriority -> EPERM) installed with
-// TSYNC on both threads, then filter B (sched_getscheduler -> EACCES) on the main thread only.
-// After the restore the main thread has both (2 filters), the helper only A (1 filter).
+// TSYNC on both threads, then filters B (sched_getscheduler -> EACCES) and C (userfaultfd ->
+// EPERM) on the main thread only. After the restore the main thread has all three, the helper
+// only A.
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
@@ -68,17 +69,23 @@ int main(int argc, char** argv) {
   V_CHECK_SYS(pthread_create(&th, NULL, helper, NULL) == 0, "pthread_create");
   V_CHECK_SYS(install(SYS_getpriority, EPERM, SECCOMP_FILTER_FLAG_TSYNC) == 0, "filter A");
   V_CHECK_SYS(install(SYS_sched_getscheduler, EACCES, 0) == 0, "filter B");
+  // What docker's default profile does: cryo's own remote syscalls (a pre-dump's tracker) must
+  // not be subject to it.
+  V_CHECK_SYS(install(SYS_userfaultfd, EPERM, 0) == 0, "filter C");
   if (filters_of(gettid()) < 0) v_skip("no Seccomp_filters in /proc status (Linux < 5.9)");
 
   v_ready();
   v_wait_go();
 
   int n = filters_of(gettid());
-  if (n != 2) v_fail("main thread has %d seccomp filters, expected 2", n);
+  if (n != 3) v_fail("main thread has %d seccomp filters, expected 3", n);
   int a = denied_with(SYS_getpriority), b = denied_with(SYS_sched_getscheduler);
   if (a != EPERM) v_fail("getpriority gave errno %d, not EPERM", a);
   if (b != EACCES) v_fail("sched_getscheduler gave errno %d, not EACCES", b);
   if (denied_with(SYS_getppid) != 0) v_fail("getppid is denied");
+  errno = 0;
+  if (syscall(SYS_userfaultfd, 0) >= 0 || errno != EPERM)
+    v_fail("userfaultfd is not denied with EPERM (errno %d)", errno);
   helper_go = 1;
   pthread_join(th, NULL);
   if (helper_result != 0) v_fail("%s", helper_msg);
