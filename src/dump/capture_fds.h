@@ -16,6 +16,8 @@ namespace cryo::dump {
 
 // `skip_fd` (if >= 0) is left out: cryo's own dirty tracker (dump/tracking.h), closed in the
 // process before it runs again.
-Result<std::vector<model::Fd>> CaptureFds(pid_t pid, int skip_fd = -1);
+// `in_tree`: the process is one of a dumped tree; a pipe or socketpair with an end outside the
+// process is left for the tree (dump/tree_fds.h) to find in another process or refuse.
+Result<std::vector<model::Fd>> CaptureFds(pid_t pid, int skip_fd = -1, bool in_tree = false);
 
 }  // namespace cryo::dump

@@ -60,6 +60,13 @@ Status CaptureViaRemoteSyscalls(const ptrace::Freezer& frozen, model::Process& p
     int64_t brk = CRYO_TRY(rs.Call(SYS_brk, 0));
     if (brk < 0) return SysError(static_cast<int>(-brk), fmt::format("brk in pid {}", pid));
     p.mm.brk = static_cast<uint64_t>(brk);
+    int64_t sr = CRYO_TRY(rs.Call(SYS_prctl, PR_GET_CHILD_SUBREAPER, at));
+    if (sr < 0) {
+      return SysError(static_cast<int>(-sr), fmt::format("PR_GET_CHILD_SUBREAPER in pid {}", pid));
+    }
+    int subreaper = 0;
+    CRYO_TRYV(scratch.Read(0, std::as_writable_bytes(std::span(&subreaper, 1))));
+    p.child_subreaper = subreaper != 0;
     // Per-thread state only the thread can report: each runs its own remote syscalls, writing
     // into the scratch page the leader mapped (the threads share the address space).
     CRYO_TRYV(CaptureThreadViaRemoteSyscalls(rs, scratch, p.threads.at(0)));

@@ -18,6 +18,8 @@
 #include "dump/shape.h"
 #include "dump/stats.h"
 #include "dump/tracking.h"
+#include "dump/tree.h"
+#include "dump/tree_fds.h"
 #include "image/image_dir.h"
 #include "image/inventory.h"
 #include "image/tree_io.h"
@@ -32,12 +34,13 @@ namespace {
 using Clock = SteadyClock;
 
 Result<model::Process> CaptureProcess(const ptrace::Freezer& frozen, const MmCaptureOptions& mm,
-                                      int tracker_fd, std::vector<UffdOwner>& owners) {
+                                      int tracker_fd, std::vector<UffdOwner>& owners,
+                                      bool in_tree) {
   const ptrace::Tracee& leader = frozen.threads().at(0);
   model::Process p;
   p.pid = frozen.pid();
   // Unsupported files are the most common refusal: find them before any other work.
-  p.fds = CRYO_TRY(CaptureFds(p.pid, tracker_fd));
+  p.fds = CRYO_TRY(CaptureFds(p.pid, tracker_fd, in_tree));
   for (const ptrace::Tracee& t : frozen.threads()) {
     p.threads.push_back(CRYO_TRY_CTX(CaptureThread(p.pid, t), "pid {}", p.pid));
   }
@@ -66,30 +69,10 @@ Result<std::optional<mem::UffdTracker>> AttachTracker(const DumpOptions& opts,
   return CRYO_TRY(mem::UffdTracker::Adopt(std::move(uffd), true));
 }
 
-// Seizes every thread. A job-control stopped process would fall back into its group stop in the
-// middle of our remote syscalls: it is continued first (before seizing, so no SIGCONT is queued
-// for a default action) and stopped again whenever it is released. `stopped`: its status said so.
-Result<ptrace::Freezer> FreezeForDump(pid_t pid, bool stopped) {
-  if (stopped && ::kill(pid, SIGCONT) < 0) return ErrnoError("continue stopped pid {}", pid);
-  auto frozen = ptrace::Freezer::FreezeProcess(pid);
-  if (!frozen) {
-    if (stopped) ::kill(pid, SIGSTOP);
-    return std::unexpected(std::move(frozen).error());
-  }
-  if (stopped) frozen->RestopOnRelease();
-  log::Info("pid {} frozen", pid);
-  // Threads or children may have appeared before the freeze took hold.
-  CRYO_TRYV(CheckSupportedShape(pid));
-  return std::move(*frozen);
-}
-
-Status WriteImages(const image::ImageDir& dir, const DumpOptions& opts, model::Process p,
+Status WriteImages(const image::ImageDir& dir, const DumpOptions& opts, model::ProcessTree tree,
                    const TrackingState& next) {
-  model::ProcessTree tree;
-  tree.root_pid = p.pid;
-  image::Inventory inv = MakeInventory(p.pid);
+  image::Inventory inv = MakeInventory(tree.root_pid);
   inv.parent_dir = opts.prev_images_dir;
-  tree.processes.push_back(std::move(p));
   CRYO_TRYV(image::WriteInventory(dir, inv));
   CRYO_TRYV(image::WriteTree(dir, tree));
   if (opts.track_mem) CRYO_TRYV(WriteTrackingState(dir.path(), next));
@@ -99,17 +82,51 @@ Status WriteImages(const image::ImageDir& dir, const DumpOptions& opts, model::P
 // Kills the process, or lets it run on. Left running without --track-mem, it is left as if never
 // tracked: protection cleared and ranges unregistered, while it runs (nothing waits on an async
 // write-protect; 1 GiB takes tens of ms), as the kernel would when our last uffd reference goes.
-Status ReleaseTarget(ptrace::Freezer& frozen, const DumpOptions& opts, mem::UffdTracker* tracker,
+Status ReleaseTarget(FrozenTree& frozen, const DumpOptions& opts, mem::UffdTracker* tracker,
                      const TrackingState& next) {
   if (!opts.leave_running) return frozen.Kill();
+  if (tracker == nullptr) return frozen.Release();
   CRYO_TRYV(frozen.Release());
-  if (opts.track_mem || tracker == nullptr) return {};
+  if (opts.track_mem) return {};
   for (const auto& r : next.ranges) {
     if (auto u = tracker->Untrack(r.start, r.end); !u) {
       log::Warn("pid {}: unregister {:#x}-{:#x}: {}", next.pid, r.start, r.end,
                 u.error().Message());
     }
   }
+  return {};
+}
+
+// Every member of a tree of more than one process: captured, its memory copied, shared files
+// linked across processes, then the images written. No dirty tracking.
+Status DumpTree(const image::ImageDir& dir, const DumpOptions& opts, FrozenTree& frozen,
+                DumpStats& stats) {
+  auto t0 = Clock::now();
+  CRYO_TRYV(frozen.CheckSessionsAndGroups());
+  model::ProcessTree tree;
+  tree.root_pid = frozen.members()[0].pid;
+  MemoryStats mem;
+  for (TreeMember& m : frozen.members()) {
+    if (m.zombie) {
+      tree.processes.push_back(ZombieProcess(m));
+      continue;
+    }
+    const ptrace::Tracee& leader = m.frozen->threads().at(0);
+    CRYO_TRYV(RemoveStaleTrackers(leader));
+    std::vector<UffdOwner> owners;
+    model::Process p = CRYO_TRY(CaptureProcess(*m.frozen, MmCaptureOptions{}, -1, owners, true));
+    p.stopped = m.stopped;
+    p.ppid = m.ppid;
+    auto plan = CRYO_TRY(PlanMemory(p, owners, nullptr, mem));
+    CRYO_TRYV(CopyMemory(dir.fd(), p, plan, mem));
+    tree.processes.push_back(std::move(p));
+  }
+  CRYO_TRYV(LinkSharedFiles(tree));
+  stats.capture_seconds = SecondsSince(t0);
+  AddMemoryStats(stats, mem);
+  auto t_write = Clock::now();
+  CRYO_TRYV(WriteImages(dir, opts, std::move(tree), TrackingState{}));
+  stats.write_seconds = SecondsSince(t_write);
   return {};
 }
 
@@ -122,7 +139,7 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   if (opts.track_mem && !opts.leave_running) {
     return MakeError(ErrorKind::kInvalidArg, "--track-mem needs --leave-running");
   }
-  proc::ProcStatus shape = CRYO_TRY(CheckSupportedShape(pid));
+  proc::ProcStatus shape = CRYO_TRY(CheckSupportedShape(pid, /*allow_children=*/true));
   auto dir = CRYO_TRY(image::ImageDir::Create(opts.images_dir));
   TrackingState parent;
   if (opts.prev_images_dir) {
@@ -130,8 +147,23 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   }
 
   bool stopped = shape.state == 'T';
-  ptrace::Freezer frozen = CRYO_TRY(FreezeForDump(pid, stopped));
+  FrozenTree tree = CRYO_TRY(FrozenTree::Freeze(pid, stopped));
   auto t_frozen = Clock::now();
+  if (tree.members().size() > 1) {
+    if (opts.prev_images_dir || opts.track_mem) {
+      return MakeError(ErrorKind::kUnsupported,
+                       "pid {} has child processes; incremental dumps of process trees are not "
+                       "supported yet",
+                       pid);
+    }
+    CRYO_TRYV(DumpTree(dir, opts, tree, stats));
+    stats.frozen_seconds = SecondsSince(t_frozen);
+    CRYO_TRYV(ReleaseTarget(tree, opts, nullptr, TrackingState{}));
+    stats.total_seconds = SecondsSince(t_start);
+    CRYO_TRYV(WriteStats(dir, stats));
+    return stats;
+  }
+  const ptrace::Freezer& frozen = *tree.members()[0].frozen;
 
   // The tracker is ours, not the process's: its fd is not captured. A failure up to the capture
   // leaves it armed (the dump can be retried); from the scan on, which re-protects pages, it is
@@ -142,8 +174,8 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   std::optional<RemoteFdCloser> fresh_guard;
   auto tracker = CRYO_TRY(AttachTracker(opts, leader, next, fresh_guard));
   std::vector<UffdOwner> owners;
-  model::Process p =
-      CRYO_TRY(CaptureProcess(frozen, MmCaptureOptions{.tracked = parent.ranges}, next.fd, owners));
+  model::Process p = CRYO_TRY(
+      CaptureProcess(frozen, MmCaptureOptions{.tracked = parent.ranges}, next.fd, owners, false));
   p.stopped = stopped;
   stats.capture_seconds = SecondsSince(t_frozen);
   std::optional<RemoteFdCloser> remove_tracker;
@@ -168,14 +200,17 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   AddMemoryStats(stats, mem);
 
   auto t_write = Clock::now();
-  CRYO_TRYV(WriteImages(dir, opts, std::move(p), next));
+  model::ProcessTree one;
+  one.root_pid = p.pid;
+  one.processes.push_back(std::move(p));
+  CRYO_TRYV(WriteImages(dir, opts, std::move(one), next));
   if (fresh_guard) fresh_guard->Keep();
   stats.write_seconds = SecondsSince(t_write);
 
   // Frozen time ends when the process runs again or is killed; waiting for a killed process to
   // release its memory (tens of ms per GiB) is not time it spends frozen.
   stats.frozen_seconds = SecondsSince(t_frozen);
-  CRYO_TRYV(ReleaseTarget(frozen, opts, tracker ? &*tracker : nullptr, next));
+  CRYO_TRYV(ReleaseTarget(tree, opts, tracker ? &*tracker : nullptr, next));
   stats.total_seconds = SecondsSince(t_start);
   CRYO_TRYV(WriteStats(dir, stats));
   return stats;

@@ -126,6 +126,7 @@ Result<std::string> EncodeCore(const model::Process& p) {
   m.set_comm(p.comm);
   m.set_stopped(p.stopped);
   m.set_no_new_privs(p.no_new_privs);
+  m.set_child_subreaper(p.child_subreaper);
   m.set_personality(p.personality);
   m.set_dumpable(p.dumpable);
   m.set_umask(p.umask);
@@ -156,6 +157,7 @@ Status DecodeCore(std::string_view file, model::Process& p) {
   p.comm = m.comm();
   p.stopped = m.stopped();
   p.no_new_privs = m.no_new_privs();
+  p.child_subreaper = m.child_subreaper();
   p.personality = m.personality();
   p.dumpable = m.dumpable();
   p.umask = m.umask();

@@ -59,6 +59,7 @@ class VictimTest:
         self.h = e2elib.Harness(args)
         self.victim_proc = None
         self.pid = None
+        self.tree_pids = []  # the victim's descendants when it was ready
         self.before = None  # snapshot taken before the first dump
 
     # --- victim -------------------------------------------------------------------------------
@@ -97,8 +98,17 @@ class VictimTest:
         if text != str(self.victim_proc.pid):
             raise TestFailure(f"victim wrote pid '{text}' to ready; it is {self.victim_proc.pid}")
         self.pid = self.victim_proc.pid
-        log(f"victim ready, pid {self.pid}")
+        self.tree_pids = e2elib.descendants(self.pid)
+        log(f"victim ready, pid {self.pid}" + (f", {len(self.tree_pids)} descendants" if self.tree_pids else ""))
         return self.stable_snapshot(self.pid)
+
+    def wait_tree_gone(self, pid, **kw):
+        """Waits until the victim and every descendant it had when ready are gone: a restore
+        needs all their PIDs free. Killed descendants end up as our zombies (we are PID 1)."""
+        self.h.wait_gone(pid, **kw)
+        if pid == self.pid:
+            for p in self.tree_pids:
+                self.h.wait_gone(p, timeout=kw.get("timeout", e2elib.GONE_TIMEOUT))
 
     def stable_snapshot(self, pid):
         """Two snapshots 50 ms apart must agree: a victim whose visible state moves on its own
@@ -220,7 +230,7 @@ class VictimTest:
         self.h.check_cryo_binary()
         self.before = self.start_victim()
         self.dump(self.h.path("images"))
-        self.h.wait_gone(self.pid, proc=self.victim_proc)
+        self.wait_tree_gone(self.pid, proc=self.victim_proc)
         restorer = self.restore(self.h.path("images"), detach=False)
         self.go()
         self.expect_pass(restorer, "restored victim")
@@ -233,7 +243,7 @@ class VictimTest:
         self.go()
         self.expect_pass(self.victim_proc, "original victim after dump --leave-running")
         self.no_go()
-        self.h.wait_gone(self.pid, proc=self.victim_proc)
+        self.wait_tree_gone(self.pid, proc=self.victim_proc)
         restorer = self.restore(self.h.path("images"), detach=False)
         self.go()
         self.expect_pass(restorer, "restored victim")
@@ -242,10 +252,10 @@ class VictimTest:
         self.h.check_cryo_binary()
         self.before = self.start_victim()
         self.dump(self.h.path("images-1"))
-        self.h.wait_gone(self.pid, proc=self.victim_proc)
+        self.wait_tree_gone(self.pid, proc=self.victim_proc)
         self.restore(self.h.path("images-1"), detach=True)
         self.dump(self.h.path("images-2"))
-        self.h.wait_gone(self.pid)  # re-parented to us (PID 1) when cryo restore -d exited
+        self.wait_tree_gone(self.pid)  # re-parented to us (PID 1) when cryo restore -d exited
         self.h.foreign.pop(self.pid, None)
         restorer = self.restore(self.h.path("images-2"), detach=False)
         self.go()
@@ -298,7 +308,7 @@ class VictimTest:
         args = ["-t", str(self.pid), "-D", final, "--prev-images-dir", prev]
         p = self.h.run_cryo("dump", *args)
         e2elib.expect_cryo_ok(p, f"incremental dump of pid {self.pid}")
-        self.h.wait_gone(self.pid, proc=self.victim_proc)
+        self.wait_tree_gone(self.pid, proc=self.victim_proc)
         if self.args.steps:
             self.check_chain_and_merge(final, rounds)
         restorer = self.restore(final, detach=False)
@@ -325,7 +335,7 @@ class VictimTest:
         self.pre_dump(self.h.path("pre-1"))
         self.go()
         self.expect_pass(self.victim_proc, "victim after the pre-dump")
-        self.h.wait_gone(self.pid, proc=self.victim_proc)
+        self.wait_tree_gone(self.pid, proc=self.victim_proc)
         p = self.h.run_cryo(
             "pre-dump", "-t", str(self.pid), "-D", self.h.path("pre-2"), "--prev-images-dir",
             "../pre-1")
@@ -377,7 +387,7 @@ class VictimTest:
         self.before = self.start_victim()
         images = self.h.path("images")
         self.dump(images)
-        self.h.wait_gone(self.pid, proc=self.victim_proc)
+        self.wait_tree_gone(self.pid, proc=self.victim_proc)
         cores = sorted(n for n in os.listdir(images) if re.fullmatch(r"core-\d+\.img", n))
         if not cores:
             raise TestFailure(f"no core-*.img in {images}: {sorted(os.listdir(images))}")
@@ -410,7 +420,7 @@ class VictimTest:
             p = self.h.run_cryo("restore", "-D", bad)
             e2elib.expect_cryo_error(p, "restore")
             try:
-                self.h.wait_gone(self.pid, timeout=3)
+                self.wait_tree_gone(self.pid, timeout=3)
             except TestFailure:
                 raise TestFailure(
                     f"after the failed restore ({name}) a process with pid {self.pid} exists "
@@ -426,7 +436,7 @@ class VictimTest:
         self.before = self.start_victim()
         images = self.h.path("images")
         self.dump(images)
-        self.h.wait_gone(self.pid, proc=self.victim_proc)
+        self.wait_tree_gone(self.pid, proc=self.victim_proc)
         p = self.h.run_cryo("show", images, log=False)
         e2elib.expect_cryo_ok(p, f"show {images}")
         try:
