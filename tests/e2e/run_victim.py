@@ -102,6 +102,18 @@ class VictimTest:
         log(f"victim ready, pid {self.pid}" + (f", {len(self.tree_pids)} descendants" if self.tree_pids else ""))
         return self.stable_snapshot(self.pid)
 
+    def expect_tree_released(self, what):
+        """Every descendant of the victim still exists, is not stopped and not traced."""
+        for p in self.tree_pids:
+            state = e2elib.proc_state(p)
+            if state not in ("R", "S", "D"):
+                raise TestFailure(f"{what}: descendant {p} is in state {state}, not running")
+            tracer = e2elib.status_fields(p).get("TracerPid", "0")
+            if tracer != "0":
+                raise TestFailure(f"{what}: descendant {p} is still traced by {tracer}")
+        if self.tree_pids:
+            log(f"{what}: {len(self.tree_pids)} descendants run on, not traced")
+
     def wait_tree_gone(self, pid, **kw):
         """Waits until the victim and every descendant it had when ready are gone: a restore
         needs all their PIDs free. Killed descendants end up as our zombies (we are PID 1)."""
@@ -370,6 +382,7 @@ class VictimTest:
         p = self.h.run_cryo("dump", "-t", str(self.pid), "-D", self.h.path("images"))
         e2elib.expect_cryo_error(p, "dump", must_mention=rf"\b{UNSUPPORTED_FD}\b")
         self.expect_unchanged_and_running("after the failed dump")
+        self.expect_tree_released("after the failed dump")
         self.go()
         self.expect_pass(self.victim_proc, "victim after the failed dump")
 
