@@ -1,5 +1,6 @@
 #include "dump/tree_fds.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/kcmp.h>
 #include <sys/stat.h>
@@ -8,6 +9,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -142,10 +144,18 @@ class Linker {
           break;
         }
       }
-      if (readers == 0) return Refuse(first, "the reading end of this pipe is outside the tree");
-      if (writers == 0) return Refuse(first, "the writing end of this pipe is outside the tree");
+      if (readers == 0 || writers == 0) {
+        // An end nobody holds (make gives jobs a stdin pipe without a writer, for EOF) is
+        // restored closed as well; an end held outside the tree cannot be.
+        if (auto outside = HolderOutside(ino)) {
+          return Refuse(first, fmt::format("the {} end of this pipe is held by pid {}, outside the "
+                                           "tree",
+                                           readers == 0 ? "reading" : "writing", *outside));
+        }
+      }
       // Both ends in one process (and nowhere else): that process's own, captured already.
-      if (procs.size() == 1 && !all_inherited && std::all_of(ds.begin(), ds.end(), [&](size_t d) {
+      if (procs.size() == 1 && readers > 0 && writers > 0 &&
+          std::all_of(ds.begin(), ds.end(), [&](size_t d) {
             return Fd(descs_[d][0]).type != model::FdType::kInherited;
           })) {
         continue;
@@ -153,6 +163,33 @@ class Linker {
       CRYO_TRYV(TakePipe(ds));
     }
     return {};
+  }
+
+  // A process outside the tree that holds pipe `ino` open, if any (a scan of /proc/*/fd).
+  std::optional<pid_t> HolderOutside(uint64_t ino) {
+    std::set<pid_t> inside;
+    for (const model::Process& p : tree_.processes) inside.insert(p.pid);
+    std::string want = fmt::format("pipe:[{}]", ino);
+    DIR* proc = ::opendir("/proc");
+    if (proc == nullptr) return std::nullopt;
+    std::optional<pid_t> found;
+    while (dirent* e = ::readdir(proc)) {
+      pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+      if (pid <= 0 || inside.contains(pid) || pid == ::getpid()) continue;
+      std::string dir = fmt::format("/proc/{}/fd", pid);
+      DIR* fds = ::opendir(dir.c_str());
+      if (fds == nullptr) continue;
+      while (dirent* f = ::readdir(fds)) {
+        char target[64] = {};
+        std::string link = dir + "/" + f->d_name;
+        ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
+        if (n > 0 && want == std::string_view(target, static_cast<size_t>(n))) found = pid;
+      }
+      ::closedir(fds);
+      if (found) break;
+    }
+    ::closedir(proc);
+    return found;
   }
 
   Status TakePipe(const std::vector<size_t>& ds) {
@@ -168,15 +205,17 @@ class Linker {
       }
       if (reader == nullptr && Reads(Fd(descs_[d][0]))) reader = &descs_[d][0];
     }
-    model::Fd& rf = Fd(*reader);
-    std::string what = fmt::format("fd {} ({}) of pid {}", rf.fd, rf.path, Proc(*reader).pid);
-    int pidfd = PidfdOf(reader->proc);
-    if (pidfd < 0) return ErrnoError("pidfd of pid {}", Proc(*reader).pid);
+    // No reader anywhere: nothing can be buffered that anyone will read; the size still counts.
+    const FdRef& any = reader != nullptr ? *reader : descs_[ds[0]][0];
+    model::Fd& rf = Fd(any);
+    std::string what = fmt::format("fd {} ({}) of pid {}", rf.fd, rf.path, Proc(any).pid);
+    int pidfd = PidfdOf(any.proc);
+    if (pidfd < 0) return ErrnoError("pidfd of pid {}", Proc(any).pid);
     UniqueFd mine = CRYO_TRY_CTX(sys::PidfdGetfd(pidfd, rf.fd), "take {}", what);
     int size = ::fcntl(mine.get(), F_GETPIPE_SZ);
     if (size < 0) return ErrnoError("F_GETPIPE_SZ {}", what);
-    if (data.empty()) data = CRYO_TRY(PeekPipe(mine.get(), size, what));
-    rf.data = std::move(data);
+    if (reader != nullptr && data.empty()) data = CRYO_TRY(PeekPipe(mine.get(), size, what));
+    if (reader != nullptr) rf.data = std::move(data);
     for (size_t d : ds) {
       for (const FdRef& r : descs_[d]) Fd(r).pipe_size = static_cast<uint32_t>(size);
     }

@@ -174,6 +174,15 @@ def descendants(pid):
     return sorted(out)
 
 
+def reap_orphans(h):
+    """Reaps every zombie child of ours that is not one we started (processes of a killed tree
+    re-parented to us, PID 1): their PIDs must be free for a restore."""
+    ours = {p.popen.pid for p in h.procs}
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) not in ours and proc_state(int(name)) == "Z":
+            reap_if_child(int(name))
+
+
 def reap_if_child(pid):
     """Collects pid if it is a zombie child of ours (a restored process re-parented to us)."""
     try:
