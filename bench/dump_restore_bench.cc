@@ -1,8 +1,11 @@
 // Benchmark: dump and restore of a process holding N MiB of touched anonymous memory and T
 // threads (all idle in pause()), images on tmpfs, against memcpy bandwidth measured in the same
-// run. Prints one JSON object.
+// run. With --procs P the process is the root of a tree of P processes (each parent forks up to
+// 4 children; every other process drops the inherited memory and touches 64 KiB of its own).
+// Prints one JSON object.
 //
-//   dump_restore_bench --cryo PATH [--mib 1024] [--threads 1] [--runs 3] [--dir /dev/shm/...]
+//   dump_restore_bench --cryo PATH [--mib 1024] [--threads 1] [--procs 1] [--runs 3]
+//                      [--dir /dev/shm/...]
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -78,9 +81,30 @@ void* Idle(void*) {
   for (;;) ::pause();
 }
 
-// The victim: touches `bytes` of anonymous memory, starts `threads - 1` more threads, reports
-// ready through a pipe, then idles.
-pid_t StartVictim(size_t bytes, int threads) {
+// Process `index` of the tree below the victim: forks its children (4 index + 1 ... 4 index + 4),
+// reports its pid, idles.
+[[noreturn]] void TreeNode(int index, int procs, int ready_fd, void* big, size_t bytes) {
+  for (int c = 4 * index + 1; c <= 4 * index + 4 && c < procs; c++) {
+    pid_t pid = ::fork();
+    if (pid < 0) ::_exit(2);
+    if (pid == 0) {
+      ::munmap(big, bytes);
+      auto* own = static_cast<uint64_t*>(::mmap(nullptr, 64 << 10, PROT_READ | PROT_WRITE,
+                                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+      for (size_t i = 0; i < (64 << 10) / 8; i += 512) own[i] = i + static_cast<size_t>(c);
+      TreeNode(c, procs, ready_fd, nullptr, 0);
+    }
+  }
+  pid_t self = ::getpid();
+  (void)!::write(ready_fd, &self, sizeof self);
+  ::close(ready_fd);
+  for (;;) ::pause();
+}
+
+// The victim: touches `bytes` of anonymous memory, starts `threads - 1` more threads and the
+// tree of `procs` processes, reports every pid through a pipe, then idles. Returns every pid of
+// the tree (the root first).
+std::vector<pid_t> StartVictim(size_t bytes, int threads, int procs) {
   int fds[2];
   if (::pipe(fds) != 0) std::exit(2);
   pid_t pid = ::fork();
@@ -100,16 +124,17 @@ pid_t StartVictim(size_t bytes, int threads) {
       pthread_t th;
       if (pthread_create(&th, &attr, Idle, nullptr) != 0) ::_exit(2);
     }
-    char c = 1;
-    (void)!::write(fds[1], &c, 1);
-    ::close(fds[1]);
-    for (;;) ::pause();
+    TreeNode(0, procs, fds[1], p, bytes);
   }
   ::close(fds[1]);
-  char c;
-  if (::read(fds[0], &c, 1) != 1) std::exit(2);
+  std::vector<pid_t> pids = {pid};
+  for (int i = 0; i < procs; i++) {
+    pid_t got = 0;
+    if (::read(fds[0], &got, sizeof got) != sizeof got) std::exit(2);
+    if (got != pid) pids.push_back(got);
+  }
   ::close(fds[0]);
-  return pid;
+  return pids;
 }
 
 int Run(const std::vector<std::string>& argv) {
@@ -164,6 +189,7 @@ int main(int argc, char** argv) {
   size_t mib = 1024;
   int runs = 3;
   int threads = 1;
+  int procs = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--cryo")
@@ -174,13 +200,16 @@ int main(int argc, char** argv) {
       runs = std::atoi(argv[i + 1]);
     else if (a == "--threads")
       threads = std::max(1, std::atoi(argv[i + 1]));
+    else if (a == "--procs")
+      procs = std::max(1, std::atoi(argv[i + 1]));
     else if (a == "--dir")
       dir = argv[i + 1];
   }
   if (cryo.empty()) {
     std::fprintf(
         stderr,
-        "usage: dump_restore_bench --cryo PATH [--mib N] [--threads N] [--runs N] [--dir D]\n");
+        "usage: dump_restore_bench --cryo PATH [--mib N] [--threads N] [--procs N] [--runs N] "
+        "[--dir D]\n");
     return 2;
   }
   size_t bytes = mib << 20;
@@ -190,11 +219,14 @@ int main(int argc, char** argv) {
   nlohmann::json per_run = nlohmann::json::array();
   for (int r = 0; r < runs; r++) {
     fs::remove_all(dir);
-    pid_t victim = StartVictim(bytes, threads);
+    std::vector<pid_t> tree = StartVictim(bytes, threads, procs);
+    pid_t victim = tree.front();
     auto t0 = Clock::now();
     int rc = Run({cryo, "dump", "-t", std::to_string(victim), "-D", dir});
     auto t1 = Clock::now();
-    if (rc != 0) ::kill(victim, SIGKILL);  // a failed dump leaves it running
+    if (rc != 0) {
+      for (pid_t t : tree) ::kill(t, SIGKILL);  // a failed dump leaves the tree running
+    }
     int status = 0;
     ::waitpid(victim, &status, 0);  // reap the dumped (killed) victim: frees its PID
     if (rc != 0) {
@@ -210,8 +242,9 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "restore failed (%d)\n", rc);
       return 1;
     }
-    ::kill(victim, SIGKILL);  // restored with the same pid; not our child any more
-    WaitGone(victim, 10);
+    // Restored with the same pids; not our children any more.
+    for (pid_t t : tree) ::kill(t, SIGKILL);
+    for (pid_t t : tree) WaitGone(t, 10);
     dump_wall.push_back(Seconds(t0, t1));
     restore_wall.push_back(Seconds(t2, t3));
     frozen.push_back(stats.value("frozen_seconds", 0.0));
@@ -228,6 +261,7 @@ int main(int argc, char** argv) {
       {"benchmark", "dump_restore"},
       {"touched_mib", mib},
       {"threads", threads},
+      {"processes", procs},
       {"runs", runs},
       {"memcpy_gibps", memcpy_gibps},
       {"fresh_memory_memcpy_gibps", fresh_gibps},
