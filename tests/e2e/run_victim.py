@@ -22,6 +22,8 @@ Modes:
                         mapping); the victim runs on, untouched
   fail-corrupt-image    restores of a damaged core-*.img fail and leave no process; the intact
                         image still restores
+  fail-tree-restore     (tree_shapes) a restore failing in a grandchild leaves no process of
+                        the tree and names the pid; it succeeds once the cause is gone
   cli-show       `cryo show DIR` of a dump prints JSON
   cli-check      `cryo check` succeeds on this machine (no victim needed)
 
@@ -395,6 +397,33 @@ class VictimTest:
         self.go()
         self.expect_pass(self.victim_proc, "victim after the failed dump")
 
+    def mode_fail_tree_restore(self):
+        """The deepest process of tree_shapes holds <workdir>/chain-file open; with the file
+        moved away its restore fails half-way through the tree: cryo names the pid and the file,
+        and no process of the tree is left. With the file back the image restores."""
+        self.h.check_cryo_binary()
+        self.before = self.start_victim()
+        images = self.h.path("images")
+        self.dump(images)
+        self.wait_tree_gone(self.pid, proc=self.victim_proc)
+        os.rename(self.h.path("chain-file"), self.h.path("chain-file.away"))
+        p = self.h.run_cryo("restore", "-D", images)
+        e2elib.expect_cryo_error(p, "restore", must_mention=r"restore pid \d+: .*chain-file")
+        # Killed processes become our zombies (we are PID 1): reaped here; a live one stays.
+        for pid in [self.pid, *self.tree_pids]:
+            try:
+                self.h.wait_gone(pid, timeout=3)
+            except TestFailure:
+                raise TestFailure(
+                    f"after the failed restore pid {pid} exists (state {e2elib.proc_state(pid)})"
+                ) from None
+        self.h.check_no_strays()
+        log("the failed restore left no process of the tree")
+        os.rename(self.h.path("chain-file.away"), self.h.path("chain-file"))
+        restorer = self.restore(images, detach=False)
+        self.go()
+        self.expect_pass(restorer, "restored victim")
+
     def mode_fail_corrupt_image(self):
         self.h.check_cryo_binary()
         self.before = self.start_victim()
@@ -477,6 +506,7 @@ MODES = {
     "fail-unsupported-fd": VictimTest.mode_fail_unsupported_fd,
     "fail-late": VictimTest.mode_fail_late,
     "fail-corrupt-image": VictimTest.mode_fail_corrupt_image,
+    "fail-tree-restore": VictimTest.mode_fail_tree_restore,
     "cli-show": VictimTest.mode_cli_show,
     "cli-check": VictimTest.mode_cli_check,
 }
