@@ -154,11 +154,19 @@ Status FrozenTree::CheckSessionsAndGroups() const {
     auto leader = by_pid.find(m.pgid);
     bool inside = leader != by_pid.end() && leader->second->sid == m.sid;
     bool callers = m.pgid == root.pgid && root.pgid != root.pid && m.sid == root.sid;
-    if (!inside && !callers) {
+    if (inside || callers) continue;
+    if (leader != by_pid.end()) {
       return MakeError(ErrorKind::kUnsupported,
-                       "pid {} is in process group {}, whose leader is not in the dumped tree; "
+                       "pid {} is in process group {}, whose leader is in another session", m.pid,
+                       m.pgid);
+    }
+    // A leader that is gone altogether is stood in for by a helper at restore; one that lives
+    // outside the tree cannot be.
+    if (proc::ReadStat(m.pgid)) {
+      return MakeError(ErrorKind::kUnsupported,
+                       "pid {} is in process group {}, led by pid {} outside the dumped tree; "
                        "not supported",
-                       m.pid, m.pgid);
+                       m.pid, m.pgid, m.pgid);
     }
   }
   return {};

@@ -119,6 +119,7 @@ Result<RestoreResult> Restore(const RestoreOptions& opts) {
   for (const model::Process& p : tree.processes) {
     for (const model::Thread& t : p.threads) CRYO_TRYV(WaitPidFree(t.tid, opts.pid_wait_seconds));
   }
+  for (pid_t g : HelperGroups(tree)) CRYO_TRYV(WaitPidFree(g, opts.pid_wait_seconds));
   double pid_wait = std::chrono::duration<double>(Clock::now() - t_wait).count();
 
   auto error = CRYO_TRY(MakePipe());

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <functional>
@@ -82,6 +83,35 @@ pid_t Translate(const TreeRestore& tr, pid_t id, bool session) {
   ::_exit(WEXITSTATUS(status));
 }
 
+// A stand-in leader for a group whose leader is gone: leads the group until every member has
+// joined it, then exits; its parent reaps it.
+Status CreateGroupHelpers(const TreeRestore& tr, size_t index) {
+  for (pid_t g : tr.group_helpers[index]) {
+    pid_t got = CRYO_TRY_CTX(sys::Clone3WithTid(g, 0), "create helper {} for its group", g);
+    if (got == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::setpgid(0, 0) < 0) ::_exit(1);
+      WaitAtLeast(tr.control->phase, kPhaseRun);
+      ::_exit(0);
+    }
+  }
+  return {};
+}
+
+Status ReapGroupHelpers(const TreeRestore& tr, size_t index) {
+  for (pid_t g : tr.group_helpers[index]) {
+    int status = 0;
+    while (::waitpid(g, &status, 0) < 0) {
+      if (errno != EINTR) return ErrnoError("reap group helper {}", g);
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      return MakeError(ErrorKind::kInternal, "helper {} could not lead its group ({:#x})", g,
+                       status);
+    }
+  }
+  return {};
+}
+
 Status SetupSessionOrGroup(const model::Process& p) {
   if (p.sid == p.pid) {
     if (::setsid() < 0) return ErrnoError("setsid");
@@ -106,7 +136,7 @@ Status JoinGroup(const TreeRestore& tr, size_t i) {
 // Zombie children have exited by now or will: wait until they have (without reaping them), then
 // drop the SIGCHLDs they sent. The image's own pending signals are queued later.
 Status SettleZombieChildren(const TreeRestore& tr, size_t i) {
-  bool any = false;
+  bool any = !tr.group_helpers[i].empty();
   for (size_t c : tr.children[i]) {
     const model::Process& z = tr.tree->processes[c];
     if (!z.zombie) continue;
@@ -126,18 +156,53 @@ Status SettleZombieChildren(const TreeRestore& tr, size_t i) {
   return {};
 }
 
+// Whether process i's group needs a helper: its leader is neither in the tree nor the group
+// the root inherits from cryo.
+bool NeedsHelper(const model::ProcessTree& tree, size_t i) {
+  const model::Process& p = tree.processes[i];
+  const model::Process& root = tree.processes.front();
+  if (i == 0 || p.pgid == p.pid || p.sid == p.pid) return false;
+  if (p.pgid == root.pgid && root.pgid != root.pid && root.sid != root.pid) return false;
+  return std::none_of(tree.processes.begin(), tree.processes.end(),
+                      [&](const model::Process& o) { return o.pid == p.pgid; });
+}
+
 }  // namespace
+
+std::vector<pid_t> HelperGroups(const model::ProcessTree& tree) {
+  std::vector<pid_t> out;
+  for (size_t i = 0; i < tree.processes.size(); i++) {
+    pid_t g = tree.processes[i].pgid;
+    if (NeedsHelper(tree, i) && std::find(out.begin(), out.end(), g) == out.end()) {
+      out.push_back(g);
+    }
+  }
+  return out;
+}
 
 Status PrepareTree(TreeRestore& tr, std::vector<UniqueFd>& held) {
   const auto& procs = tr.tree->processes;
   tr.children.assign(procs.size(), {});
+  std::vector<size_t> parent(procs.size(), 0);
   for (size_t i = 1; i < procs.size(); i++) {
     for (size_t j = 0; j < i; j++) {
       if (procs[j].pid == procs[i].ppid) {
         tr.children[j].push_back(i);
+        parent[i] = j;
         break;
       }
     }
+  }
+  // The first member's parent (in its session: members share their parent's) creates the helper.
+  tr.group_helpers.assign(procs.size(), {});
+  std::vector<pid_t> done;
+  for (size_t i = 1; i < procs.size(); i++) {
+    pid_t g = procs[i].pgid;
+    if (!NeedsHelper(*tr.tree, i) || std::find(done.begin(), done.end(), g) != done.end()) {
+      continue;
+    }
+    done.push_back(g);
+    tr.group_helpers[parent[i]].push_back(g);
   }
   tr.control_bytes = (sizeof(TreeControl) + procs.size() * sizeof(uint32_t) + 4095) & ~4095ul;
   void* m =
@@ -169,6 +234,7 @@ Status TreeChildCreate(const TreeRestore& tr, size_t index) {
     return ErrnoError("set child subreaper");
   }
   CRYO_TRYV(SetupSessionOrGroup(p));
+  CRYO_TRYV(CreateGroupHelpers(tr, index));
   for (size_t c : tr.children[index]) {
     pid_t want = tr.tree->processes[c].pid;
     pid_t got = CRYO_TRY_CTX(sys::Clone3WithTid(want, 0), "create pid {}", want);
@@ -180,6 +246,7 @@ Status TreeChildCreate(const TreeRestore& tr, size_t index) {
   SetState(tr, index, kMemberJoined);
   WaitAtLeast(tr.control->phase, kPhaseRun);
   if (p.zombie) DieAsZombie(p.exit_status);
+  CRYO_TRYV(ReapGroupHelpers(tr, index));
   return SettleZombieChildren(tr, index);
 }
 

@@ -53,6 +53,10 @@ struct TreeRestore {
   std::vector<Plan> plans;                      // by process index; empty for zombies
   std::vector<const image::PageChain*> chains;  // by process index
   std::vector<std::vector<size_t>> children;    // indexes of each process's children
+  // Process groups whose leader is gone (not even a zombie): by process index, the group ids
+  // that process creates a helper for, with pid = the group id, leading the group until every
+  // member has joined.
+  std::vector<std::vector<pid_t>> group_helpers;
   TreeControl* control = nullptr;
   size_t control_bytes = 0;
   std::map<uint32_t, int> shared_fds;  // shared_file id -> fd number every process inherits
@@ -64,6 +68,10 @@ struct TreeRestore {
   // The state the process with index i is in (or was last in).
   uint32_t State(size_t i) const { return control->states[i].load(); }
 };
+
+// The ids of groups whose leader is not in the tree (nor the caller's group): each needs a
+// helper process at restore, whose pid must be free.
+std::vector<pid_t> HelperGroups(const model::ProcessTree& tree);
 
 // Maps the control block and the shared files (above every fd number the tree uses), fills the
 // children lists. `held` keeps the shared files open in the cryo parent until the root exists.

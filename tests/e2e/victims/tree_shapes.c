@@ -1,7 +1,7 @@
 // A tree of processes of every shape: a chain 4 deep and a fan of 8 (each with a second thread
 // and its own heap pattern), zombies (an exit code, a signal), an orphan re-parented to the root
 // (a child subreaper), a new session with a member, a process group led by a sibling and one
-// whose leader is a zombie. After the restore every process checks its parent, group, session,
+// whose leader is a zombie, one whose leader is gone. After the restore every process checks its parent, group, session,
 // memory and thread; the root reaps every child and checks each status.
 #include <pthread.h>
 #include <signal.h>
@@ -257,6 +257,35 @@ int main(int argc, char** argv) {
   V_CHECK_SYS(setpgid(zm, zl) == 0 || errno == EACCES, "setpgid zombie group member");
   expected_up++;
 
+  // A group whose leader is gone altogether: it exits once its member has joined, and the root
+  // reaps it before the dump.
+  char gl_exit[PATH_MAX];
+  v_path(gl_exit, "gl-exit");
+  pid_t gl = fork();
+  V_CHECK_SYS(gl >= 0, "fork");
+  if (gl == 0) {
+    close(up[0]);
+    close(up[1]);
+    setpgid(0, 0);
+    struct stat st;
+    while (stat(gl_exit, &st) != 0) usleep(1000);
+    _exit(0);
+  }
+  V_CHECK_SYS(setpgid(gl, gl) == 0 || errno == EACCES, "setpgid gone leader");
+  pid_t gm = fork();
+  V_CHECK_SYS(gm >= 0, "fork");
+  if (gm == 0) {
+    close(up[0]);
+    setpgid(0, gl);
+    setup_self(6000);
+    announce();
+    v_wait_go();
+    check_self(6000, root, gl, sid);
+    exit(0);
+  }
+  V_CHECK_SYS(setpgid(gm, gl) == 0 || errno == EACCES, "setpgid member of the gone leader");
+  expected_up++;
+
   close(up[1]);
   for (int got = 0; got < expected_up;) {
     char buf[64];
@@ -268,6 +297,11 @@ int main(int argc, char** argv) {
   int fd = open(zl_exit, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
   V_CHECK_SYS(fd >= 0, "create zl-exit");
   close(fd);
+  fd = open(gl_exit, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  V_CHECK_SYS(fd >= 0, "create gl-exit");
+  close(fd);
+  expect_status("gone group leader", gl, 0);
+  unlink(gl_exit);
   wait_zombie(z_exit);
   wait_zombie(z_sig);
   wait_zombie(x);
@@ -288,6 +322,7 @@ int main(int argc, char** argv) {
   expect_status("group leader", g, 0);
   expect_status("group member", m, 0);
   expect_status("member of the zombie's group", zm, 0);
+  expect_status("member of the gone leader's group", gm, 0);
   if (getsid(0) != sid || getpgrp() != pgid) v_fail("root: session or group changed");
   int sr = 0;
   if (prctl(PR_GET_CHILD_SUBREAPER, &sr) != 0 || sr != 1) v_fail("root: no longer a subreaper");
