@@ -209,6 +209,12 @@ Status PrepareTree(TreeRestore& tr, std::vector<UniqueFd>& held) {
       ::mmap(nullptr, tr.control_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED) return ErrnoError("map the tree's control block");
   tr.control = static_cast<TreeControl*>(m);  // zero-filled: phase create, every state none
+  // The shared files sit above every fd number of the image: allow that many (hard limit).
+  struct rlimit nofile {};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   tr.host_pid = ::getpid();
   tr.host_pgid = ::getpgrp();
   tr.host_sid = ::getsid(0);

@@ -1,7 +1,7 @@
 // A tree of processes of every shape: a chain 4 deep and a fan of 8 (each with a second thread
 // and its own heap pattern), zombies (an exit code, a signal), an orphan re-parented to the root
 // (a child subreaper), a new session with a member, a process group led by a sibling and one
-// whose leader is a zombie, one whose leader is gone. After the restore every process checks its parent, group, session,
+// whose leader is a zombie, one whose leader is gone; a child stopped by job control. After the restore every process checks its parent, group, session,
 // memory and thread; the root reaps every child and checks each status.
 #include <pthread.h>
 #include <signal.h>
@@ -286,6 +286,19 @@ int main(int argc, char** argv) {
   V_CHECK_SYS(setpgid(gm, gl) == 0 || errno == EACCES, "setpgid member of the gone leader");
   expected_up++;
 
+  // A child stopped by job control: it must be stopped again after the restore.
+  pid_t stopped = fork();
+  V_CHECK_SYS(stopped >= 0, "fork");
+  if (stopped == 0) {
+    close(up[0]);
+    setup_self(7000);
+    announce();
+    raise(SIGSTOP);
+    check_self(7000, root, pgid, sid);
+    exit(0);
+  }
+  expected_up++;
+
   close(up[1]);
   for (int got = 0; got < expected_up;) {
     char buf[64];
@@ -302,6 +315,8 @@ int main(int argc, char** argv) {
   close(fd);
   expect_status("gone group leader", gl, 0);
   unlink(gl_exit);
+  siginfo_t si;
+  V_CHECK_SYS(waitid(P_PID, (id_t)stopped, &si, WSTOPPED | WNOWAIT) == 0, "wait for the stop");
   wait_zombie(z_exit);
   wait_zombie(z_sig);
   wait_zombie(x);
@@ -311,6 +326,17 @@ int main(int argc, char** argv) {
   v_ready();
   v_wait_go();
 
+  char stat_path[64], stat_text[512] = "";
+  snprintf(stat_path, sizeof stat_path, "/proc/%d/stat", (int)stopped);
+  FILE* sf = fopen(stat_path, "r");
+  if (sf == NULL || fgets(stat_text, sizeof stat_text, sf) == NULL) v_fail("read %s", stat_path);
+  fclose(sf);
+  char* close_paren = strrchr(stat_text, ')');
+  if (close_paren == NULL || close_paren[2] != 'T') {
+    v_fail("the job-control stopped child is not stopped: %s", stat_text);
+  }
+  V_CHECK_SYS(kill(stopped, SIGCONT) == 0, "SIGCONT");
+  expect_status("job-control stopped child", stopped, 0);
   expect_status("zombie that exited 7", z_exit, 7);
   expect_status("zombie killed by SIGTERM", z_sig, 128 + SIGTERM);
   expect_status("orphan's parent", x, 0);
