@@ -135,11 +135,17 @@ Result<FrozenTree> FrozenTree::Freeze(pid_t root, bool root_stopped) {
 }
 
 Status FrozenTree::CheckSessionsAndGroups() const {
-  const TreeMember& root = members_.front();
+  return dump::CheckSessionsAndGroups(members_,
+                                      [](pid_t pid) { return proc::ReadStat(pid).has_value(); });
+}
+
+Status CheckSessionsAndGroups(const std::vector<TreeMember>& members,
+                              const std::function<bool(pid_t)>& exists) {
+  const TreeMember& root = members.front();
   std::unordered_map<pid_t, const TreeMember*> by_pid;
-  for (const TreeMember& m : members_) by_pid[m.pid] = &m;
-  for (size_t i = 1; i < members_.size(); i++) {
-    const TreeMember& m = members_[i];
+  for (const TreeMember& m : members) by_pid[m.pid] = &m;
+  for (size_t i = 1; i < members.size(); i++) {
+    const TreeMember& m = members[i];
     const TreeMember& parent = *by_pid.at(m.ppid);
     // A process gets its parent's session at fork and can only leave it by leading a new one.
     if (m.sid != m.pid && m.sid != parent.sid) {
@@ -162,7 +168,7 @@ Status FrozenTree::CheckSessionsAndGroups() const {
     }
     // A leader that is gone altogether is stood in for by a helper at restore; one that lives
     // outside the tree cannot be.
-    if (proc::ReadStat(m.pgid)) {
+    if (exists(m.pgid)) {
       return MakeError(ErrorKind::kUnsupported,
                        "pid {} is in process group {}, led by pid {} outside the dumped tree; "
                        "not supported",

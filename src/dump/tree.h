@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -51,6 +52,13 @@ class FrozenTree {
   Status AddChildren(size_t parent, bool& changed);
   std::vector<TreeMember> members_;
 };
+
+// The rule behind FrozenTree::CheckSessionsAndGroups, on plain values (members[0] is the root,
+// parents before children): a member leads its session or is in its parent's; it leads its group,
+// or the leader is a member in its session, or the group is the root's caller's, or nothing
+// `exists` with the group's id (restore stands in a helper). kUnsupported naming the pid.
+Status CheckSessionsAndGroups(const std::vector<TreeMember>& members,
+                              const std::function<bool(pid_t)>& exists);
 
 // Freezes one process (see FrozenTree::Freeze): a job-control stopped process is continued first
 // and stopped again on release.
