@@ -80,6 +80,13 @@ Status FrozenTree::AddChildren(size_t parent, bool& changed) {
     m.pgid = st->pgrp;
     m.sid = st->session;
     if (st->state == 'Z' || st->state == 'X') {
+      // A leader thread that exited while other threads run shows as a zombie too.
+      auto tasks = proc::ListTasks(child);
+      if (tasks && tasks->size() > 1) {
+        return MakeError(ErrorKind::kUnsupported,
+                         "pid {}: its main thread exited while {} other threads run; not supported",
+                         child, tasks->size() - 1);
+      }
       m.zombie = true;
       m.exit_status = st->exit_code;
       members_.push_back(std::move(m));
