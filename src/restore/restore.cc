@@ -137,7 +137,7 @@ Result<RestoreResult> Restore(const RestoreOptions& opts) {
   if (pid == 0) RunTreeChild(tr, 0);  // never returns
   shared_files.clear();               // the tree holds them now
   error.write.Reset();
-  CRYO_TRYV(DriveTree(tr, pid, error.read.get()));
+  CRYO_TRYV(DriveTree(tr, error.read.get()));
   ::munmap(tr.control, tr.control_bytes);
 
   RestoreResult result;

@@ -267,8 +267,8 @@ namespace {
 // The cryo parent's side: watches the error pipe and the processes while the tree works.
 class Driver {
  public:
-  Driver(const TreeRestore& tr, pid_t root, int error_fd)
-      : tr_(tr), procs_(tr.tree->processes), root_(root), error_fd_(error_fd) {}
+  Driver(const TreeRestore& tr, int error_fd)
+      : tr_(tr), procs_(tr.tree->processes), error_fd_(error_fd) {}
 
   Status Run() {
     CRYO_TRYV(WaitAll(kMemberCreated));
@@ -404,15 +404,14 @@ class Driver {
 
   const TreeRestore& tr_;
   const std::vector<model::Process>& procs_;
-  pid_t root_;
   int error_fd_;
   std::vector<std::pair<ptrace::Tracee, std::vector<ptrace::Tracee>>> finished_;
 };
 
 }  // namespace
 
-Status DriveTree(const TreeRestore& tr, pid_t root, int error_read_fd) {
-  Driver d(tr, root, error_read_fd);
+Status DriveTree(const TreeRestore& tr, int error_read_fd) {
+  Driver d(tr, error_read_fd);
   auto s = d.Run();
   if (!s) d.KillAll();
   return s;

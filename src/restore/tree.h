@@ -85,9 +85,10 @@ Status TreeChildCreate(const TreeRestore& tr, size_t index);
 // Reports the process ready and waits until the cryo parent has seized it.
 Status TreeChildReady(const TreeRestore& tr, size_t index);
 
-// In the cryo parent, once the root is created: drives the phases, seizes and finishes every
-// process, and lets the whole tree run. On failure every restored process is killed and reaped,
-// and the error names the pid that failed and why.
-Status DriveTree(const TreeRestore& tr, pid_t root, int error_read_fd);
+// In the cryo parent, once the root is created (it and every process are reaped through
+// waitpid(-1) on failure: the cryo parent has no other children): drives the phases, seizes and
+// finishes every process, and lets the whole tree run. On failure every restored process is killed
+// and reaped, and the error names the pid that failed and why.
+Status DriveTree(const TreeRestore& tr, int error_read_fd);
 
 }  // namespace cryo::restore
