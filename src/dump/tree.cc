@@ -100,8 +100,13 @@ Status FrozenTree::AddChildren(size_t parent, bool& changed) {
     if (!shape) return std::unexpected(std::move(shape).error());
     m.stopped = shape->state == 'T';
     auto frozen = FreezeForDump(child, m.stopped);
-    if (!frozen && frozen.error().kind() == ErrorKind::kTraceeGone) continue;
-    if (!frozen) return std::unexpected(std::move(frozen).error());
+    if (!frozen) {
+      // It exited meanwhile (seizing a task that is exiting fails with EPERM): the next pass
+      // sees it as a zombie, or not at all.
+      auto now = proc::ReadStat(child);
+      if (!now || now->state == 'Z' || now->state == 'X') continue;
+      return std::unexpected(std::move(frozen).error());
+    }
     m.frozen.emplace(std::move(*frozen));
     // Read again now that it cannot change: its group or session may have moved meanwhile.
     if (auto again = proc::ReadStat(child)) {

@@ -122,6 +122,7 @@ class VictimTest:
         needs all their PIDs free. Killed descendants end up as our zombies (we are PID 1)."""
         self.h.wait_gone(pid, **kw)
         if pid == self.pid:
+            e2elib.reap_orphans(self.h)  # members that appeared after tree_pids was taken
             for p in self.tree_pids:
                 self.h.wait_gone(p, timeout=kw.get("timeout", e2elib.GONE_TIMEOUT))
 
