@@ -294,6 +294,9 @@ int main(int argc, char** argv) {
     setup_self(7000);
     announce();
     raise(SIGSTOP);
+    // A dump continues a stopped process for a moment before it seizes it (and stops it again
+    // on release): only "go" means the root has continued us.
+    v_wait_go();
     check_self(7000, root, pgid, sid);
     exit(0);
   }
