@@ -1,13 +1,15 @@
 // Benchmark: dump and restore of a process holding N MiB of touched anonymous memory and T
 // threads (all idle in pause()), images on tmpfs, against memcpy bandwidth measured in the same
-// run. Prints one JSON object. With --compress, every run dumps and restores twice, plain and
+// run. With --procs P the process is the root of a tree of P processes (each parent forks up to
+// 4 children; every other process drops the inherited memory and touches 64 KiB of its own).
+// Prints one JSON object. With --compress, every run dumps and restores twice, plain and
 // with `--compress` (interleaved, so both see the same machine), and the JSON has both series
 // and their ratios. --content: what the victim writes in its pages: `sparse` (one word a page,
 // the default) or `mixed` (a quarter random bytes, a quarter one word, half small integers:
 // something between a heap and a data buffer, for compression ratios).
 //
-//   dump_restore_bench --cryo PATH [--mib 1024] [--threads 1] [--runs 3] [--dir /dev/shm/...]
-//                      [--compress] [--codec lz4|zstd] [--compress-level 1]
+//   dump_restore_bench --cryo PATH [--mib 1024] [--threads 1] [--procs 1] [--runs 3]
+//                      [--dir /dev/shm/...] [--compress] [--codec lz4|zstd] [--compress-level 1]
 //                      [--content sparse|mixed]
 #include <fcntl.h>
 #include <pthread.h>
@@ -110,9 +112,30 @@ void Fill(uint64_t* p, size_t bytes, bool mixed) {
   }
 }
 
-// The victim: touches `bytes` of anonymous memory, starts `threads - 1` more threads, reports
-// ready through a pipe, then idles.
-pid_t StartVictim(size_t bytes, int threads, bool mixed) {
+// Process `index` of the tree below the victim: forks its children (4 index + 1 ... 4 index + 4),
+// reports its pid, idles.
+[[noreturn]] void TreeNode(int index, int procs, int ready_fd, void* big, size_t bytes) {
+  for (int c = 4 * index + 1; c <= 4 * index + 4 && c < procs; c++) {
+    pid_t pid = ::fork();
+    if (pid < 0) ::_exit(2);
+    if (pid == 0) {
+      ::munmap(big, bytes);
+      auto* own = static_cast<uint64_t*>(
+          ::mmap(nullptr, 64 << 10, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+      for (size_t i = 0; i < (64 << 10) / 8; i += 512) own[i] = i + static_cast<size_t>(c);
+      TreeNode(c, procs, ready_fd, nullptr, 0);
+    }
+  }
+  pid_t self = ::getpid();
+  (void)!::write(ready_fd, &self, sizeof self);
+  ::close(ready_fd);
+  for (;;) ::pause();
+}
+
+// The victim: touches `bytes` of anonymous memory, starts `threads - 1` more threads and the
+// tree of `procs` processes, reports every pid through a pipe, then idles. Returns every pid of
+// the tree (the root first).
+std::vector<pid_t> StartVictim(size_t bytes, int threads, int procs, bool mixed) {
   int fds[2];
   if (::pipe(fds) != 0) std::exit(2);
   pid_t pid = ::fork();
@@ -132,16 +155,17 @@ pid_t StartVictim(size_t bytes, int threads, bool mixed) {
       pthread_t th;
       if (pthread_create(&th, &attr, Idle, nullptr) != 0) ::_exit(2);
     }
-    char c = 1;
-    (void)!::write(fds[1], &c, 1);
-    ::close(fds[1]);
-    for (;;) ::pause();
+    TreeNode(0, procs, fds[1], p, bytes);
   }
   ::close(fds[1]);
-  char c;
-  if (::read(fds[0], &c, 1) != 1) std::exit(2);
+  std::vector<pid_t> pids = {pid};
+  for (int i = 0; i < procs; i++) {
+    pid_t got = 0;
+    if (::read(fds[0], &got, sizeof got) != sizeof got) std::exit(2);
+    if (got != pid) pids.push_back(got);
+  }
   ::close(fds[0]);
-  return pid;
+  return pids;
 }
 
 int Run(const std::vector<std::string>& argv) {
@@ -198,19 +222,23 @@ struct Setup {
   std::string cryo, dir;
   size_t bytes = 0;
   int threads = 1;
+  int procs = 1;
   bool mixed = false;
 };
 
 // One dump and restore; `extra` are added to the dump command line. False on failure.
 bool RunOnce(const Setup& s, const std::vector<std::string>& extra, Series& out) {
   fs::remove_all(s.dir);
-  pid_t victim = StartVictim(s.bytes, s.threads, s.mixed);
+  std::vector<pid_t> tree = StartVictim(s.bytes, s.threads, s.procs, s.mixed);
+  pid_t victim = tree.front();
   std::vector<std::string> dump = {s.cryo, "dump", "-t", std::to_string(victim), "-D", s.dir};
   dump.insert(dump.end(), extra.begin(), extra.end());
   auto t0 = Clock::now();
   int rc = Run(dump);
   auto t1 = Clock::now();
-  if (rc != 0) ::kill(victim, SIGKILL);  // a failed dump leaves it running
+  if (rc != 0) {
+    for (pid_t t : tree) ::kill(t, SIGKILL);  // a failed dump leaves the tree running
+  }
   int status = 0;
   ::waitpid(victim, &status, 0);  // reap the dumped (killed) victim: frees its PID
   if (rc != 0) {
@@ -226,8 +254,9 @@ bool RunOnce(const Setup& s, const std::vector<std::string>& extra, Series& out)
     std::fprintf(stderr, "restore failed (%d)\n", rc);
     return false;
   }
-  ::kill(victim, SIGKILL);  // restored with the same pid; not our child any more
-  WaitGone(victim, 10);
+  // Restored with the same pids; not our children any more.
+  for (pid_t t : tree) ::kill(t, SIGKILL);
+  for (pid_t t : tree) WaitGone(t, 10);
   out.dump_wall.push_back(Seconds(t0, t1));
   out.restore_wall.push_back(Seconds(t2, t3));
   out.frozen.push_back(stats.value("frozen_seconds", 0.0));
@@ -278,6 +307,8 @@ int main(int argc, char** argv) {
       runs = std::atoi(v.c_str());
     else if (a == "--threads")
       setup.threads = std::max(1, std::atoi(v.c_str()));
+    else if (a == "--procs")
+      setup.procs = std::max(1, std::atoi(v.c_str()));
     else if (a == "--dir")
       setup.dir = v;
     else if (a == "--compress-level")
@@ -288,10 +319,11 @@ int main(int argc, char** argv) {
       setup.mixed = v == "mixed";
   }
   if (setup.cryo.empty()) {
-    std::fprintf(stderr,
-                 "usage: dump_restore_bench --cryo PATH [--mib N] [--threads N] [--runs N] "
-                 "[--dir D] [--compress] [--codec lz4|zstd] [--compress-level N] "
-                 "[--content sparse|mixed]\n");
+    std::fprintf(
+        stderr,
+        "usage: dump_restore_bench --cryo PATH [--mib N] [--threads N] [--procs N] [--runs N] "
+        "[--dir D] [--compress] [--codec lz4|zstd] [--compress-level N] "
+        "[--content sparse|mixed]\n");
     return 2;
   }
   setup.bytes = mib << 20;
@@ -309,6 +341,7 @@ int main(int argc, char** argv) {
       {"benchmark", "dump_restore"},
       {"touched_mib", mib},
       {"threads", setup.threads},
+      {"processes", setup.procs},
       {"runs", runs},
       {"content", setup.mixed ? "mixed" : "sparse"},
       {"memcpy_gibps", memcpy_gibps},

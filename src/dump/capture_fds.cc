@@ -82,8 +82,10 @@ Result<model::Fd> CaptureOne(pid_t pid, int fd, FileKey& key, ShmemCollector* sh
   }
   if (fd <= 2) {
     // stdio that is a pipe, socket or terminal belongs to whoever started the process: restore
-    // hands over its own.
+    // hands over its own. A pipe keeps its inode: in a tree, a pipe with both ends inside (a
+    // shell pipeline) is the tree's own (dump/tree_fds.cc).
     out.type = model::FdType::kInherited;
+    if (S_ISFIFO(st.st_mode) && target.starts_with("pipe:[")) out.object_id = st.st_ino;
     return out;
   }
   if (S_ISFIFO(st.st_mode)) {
@@ -174,7 +176,7 @@ Status FindShared(pid_t pid, std::vector<model::Fd>& fds, const std::vector<File
 }  // namespace
 
 Result<std::vector<model::Fd>> CaptureFds(pid_t pid, int skip_fd, ShmemCollector* shmem,
-                                          InetSession* inet) {
+                                          InetSession* inet, bool in_tree) {
   std::vector<model::Fd> out;
   std::vector<FileKey> keys;
   auto fds = CRYO_TRY_CTX(proc::ListFds(pid), "list fds of pid {}", pid);
@@ -188,8 +190,8 @@ Result<std::vector<model::Fd>> CaptureFds(pid_t pid, int skip_fd, ShmemCollector
   std::vector<uint64_t> inodes;
   for (const FileKey& k : keys) inodes.push_back(k.ino);
   CRYO_TRYV(CheckEpollTargets(pid, out, inodes));
-  CRYO_TRYV(CapturePipes(pid, out));
-  CRYO_TRYV(CaptureSocketPairs(pid, out));
+  CRYO_TRYV(CapturePipes(pid, out, in_tree));
+  CRYO_TRYV(CaptureSocketPairs(pid, out, in_tree));
   return out;
 }
 

@@ -21,8 +21,10 @@ class ShmemCollector;
 // process before it runs again. With `shmem`, memfds and unlinked tmpfs files become FD_SHMEM fds
 // of objects recorded there. TCP and UDP sockets are captured through `inet` (dump/fd_inet.h),
 // refused without one.
+// `in_tree`: the process is one of a dumped tree; a pipe or socketpair with an end outside the
+// process is left for the tree (dump/tree_fds.h) to find in another process or refuse.
 Result<std::vector<model::Fd>> CaptureFds(pid_t pid, int skip_fd = -1,
                                           ShmemCollector* shmem = nullptr,
-                                          InetSession* inet = nullptr);
+                                          InetSession* inet = nullptr, bool in_tree = false);
 
 }  // namespace cryo::dump

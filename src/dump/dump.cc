@@ -22,6 +22,8 @@
 #include "dump/shape.h"
 #include "dump/stats.h"
 #include "dump/tracking.h"
+#include "dump/tree.h"
+#include "dump/tree_fds.h"
 #include "image/image_dir.h"
 #include "image/inventory.h"
 #include "image/tree_io.h"
@@ -37,14 +39,13 @@ using Clock = SteadyClock;
 
 Result<model::Process> CaptureProcess(const ptrace::Freezer& frozen, const MmCaptureOptions& mm,
                                       int tracker_fd, std::vector<UffdOwner>& owners,
-                                      InetSession& inet) {
-  ShmemCollector* shmem = mm.shmem;
+                                      InetSession& inet, bool in_tree) {
   const ptrace::Tracee& leader = frozen.threads().at(0);
   model::Process p;
   p.pid = frozen.pid();
   CRYO_TRYV(CaptureSeccomp(frozen, p));
   // Unsupported files are the most common refusal: find them before any other work.
-  p.fds = CRYO_TRY(CaptureFds(p.pid, tracker_fd, shmem, &inet));
+  p.fds = CRYO_TRY(CaptureFds(p.pid, tracker_fd, mm.shmem, &inet, in_tree));
   for (const ptrace::Tracee& t : frozen.threads()) {
     p.threads.push_back(CRYO_TRY_CTX(CaptureThread(p.pid, t), "pid {}", p.pid));
   }
@@ -73,32 +74,23 @@ Result<std::optional<mem::UffdTracker>> AttachTracker(const DumpOptions& opts,
   return CRYO_TRY(mem::UffdTracker::Adopt(std::move(uffd), true));
 }
 
-// Seizes every thread. A job-control stopped process would fall back into its group stop in the
-// middle of our remote syscalls: it is continued first (before seizing, so no SIGCONT is queued
-// for a default action) and stopped again whenever it is released. `stopped`: its status said so.
-Result<ptrace::Freezer> FreezeForDump(pid_t pid, bool stopped) {
-  if (stopped && ::kill(pid, SIGCONT) < 0) return ErrnoError("continue stopped pid {}", pid);
-  auto frozen = ptrace::Freezer::FreezeProcess(pid);
-  if (!frozen) {
-    if (stopped) ::kill(pid, SIGSTOP);
-    return std::unexpected(std::move(frozen).error());
+// Shared memory is copied whole in every dump, incremental or not: no tracker covers it.
+Result<model::ShmemTable> CopySharedMemory(const image::ImageDir& dir, ShmemCollector& shmem,
+                                           DumpStats& stats) {
+  auto t0 = Clock::now();
+  model::ShmemTable table = CRYO_TRY(shmem.CopyContent(dir.fd()));
+  stats.shmem_copy_seconds = SecondsSince(t0);
+  stats.shmem_objects = table.objects.size();
+  for (const auto& o : table.objects) {
+    for (const auto& r : o.runs) stats.shmem_bytes += r.nr_pages * 4096;
   }
-  if (stopped) frozen->RestopOnRelease();
-  log::Info("pid {} frozen", pid);
-  CRYO_TRYV(SuspendSeccomp(*frozen));  // before any remote syscall
-  // Threads or children may have appeared before the freeze took hold.
-  CRYO_TRYV(CheckSupportedShape(pid));
-  return std::move(*frozen);
+  return table;
 }
 
-Status WriteImages(const image::ImageDir& dir, const DumpOptions& opts, model::Process p,
-                   const TrackingState& next, model::ShmemTable shmem) {
-  model::ProcessTree tree;
-  tree.shmem = std::move(shmem);
-  tree.root_pid = p.pid;
-  image::Inventory inv = MakeInventory(p.pid);
+Status WriteImages(const image::ImageDir& dir, const DumpOptions& opts, model::ProcessTree tree,
+                   const TrackingState& next) {
+  image::Inventory inv = MakeInventory(tree.root_pid);
   inv.parent_dir = opts.prev_images_dir;
-  tree.processes.push_back(std::move(p));
   CRYO_TRYV(image::WriteInventory(dir, inv));
   CRYO_TRYV(image::WriteTree(dir, tree));
   if (opts.track_mem) CRYO_TRYV(WriteTrackingState(dir.path(), next));
@@ -108,17 +100,59 @@ Status WriteImages(const image::ImageDir& dir, const DumpOptions& opts, model::P
 // Kills the process, or lets it run on. Left running without --track-mem, it is left as if never
 // tracked: protection cleared and ranges unregistered, while it runs (nothing waits on an async
 // write-protect; 1 GiB takes tens of ms), as the kernel would when our last uffd reference goes.
-Status ReleaseTarget(ptrace::Freezer& frozen, const DumpOptions& opts, mem::UffdTracker* tracker,
+Status ReleaseTarget(FrozenTree& frozen, const DumpOptions& opts, mem::UffdTracker* tracker,
                      const TrackingState& next) {
   if (!opts.leave_running) return frozen.Kill();
+  if (tracker == nullptr) return frozen.Release();
   CRYO_TRYV(frozen.Release());
-  if (opts.track_mem || tracker == nullptr) return {};
+  if (opts.track_mem) return {};
   for (const auto& r : next.ranges) {
     if (auto u = tracker->Untrack(r.start, r.end); !u) {
       log::Warn("pid {}: unregister {:#x}-{:#x}: {}", next.pid, r.start, r.end,
                 u.error().Message());
     }
   }
+  return {};
+}
+
+// Every member of a tree of more than one process: captured, its memory copied, shared files
+// linked across processes, then the images written. No dirty tracking.
+// `inet` gets one session per member; they must outlive the release of the tree (see Dump).
+Status DumpTree(const image::ImageDir& dir, const DumpOptions& opts, FrozenTree& frozen,
+                std::vector<std::unique_ptr<InetSession>>& inet, DumpStats& stats) {
+  auto t0 = Clock::now();
+  CRYO_TRYV(frozen.CheckSessionsAndGroups());
+  model::ProcessTree tree;
+  tree.root_pid = frozen.members()[0].pid;
+  MemoryStats mem;
+  ShmemCollector shmem;
+  for (TreeMember& m : frozen.members()) {
+    if (m.zombie) {
+      tree.processes.push_back(ZombieProcess(m));
+      continue;
+    }
+    const ptrace::Tracee& leader = m.frozen->threads().at(0);
+    CRYO_TRYV(RemoveStaleTrackers(leader));
+    std::vector<UffdOwner> owners;
+    inet.push_back(std::make_unique<InetSession>(m.pid, opts.tcp_established));
+    model::Process p = CRYO_TRY(CaptureProcess(
+        *m.frozen, MmCaptureOptions{.tracked = {}, .allow_process_uffd = false, .shmem = &shmem},
+        -1, owners, *inet.back(), true));
+    p.stopped = m.stopped;
+    p.ppid = m.ppid;
+    CRYO_TRYV(CheckTerminalFds(p, opts.shell_job));  // dump/fd_tty.h
+    auto plan = CRYO_TRY(PlanMemory(p, owners, nullptr, mem));
+    plan.compress = opts.compress;
+    CRYO_TRYV(CopyMemory(dir.fd(), p, plan, mem));
+    tree.processes.push_back(std::move(p));
+  }
+  CRYO_TRYV(LinkSharedFiles(tree));
+  stats.capture_seconds = SecondsSince(t0);
+  AddMemoryStats(stats, mem);
+  tree.shmem = CRYO_TRY(CopySharedMemory(dir, shmem, stats));
+  auto t_write = Clock::now();
+  CRYO_TRYV(WriteImages(dir, opts, std::move(tree), TrackingState{}));
+  stats.write_seconds = SecondsSince(t_write);
   return {};
 }
 
@@ -131,7 +165,7 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   if (opts.track_mem && !opts.leave_running) {
     return MakeError(ErrorKind::kInvalidArg, "--track-mem needs --leave-running");
   }
-  proc::ProcStatus shape = CRYO_TRY(CheckSupportedShape(pid));
+  proc::ProcStatus shape = CRYO_TRY(CheckSupportedShape(pid, /*allow_children=*/true));
   auto dir = CRYO_TRY(image::ImageDir::Create(opts.images_dir));
   TrackingState parent;
   if (opts.prev_images_dir) {
@@ -139,8 +173,32 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   }
 
   bool stopped = shape.state == 'T';
-  ptrace::Freezer frozen = CRYO_TRY(FreezeForDump(pid, stopped));
+  FrozenTree tree = CRYO_TRY(FrozenTree::Freeze(pid, stopped));
   auto t_frozen = Clock::now();
+  if (tree.members().size() > 1) {
+    if (opts.prev_images_dir || opts.track_mem) {
+      return MakeError(ErrorKind::kUnsupported,
+                       "pid {} has child processes; incremental dumps of process trees are not "
+                       "supported yet",
+                       pid);
+    }
+    // Destroyed before `tree` resumes the processes: a failed dump takes their sockets out of
+    // repair mode and removes the network lock first.
+    std::vector<std::unique_ptr<InetSession>> inet;
+    CRYO_TRYV(DumpTree(dir, opts, tree, inet, stats));
+    stats.frozen_seconds = SecondsSince(t_frozen);
+    if (opts.leave_running) {
+      for (auto& s : inet) CRYO_TRYV(s->Resumed());
+    }
+    CRYO_TRYV(ReleaseTarget(tree, opts, nullptr, TrackingState{}));
+    if (!opts.leave_running) {
+      for (auto& s : inet) s->Killed();
+    }
+    stats.total_seconds = SecondsSince(t_start);
+    CRYO_TRYV(WriteStats(dir, stats));
+    return stats;
+  }
+  const ptrace::Freezer& frozen = *tree.members()[0].frozen;
 
   // The tracker is ours, not the process's: its fd is not captured. A failure up to the capture
   // leaves it armed (the dump can be retried); from the scan on, which re-protects pages, it is
@@ -153,11 +211,12 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   auto tracker = CRYO_TRY(AttachTracker(opts, leader, next, fresh_guard));
   std::vector<UffdOwner> owners;
   ShmemCollector shmem;
-  // Destroyed before `frozen` resumes the process: a failed dump takes its sockets out of repair
+  // Destroyed before `tree` resumes the process: a failed dump takes its sockets out of repair
   // mode and removes the network lock first.
   InetSession inet(pid, opts.tcp_established);
-  model::Process p = CRYO_TRY(CaptureProcess(
-      frozen, MmCaptureOptions{.tracked = parent.ranges, .shmem = &shmem}, next.fd, owners, inet));
+  model::Process p =
+      CRYO_TRY(CaptureProcess(frozen, MmCaptureOptions{.tracked = parent.ranges, .shmem = &shmem},
+                              next.fd, owners, inet, false));
   p.stopped = stopped;
   CRYO_TRYV(CheckTerminalFds(p, opts.shell_job));  // dump/fd_tty.h
   stats.capture_seconds = SecondsSince(t_frozen);
@@ -186,17 +245,14 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   next.hot = std::move(round.hot_out);
   CRYO_TRYV(CopyMemory(dir.fd(), p, plan, mem));
   AddMemoryStats(stats, mem);
-  // Shared memory is copied whole in every dump, incremental or not: no tracker covers it.
-  auto t_shmem = Clock::now();
-  model::ShmemTable shmem_table = CRYO_TRY(shmem.CopyContent(dir.fd()));
-  stats.shmem_copy_seconds = SecondsSince(t_shmem);
-  stats.shmem_objects = shmem_table.objects.size();
-  for (const auto& o : shmem_table.objects) {
-    for (const auto& r : o.runs) stats.shmem_bytes += r.nr_pages * 4096;
-  }
+  model::ShmemTable shmem_table = CRYO_TRY(CopySharedMemory(dir, shmem, stats));
 
   auto t_write = Clock::now();
-  CRYO_TRYV(WriteImages(dir, opts, std::move(p), next, std::move(shmem_table)));
+  model::ProcessTree one;
+  one.root_pid = p.pid;
+  one.processes.push_back(std::move(p));
+  one.shmem = std::move(shmem_table);
+  CRYO_TRYV(WriteImages(dir, opts, std::move(one), next));
   if (fresh_guard) fresh_guard->Keep();
   stats.write_seconds = SecondsSince(t_write);
 
@@ -206,7 +262,7 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   // Left running, the process must not see its sockets in repair mode; killed, it takes them
   // down silently and the lock stays until restore.
   if (opts.leave_running) CRYO_TRYV(inet.Resumed());
-  CRYO_TRYV(ReleaseTarget(frozen, opts, tracker ? &*tracker : nullptr, next));
+  CRYO_TRYV(ReleaseTarget(tree, opts, tracker ? &*tracker : nullptr, next));
   if (!opts.leave_running) inet.Killed();
   stats.total_seconds = SecondsSince(t_start);
   CRYO_TRYV(WriteStats(dir, stats));

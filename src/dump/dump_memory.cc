@@ -214,7 +214,7 @@ Result<MemoryPlan> PlanMemory(model::Process& p, std::span<const UffdOwner> owne
                 v.start, v.end, v.name);
     }
   }
-  stats.scan_seconds = SecondsSince(t0);
+  stats.scan_seconds += SecondsSince(t0);
   return plan;
 }
 
@@ -231,8 +231,9 @@ Status CopyMemory(int dir_fd, model::Process& p, const MemoryPlan& plan, MemoryS
   if (plan.compress.codec == model::PageCodec::kNone) {
     auto copy = CRYO_TRY_CTX(mem::CopyPages(p.pid, mem.get(), plan.sources, out.get(), running),
                              "copy memory of pid {}", p.pid);
-    stats.bytes_written = stats.bytes_content = copy.bytes;
-    stats.pages_gone = copy.pages_gone;
+    stats.bytes_written += copy.bytes;
+    stats.bytes_content += copy.bytes;
+    stats.pages_gone += copy.pages_gone;
   } else {
     uint64_t raw = 0;
     for (const auto& s : plan.sources) raw += s.range.end - s.range.start;
@@ -245,16 +246,16 @@ Status CopyMemory(int dir_fd, model::Process& p, const MemoryPlan& plan, MemoryS
                                               image::ChoosePageBlock(raw), running),
                              "copy memory of pid {}", p.pid);
     p.pages_compression = CRYO_TRY_CTX(writer.Finish(), "pid {}", p.pid);
-    stats.bytes_content = copy.bytes;
-    stats.bytes_written = writer.stored_bytes();
+    stats.bytes_content += copy.bytes;
+    stats.bytes_written += writer.stored_bytes();
     stats.codec = plan.compress.codec;
-    stats.pages_gone = copy.pages_gone;
+    stats.pages_gone += copy.pages_gone;
     log::Info("pid {}: {} bytes of pages stored in {} ({} {} blocks, ratio {:.2f})", p.pid,
               copy.bytes, writer.stored_bytes(), p.pages_compression.blocks.size(),
               image::CodecName(plan.compress.codec),
               writer.stored_bytes() ? double(copy.bytes) / double(writer.stored_bytes()) : 1.0);
   }
-  stats.copy_seconds = SecondsSince(t1);
+  stats.copy_seconds += SecondsSince(t1);  // (summed over the processes of a tree)
   return {};
 }
 

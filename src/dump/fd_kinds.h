@@ -41,12 +41,21 @@ Status CaptureInotify(const proc::FdInfo& info, model::Fd& out);
 // Runs once every fd is captured: each unix socketpair end must have its peer in the process;
 // its receive queue is read (MSG_PEEK shows one datagram only) and sent back from the peer at
 // once, so the queue is as it was. Fds in flight are put back too, then refused.
-Status CaptureSocketPairs(pid_t pid, std::vector<model::Fd>& fds);
+// `in_tree`: an end whose peer is elsewhere is left for the tree (CaptureQueueAcross).
+Status CaptureSocketPairs(pid_t pid, std::vector<model::Fd>& fds, bool in_tree = false);
+
+// The receive queue of socket `f` of process `pid_fd`, put back from `peer` of `peer_pidfd`.
+Status CaptureQueueAcross(pid_t pid, int pidfd, model::Fd& f, int peer_pidfd,
+                          const model::Fd& peer);
 
 // Runs once every fd is captured and dups are known (shares_with). Checks that each pipe and
 // FIFO has a reading and a writing end in the process (kUnsupported naming the fd otherwise),
 // records its size and copies the bytes buffered in it, without consuming them: the process
 // finds its pipes as they were if it runs on.
-Status CapturePipes(pid_t pid, std::vector<model::Fd>& fds);
+// `in_tree`: a pipe with an end outside the process is left for the tree.
+Status CapturePipes(pid_t pid, std::vector<model::Fd>& fds, bool in_tree = false);
+
+// The bytes buffered in a pipe, read through `pipe` (an end that reads) without consuming them.
+Result<std::string> PeekPipe(int pipe, int size, std::string_view what);
 
 }  // namespace cryo::dump

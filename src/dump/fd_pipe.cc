@@ -39,6 +39,8 @@ Status CheckEnds(pid_t pid, const model::Fd& first, const PipeGroup& g) {
   return {};
 }
 
+}  // namespace
+
 // Copies the bytes buffered in `pipe` (an end that reads) with tee(2), which duplicates the
 // pipe's buffers into one of ours and leaves the source as it was.
 Result<std::string> PeekPipe(int pipe, int size, std::string_view what) {
@@ -62,6 +64,8 @@ Result<std::string> PeekPipe(int pipe, int size, std::string_view what) {
   return data;
 }
 
+namespace {
+
 Status CaptureGroup(pid_t pid, int pidfd, std::vector<model::Fd>& fds, const PipeGroup& g) {
   model::Fd* reader = nullptr;
   for (size_t i : g.opens) {
@@ -81,7 +85,7 @@ Status CaptureGroup(pid_t pid, int pidfd, std::vector<model::Fd>& fds, const Pip
 
 }  // namespace
 
-Status CapturePipes(pid_t pid, std::vector<model::Fd>& fds) {
+Status CapturePipes(pid_t pid, std::vector<model::Fd>& fds, bool in_tree) {
   std::map<std::pair<model::FdType, uint64_t>, PipeGroup> groups;
   for (size_t i = 0; i < fds.size(); i++) {
     if (!IsPipeLike(fds[i]) || fds[i].shares_with != -1) continue;
@@ -90,6 +94,10 @@ Status CapturePipes(pid_t pid, std::vector<model::Fd>& fds) {
     g.readers += Reads(fds[i]);
     g.writers += Writes(fds[i]);
   }
+  // In a tree, a pipe missing an end here may have it in another process.
+  if (in_tree)
+    std::erase_if(groups,
+                  [](const auto& kv) { return kv.second.readers == 0 || kv.second.writers == 0; });
   if (groups.empty()) return {};
   for (const auto& [key, g] : groups) CRYO_TRYV(CheckEnds(pid, fds[g.opens[0]], g));
   UniqueFd pidfd = CRYO_TRY_CTX(sys::PidfdOpen(pid), "pidfd of {}", pid);

@@ -79,10 +79,13 @@ Status PutBack(int peer, bool stream, const std::vector<Message>& messages,
 }
 
 // Reads the receive queue of `f` and puts it back at once: MSG_PEEK shows one datagram only.
-Status CaptureQueue(pid_t pid, int pidfd, model::Fd& f, const model::Fd& peer) {
+}  // namespace
+
+Status CaptureQueueAcross(pid_t pid, int pidfd, model::Fd& f, int peer_pidfd,
+                          const model::Fd& peer) {
   std::string what = fmt::format("fd {} ({}) of pid {}", f.fd, f.path, pid);
   UniqueFd mine = CRYO_TRY_CTX(sys::PidfdGetfd(pidfd, f.fd), "take {}", what);
-  UniqueFd theirs = CRYO_TRY_CTX(sys::PidfdGetfd(pidfd, peer.fd), "take peer of {}", what);
+  UniqueFd theirs = CRYO_TRY_CTX(sys::PidfdGetfd(peer_pidfd, peer.fd), "take peer of {}", what);
   bool stream = f.sock_type == SOCK_STREAM;
   auto messages = Drain(mine.get(), stream, what);
   if (!messages) return std::unexpected(messages.error());
@@ -105,9 +108,7 @@ Status CaptureQueue(pid_t pid, int pidfd, model::Fd& f, const model::Fd& peer) {
   return {};
 }
 
-}  // namespace
-
-Status CaptureSocketPairs(pid_t pid, std::vector<model::Fd>& fds) {
+Status CaptureSocketPairs(pid_t pid, std::vector<model::Fd>& fds, bool in_tree) {
   UniqueFd pidfd;
   for (model::Fd& f : fds) {
     if (f.type != model::FdType::kUnixPair || f.shares_with != -1) continue;
@@ -115,12 +116,13 @@ Status CaptureSocketPairs(pid_t pid, std::vector<model::Fd>& fds) {
       return o.type == model::FdType::kUnixPair && o.object_id == f.peer_id && o.shares_with == -1;
     });
     if (peer == fds.end()) {
+      if (in_tree) continue;  // maybe in another process of the tree
       return MakeError(ErrorKind::kUnsupported,
                        "pid {}: fd {} ({}): the peer of this unix socket is outside the process",
                        pid, f.fd, f.path);
     }
     if (!pidfd.valid()) pidfd = CRYO_TRY_CTX(sys::PidfdOpen(pid), "pidfd of {}", pid);
-    CRYO_TRYV(CaptureQueue(pid, pidfd.get(), f, *peer));
+    CRYO_TRYV(CaptureQueueAcross(pid, pidfd.get(), f, pidfd.get(), *peer));
   }
   return {};
 }

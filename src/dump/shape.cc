@@ -7,7 +7,7 @@
 
 namespace cryo::dump {
 
-Result<proc::ProcStatus> CheckSupportedShape(pid_t pid) {
+Result<proc::ProcStatus> CheckSupportedShape(pid_t pid, bool allow_children) {
   auto read = proc::ReadStatus(pid);
   if (!read) {
     if (read.error().sys_errno() == ENOENT) {
@@ -30,12 +30,13 @@ Result<proc::ProcStatus> CheckSupportedShape(pid_t pid) {
   }
   // Each thread lists the children it forked: look at all of them.
   auto tids = CRYO_TRY_CTX(proc::ListTasks(pid), "pid {}", pid);
-  for (pid_t tid : tids) {
+  for (pid_t tid : allow_children ? std::vector<pid_t>{} : tids) {
     auto children = ReadWholeFile(fmt::format("/proc/{}/task/{}/children", pid, tid));
     if (children && children->find_first_not_of(" \n") != std::string::npos) {
-      return MakeError(ErrorKind::kUnsupported,
-                       "pid {} has child processes ({}); process trees are not supported yet", pid,
-                       children->substr(0, children->find_last_not_of(" \n") + 1));
+      return MakeError(
+          ErrorKind::kUnsupported,
+          "pid {} has child processes ({}); pre-dump of process trees is not supported yet", pid,
+          children->substr(0, children->find_last_not_of(" \n") + 1));
     }
   }
   if (st.seccomp == 1) {

@@ -45,6 +45,7 @@ Result<std::string> EncodeFds(const model::Process& p) {
     FileIdToProto(fd.file, *out->mutable_file());
     if (fd.shares_with >= 0) out->set_shares_with(fd.shares_with);
     out->set_object_id(fd.object_id);
+    out->set_shared_file(fd.shared_file);
     out->set_pipe_size(fd.pipe_size);
     out->set_data(fd.data);
     out->set_counter(fd.counter);
@@ -120,7 +121,8 @@ Status DecodeFds(std::string_view file, model::Process& p) {
                               .watches = {},
                               .shmem_id = in.shmem_id(),
                               .inet = {},
-                              .tty = {}});
+                              .tty = {},
+                              .shared_file = in.shared_file()});
     model::Fd& f = p.fds.back();
     for (const pb::EpollTarget& t : in.epoll_targets()) {
       f.epoll_targets.push_back({t.fd(), t.events(), t.data(), t.ino()});

@@ -14,6 +14,8 @@ Result<std::string> EncodePstree(const model::ProcessTree& tree) {
     e->set_pgid(p.pgid);
     e->set_sid(p.sid);
     for (const model::Thread& t : p.threads) e->add_tids(t.tid);
+    e->set_zombie(p.zombie);
+    e->set_exit_status(p.exit_status);
   }
   return EncodeFile(Kind::kPstree, m);
 }
@@ -29,6 +31,8 @@ Result<model::ProcessTree> DecodePstree(std::string_view file) {
     p.ppid = e.ppid();
     p.pgid = e.pgid();
     p.sid = e.sid();
+    p.zombie = e.zombie();
+    p.exit_status = e.exit_status();
     p.threads.reserve(e.tids_size());
     for (int32_t tid : e.tids()) p.threads.emplace_back().tid = tid;
   }

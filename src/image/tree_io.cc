@@ -102,7 +102,9 @@ Status ValidateForWrite(const model::ProcessTree& tree) {
                      tree.root_pid);
   }
   CRYO_TRYV(Named(ValidatePstree(tree), kPstreeFile));
+  CRYO_TRYV(ValidateSharedFiles(tree));
   for (const model::Process& p : tree.processes) {
+    if (p.zombie) continue;
     CRYO_TRYV(Named(ValidateCore(p), CoreFileName(p.pid)));
     CRYO_TRYV(Named(ValidateMm(p), MmFileName(p.pid)));
     CRYO_TRYV(Named(ValidateFds(p), FdsFileName(p.pid)));
@@ -155,6 +157,7 @@ Result<EncodedFiles> EncodeTree(const model::ProcessTree& tree) {
   EncodedFiles files;
   files[std::string(kPstreeFile)] = CRYO_TRY_CTX(EncodePstree(tree), "{}", kPstreeFile);
   for (const model::Process& p : tree.processes) {
+    if (p.zombie) continue;
     files[CoreFileName(p.pid)] = CRYO_TRY_CTX(EncodeCore(p), "{}", CoreFileName(p.pid));
     files[MmFileName(p.pid)] = CRYO_TRY_CTX(EncodeMm(p), "{}", MmFileName(p.pid));
     files[FdsFileName(p.pid)] = CRYO_TRY_CTX(EncodeFds(p), "{}", FdsFileName(p.pid));
@@ -169,8 +172,11 @@ Result<EncodedFiles> EncodeTree(const model::ProcessTree& tree) {
 Result<model::ProcessTree> DecodeTree(const ImageSource& source) {
   model::ProcessTree tree =
       CRYO_TRY(DecodeNamed(source, std::string(kPstreeFile), DecodePstreeChecked));
-  for (model::Process& p : tree.processes) CRYO_TRYV(DecodeProcess(source, p));
+  for (model::Process& p : tree.processes) {
+    if (!p.zombie) CRYO_TRYV(DecodeProcess(source, p));
+  }
   CRYO_TRYV(DecodeShmemChecked(source, tree));
+  CRYO_TRYV(ValidateSharedFiles(tree));
   return tree;
 }
 

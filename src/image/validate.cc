@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -38,6 +39,19 @@ Status CheckPstreeEntry(const model::Process& p) {
   }
   for (const model::Thread& t : p.threads) {
     if (t.tid <= 0) return Corrupt("process {}: thread id {} is not positive", p.pid, t.tid);
+  }
+  if (p.zombie) {
+    if (p.threads.size() != 1)
+      return Corrupt("zombie {} lists {} threads", p.pid, p.threads.size());
+    // A wait status: an exit code (code << 8) or a signal 1..64, with the core-dump bit.
+    int sig = p.exit_status & 0x7f;
+    bool exited = sig == 0 && (p.exit_status & ~0xff00) == 0;
+    bool killed = sig >= 1 && sig <= model::kNumSignals && (p.exit_status & ~0xff) == 0;
+    if (!exited && !killed) {
+      return Corrupt("zombie {}: {:#x} is not a wait status", p.pid, p.exit_status);
+    }
+  } else if (p.exit_status != 0) {
+    return Corrupt("process {} is no zombie but has an exit status", p.pid);
   }
   return {};
 }
@@ -87,7 +101,7 @@ Status CheckRunInVma(const std::vector<model::Vma>& vmas, uint64_t start, uint64
 
 Status ValidatePstree(const model::ProcessTree& tree) {
   if (tree.processes.empty()) return Corrupt("no processes");
-  std::unordered_set<pid_t> seen;
+  std::unordered_set<pid_t> seen, zombies;
   std::vector<pid_t> tids;
   for (size_t i = 0; i < tree.processes.size(); ++i) {
     const model::Process& p = tree.processes[i];
@@ -95,6 +109,11 @@ Status ValidatePstree(const model::ProcessTree& tree) {
     if (i > 0 && !seen.contains(p.ppid)) {
       return Corrupt("process {}: parent {} is not listed before it", p.pid, p.ppid);
     }
+    if (i == 0 && p.zombie) return Corrupt("the root process {} is a zombie", p.pid);
+    if (i > 0 && zombies.contains(p.ppid)) {
+      return Corrupt("process {}: parent {} is a zombie", p.pid, p.ppid);
+    }
+    if (p.zombie) zombies.insert(p.pid);
     if (!seen.insert(p.pid).second) return Corrupt("pid {} appears twice", p.pid);
     for (const model::Thread& t : p.threads) tids.push_back(t.tid);
   }
@@ -235,6 +254,30 @@ Status ValidatePagemap(const model::Process& p, uint64_t pages_size) {
     if (!PageAligned(r.offset) || r.offset > pages_size || len > pages_size - r.offset) {
       return Corrupt("page run {}: {} bytes at offset {:#x} are not inside {} ({} bytes)", i, len,
                      r.offset, p.pages_file, pages_size);
+    }
+  }
+  return {};
+}
+
+Status ValidateSharedFiles(const model::ProcessTree& tree) {
+  std::unordered_map<uint32_t, const model::Fd*> first;
+  for (const model::Process& p : tree.processes) {
+    for (const model::Fd& f : p.fds) {
+      if (f.shared_file == 0) continue;
+      if (f.shared_file > kMaxSharedFiles) {
+        return Corrupt("fds-{}.img: fd {}: shared file id {} out of range", p.pid, f.fd,
+                       f.shared_file);
+      }
+      if (f.shares_with != -1 || f.type == model::FdType::kInherited ||
+          f.type == model::FdType::kEpoll) {
+        return Corrupt("fds-{}.img: fd {} cannot carry a shared file id", p.pid, f.fd);
+      }
+      auto [it, added] = first.emplace(f.shared_file, &f);
+      if (!added && (it->second->type != f.type || it->second->object_id != f.object_id ||
+                     it->second->peer_id != f.peer_id)) {
+        return Corrupt("fds-{}.img: fd {}: shared file {} is another file elsewhere", p.pid, f.fd,
+                       f.shared_file);
+      }
     }
   }
   return {};

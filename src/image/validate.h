@@ -30,6 +30,11 @@ Status ValidateFds(const model::Process& p);
 // repair state only on an established TCP connection, a lock table name cryo could have made.
 // Other fds: no inet state. (validate_inet.cc)
 Status ValidateInetFd(const model::Fd& f);
+// Across the processes of the tree: every fd with a shared_file id (at most kMaxSharedFiles) is
+// no dup, of a kind restore can create in the cryo parent, and the same kind (and pipe or
+// socket) as every other fd with that id.
+Status ValidateSharedFiles(const model::ProcessTree& tree);
+inline constexpr uint32_t kMaxSharedFiles = 1u << 24;
 
 // A pages file name: non-empty, no '/', no "..", no NUL.
 Status ValidatePagesFileName(std::string_view name);

@@ -351,3 +351,126 @@ TEST_F(HostileImage, PtyMasterWithShortTermios) {
 
 }  // namespace
 }  // namespace cryo::image
+
+namespace cryo::image {
+namespace {
+
+using testing::MakeRichTree;
+using testing::MapSource;
+using testing::RichPagesSizes;
+
+model::Process Zombie(pid_t pid, pid_t ppid, int32_t status) {
+  model::Process z;
+  z.pid = pid;
+  z.ppid = ppid;
+  z.pgid = 100;
+  z.sid = 90;
+  z.zombie = true;
+  z.exit_status = status;
+  z.threads.emplace_back().tid = pid;
+  return z;
+}
+
+TEST(TreeImage, ZombiesRoundTripWithoutPerProcessFiles) {
+  model::ProcessTree tree = MakeRichTree();
+  tree.processes.push_back(Zombie(103, 102, 7 << 8));
+  tree.processes.push_back(Zombie(104, 100, SIGTERM));
+  tree.processes[0].control.child_subreaper = true;
+  auto files = EncodeTree(tree);
+  ASSERT_TRUE(files) << files.error().Message();
+  EXPECT_FALSE(files->contains("core-103.img"));
+  EXPECT_FALSE(files->contains("fds-104.img"));
+  MapSource source(std::move(*files), RichPagesSizes());
+  auto back = DecodeTree(source);
+  ASSERT_TRUE(back) << back.error().Message();
+  EXPECT_EQ(*back, tree);
+}
+
+// Decodes `tree` written with only the pstree checked (EncodePstree): the other checks are the
+// reader's.
+Error RejectionOf(const model::ProcessTree& tree) {
+  auto files = EncodeTree(MakeRichTree());
+  CRYO_CHECK(files.has_value());
+  (*files)["pstree.img"] = *EncodePstree(tree);
+  for (const model::Process& p : tree.processes) {
+    if (!p.zombie && p.pid != 100 && p.pid != 102) (*files)[CoreFileName(p.pid)] = "";
+  }
+  MapSource source(std::move(*files), RichPagesSizes());
+  auto back = DecodeTree(source);
+  CRYO_CHECK(!back.has_value());
+  return back.error();
+}
+
+TEST(TreeImage, RefusesBadZombies) {
+  model::ProcessTree t = MakeRichTree();
+  t.processes.push_back(Zombie(103, 100, 0x17f));  // a stop status, not an exit
+  EXPECT_NE(RejectionOf(t).Message().find("zombie 103: 0x17f is not a wait status"),
+            std::string::npos);
+  t = MakeRichTree();
+  t.processes.push_back(Zombie(103, 100, 65));  // signal 65
+  EXPECT_NE(RejectionOf(t).Message().find("not a wait status"), std::string::npos);
+  t = MakeRichTree();
+  t.processes[1].exit_status = 256;
+  EXPECT_NE(RejectionOf(t).Message().find("process 102 is no zombie but has an exit status"),
+            std::string::npos);
+  t = MakeRichTree();
+  t.processes[0].zombie = true;
+  t.processes[0].threads.resize(1);
+  EXPECT_NE(RejectionOf(t).Message().find("the root process 100 is a zombie"), std::string::npos);
+  t = MakeRichTree();
+  t.processes.push_back(Zombie(103, 100, 0));
+  t.processes.push_back(Zombie(104, 103, 0));
+  EXPECT_NE(RejectionOf(t).Message().find("process 104: parent 103 is a zombie"),
+            std::string::npos);
+  t = MakeRichTree();
+  t.processes.push_back(Zombie(103, 100, 0));
+  t.processes.back().threads.emplace_back().tid = 105;
+  EXPECT_NE(RejectionOf(t).Message().find("zombie 103 lists 2 threads"), std::string::npos);
+}
+
+// The first fd of `p` that is a regular file and no dup.
+model::Fd& RegularFd(model::Process& p) {
+  for (model::Fd& f : p.fds) {
+    if (f.type == model::FdType::kRegular && f.shares_with == -1) return f;
+  }
+  CRYO_CHECK(false);
+  return p.fds[0];
+}
+
+TEST(TreeImage, RefusesInconsistentSharedFiles) {
+  model::ProcessTree t = MakeRichTree();
+  // The same id on two fds of different kinds, in two processes.
+  RegularFd(t.processes[0]).shared_file = 5;
+  RegularFd(t.processes[1]).shared_file = 5;
+  RegularFd(t.processes[1]).object_id = 999;
+  auto files = EncodeTree(t);
+  ASSERT_FALSE(files);
+  EXPECT_NE(files.error().Message().find("shared file 5 is another file elsewhere"),
+            std::string::npos)
+      << files.error().Message();
+  t = MakeRichTree();
+  RegularFd(t.processes[0]).shared_file = kMaxSharedFiles + 1;
+  files = EncodeTree(t);
+  ASSERT_FALSE(files);
+  EXPECT_NE(files.error().Message().find("out of range"), std::string::npos);
+  t = MakeRichTree();
+  for (model::Fd& f : t.processes[0].fds) {
+    if (f.type == model::FdType::kInherited) f.shared_file = 4;
+  }
+  files = EncodeTree(t);
+  ASSERT_FALSE(files);
+  EXPECT_NE(files.error().Message().find("cannot carry a shared file id"), std::string::npos);
+  t = MakeRichTree();
+  RegularFd(t.processes[0]).shared_file = 3;
+  RegularFd(t.processes[1]).shared_file = 3;
+  RegularFd(t.processes[1]).object_id = RegularFd(t.processes[0]).object_id;
+  files = EncodeTree(t);
+  ASSERT_TRUE(files) << files.error().Message();
+  MapSource source(std::move(*files), RichPagesSizes());
+  auto back = DecodeTree(source);
+  ASSERT_TRUE(back) << back.error().Message();
+  EXPECT_EQ(*back, t);
+}
+
+}  // namespace
+}  // namespace cryo::image

@@ -258,6 +258,11 @@ struct Fd {
   uint64_t shmem_id = 0;              // kShmem: the object in the tree's ShmemTable
   InetSocket inet;                    // kInet
   TtyState tty;                       // kPtyMaster, kPtySlave (index only), kCallerTty
+  // > 0: the tree-wide id of an open file description that restore creates once, in the cryo
+  // parent, and hands to every fd carrying the id: a description used by several processes of
+  // the tree (an offset they share), or one end of a pipe or socketpair whose ends are in
+  // different processes. 0: the process's own.
+  uint32_t shared_file = 0;
   bool operator==(const Fd&) const = default;
 };
 
@@ -281,6 +286,10 @@ struct Process {
   pid_t ppid = 0;
   pid_t pgid = 0;
   pid_t sid = 0;
+  // A zombie: only pid, ppid, pgid, sid and its wait status are kept; restore makes it exit
+  // again so that its parent can reap it.
+  bool zombie = false;
+  int32_t exit_status = 0;
   std::string comm;
   bool stopped = false;  // job-control stopped at dump time: restored stopped
   bool no_new_privs = false;

@@ -14,7 +14,7 @@ constexpr size_t kLastField = 52;  // exit_code, the last field since Linux 3.5
 constexpr size_t kPpid = 4, kPgrp = 5, kSession = 6, kTtyNr = 7, kNumThreads = 20, kStartTime = 22,
                  kStartCode = 26, kEndCode = 27, kStartStack = 28, kExitSignal = 38,
                  kStartData = 45, kEndData = 46, kStartBrk = 47, kArgStart = 48, kArgEnd = 49,
-                 kEnvStart = 50, kEnvEnd = 51;
+                 kEnvStart = 50, kEnvEnd = 51, kExitCode = 52;
 
 template <typename T>
 bool SignedField(std::string_view s, T* out) {
@@ -70,7 +70,8 @@ Result<ProcStat> ParseStat(std::string_view text) {
             UnsignedField(fields[kArgStart], &st.arg_start) &&
             UnsignedField(fields[kArgEnd], &st.arg_end) &&
             UnsignedField(fields[kEnvStart], &st.env_start) &&
-            UnsignedField(fields[kEnvEnd], &st.env_end);
+            UnsignedField(fields[kEnvEnd], &st.env_end) &&
+            SignedField(fields[kExitCode], &st.exit_code);
   if (!ok) return bad("bad number");
   return st;
 }

@@ -25,6 +25,7 @@ struct ProcStat {
   int exit_signal = 0;
   int num_threads = 0;
   uint64_t start_time = 0;  // clock ticks after boot
+  int exit_code = 0;        // a zombie's wait status (field 52)
 };
 
 // Parses the line "pid (comm) state ppid ...". comm is what lies between the first '(' and the

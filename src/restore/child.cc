@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <set>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "base/unique_fd.h"
 #include "restore/fd_kinds.h"
 #include "restore/fd_tty.h"
+#include "restore/tree.h"
 #include "restorer/abi.h"
 #include "restorer/blob.h"
 #include "sys/kernel_abi.h"
@@ -29,33 +31,6 @@ namespace cryo::restore {
 namespace {
 
 namespace abi = cryo::restorer;
-
-Status BlockAllSignals() {
-  sigset_t all;
-  sigfillset(&all);
-  if (::sigprocmask(SIG_SETMASK, &all, nullptr) < 0) return ErrnoError("block signals");
-  return {};
-}
-
-Status WaitForParent(int sync_fd, pid_t parent) {
-  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) return ErrnoError("set pdeathsig");
-  if (::getppid() != parent) return MakeError(ErrorKind::kInternal, "cryo parent died");
-  char c = 0;
-  CRYO_TRYV(ReadFull(sync_fd, std::as_writable_bytes(std::span(&c, 1)), "sync pipe"));
-  return {};
-}
-
-// Session and process group: recreated when the process led them; joined when it exists here.
-Status RestoreSessionAndGroup(const model::Process& p) {
-  if (p.sid == p.pid) {
-    if (::setsid() < 0) return ErrnoError("setsid");
-  } else if (p.pgid == p.pid) {
-    if (::setpgid(0, 0) < 0) return ErrnoError("setpgid");
-  } else if (p.pgid != ::getpgrp()) {
-    (void)::setpgid(0, p.pgid);  // best effort: that group may not exist in this session
-  }
-  return {};
-}
 
 Status ReserveKeepRegion(const Plan& plan) {
   void* want = reinterpret_cast<void*>(plan.keep_start);
@@ -250,8 +225,17 @@ Result<UniqueFd> OpenFdObject(const model::Fd& f, SharedObjects& shared) {
   }
 }
 
-Status InstallFd(const model::Fd& f, SharedObjects& shared) {
+Status InstallFd(const model::Fd& f, SharedObjects& shared, const std::map<uint32_t, int>& tree) {
   int tmp = -1;
+  if (f.shared_file != 0 && f.shares_with < 0) {
+    // Created once by the cryo parent and inherited: the same open file as in other processes.
+    auto it = tree.find(f.shared_file);
+    if (it == tree.end()) return MakeError(ErrorKind::kInternal, "fd {}: no shared file", f.fd);
+    if (::dup3(it->second, f.fd, f.cloexec ? O_CLOEXEC : 0) < 0) {
+      return ErrnoError("fd {}: install shared file {}", f.fd, f.shared_file);
+    }
+    return {};
+  }
   if (f.shares_with >= 0) {
     // A dup of an fd installed before it (the list is sorted): share the open file.
     if (::dup3(f.shares_with, f.fd, f.cloexec ? O_CLOEXEC : 0) < 0) {
@@ -277,10 +261,12 @@ Status InstallFd(const model::Fd& f, SharedObjects& shared) {
   return {};
 }
 
-Status InstallFds(const model::Process& p, int floor, const ChildShmemFds& shmem) {
+Status InstallFds(const model::Process& p, int floor, const ChildShmemFds& shmem,
+                  const std::map<uint32_t, int>& tree) {
   SharedObjects shared{PipeSet(p.fds, floor), SocketPairSet(p.fds, floor), &shmem,
                        PtySet(p.fds, floor)};
-  for (const auto& f : p.fds) CRYO_TRYV(InstallFd(f, shared));
+  for (const auto& f : p.fds) CRYO_TRYV(InstallFd(f, shared, tree));
+  for (const auto& [id, fd] : tree) ::close(fd);
   // Once every fd is in place: epoll targets are added through their numbers.
   for (const auto& f : p.fds) {
     CRYO_TRYV(AddEpollTargets(f));
@@ -483,10 +469,7 @@ Status InstallBlob(const Plan& plan) {
 Status ChildSteps(const ChildContext& ctx, int& error_fd) {
   const model::Process& p = *ctx.process;
   const Plan& plan = *ctx.plan;
-  pid_t parent = ::getppid();
-  CRYO_TRYV(BlockAllSignals());
-  CRYO_TRYV(WaitForParent(ctx.sync_fd, parent));
-  CRYO_TRYV(RestoreSessionAndGroup(p));
+  CRYO_TRYV(TreeChildCreate(*ctx.tree, ctx.index));
   struct rlimit nofile {};
   if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
     nofile.rlim_cur = nofile.rlim_max;
@@ -512,8 +495,9 @@ Status ChildSteps(const ChildContext& ctx, int& error_fd) {
   for (const auto& f : p.fds) {
     if (f.type == model::FdType::kInherited) keep.insert(f.fd);
   }
+  for (const auto& [id, fd] : ctx.tree->shared_fds) keep.insert(fd);
   CRYO_TRYV(CloseStrayFds(keep));
-  CRYO_TRYV(InstallFds(p, floor, shmem_fds));
+  CRYO_TRYV(InstallFds(p, floor, shmem_fds, ctx.tree->shared_fds));
 
   CRYO_TRYV(RestoreFsContext(p));
   CRYO_TRYV(RestoreExecutionDomain(p));
@@ -521,16 +505,44 @@ Status ChildSteps(const ChildContext& ctx, int& error_fd) {
   CRYO_TRYV(QueuePendingSignals(p));
   CRYO_TRYV(BuildArena(p, plan, exe_fd, {error_fd}));
   CRYO_TRYV(InstallBlob(plan));
-  return {};
+  return TreeChildReady(*ctx.tree, ctx.index);
 }
 
 }  // namespace
+
+Result<std::map<uint32_t, int>> OpenSharedFiles(const model::ProcessTree& tree, int base,
+                                                std::vector<UniqueFd>& held) {
+  std::vector<model::Fd> reps;  // the first fd of each shared file, in tree order
+  std::set<uint32_t> seen;
+  for (const model::Process& p : tree.processes) {
+    for (const model::Fd& f : p.fds) {
+      if (f.shared_file != 0 && seen.insert(f.shared_file).second) reps.push_back(f);
+    }
+  }
+  SharedObjects shared{PipeSet(reps, base), SocketPairSet(reps, base), nullptr, PtySet(reps, base)};
+  std::map<uint32_t, int> out;
+  for (const model::Fd& f : reps) {
+    UniqueFd fd = CRYO_TRY_CTX(OpenFdObject(f, shared), "shared file {}", f.shared_file);
+    int moved = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, base);
+    if (moved < 0) return ErrnoError("move shared file {} above fd {}", f.shared_file, base);
+    held.emplace_back(moved);
+    out[f.shared_file] = moved;
+  }
+  return out;
+}
+
+void RunTreeChild(const TreeRestore& tr, size_t index) {
+  ChildContext ctx{&tr.tree->processes[index], &tr.plans[index], tr.dir_fd, tr.error_fd,
+                   tr.chains[index],           tr.shmem,         &tr,       index};
+  RunChild(ctx);
+}
 
 void RunChild(const ChildContext& ctx) {
   int error_fd = ctx.error_fd;
   auto s = ChildSteps(ctx, error_fd);
   if (!s) {
-    std::string msg = s.error().Message();
+    std::string msg =
+        fmt::format("restore pid {}: {}\n", ctx.process->pid, s.error().Message()).substr(0, 4000);
     (void)!::write(error_fd, msg.data(), msg.size());
     ::_exit(1);
   }

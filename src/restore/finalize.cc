@@ -136,7 +136,8 @@ model::GpRegs ResumeRegisters(const model::GpRegs& saved) {
 }
 
 Status Finalize(ptrace::Tracee& leader, const BlobStops& stops,
-                std::vector<ptrace::Tracee>& threads, const model::Process& p, const Plan& plan) {
+                std::vector<ptrace::Tracee>& threads, const model::Process& p, const Plan& plan,
+                bool detach) {
   CRYO_TRYV(CheckBlobResult(leader, stops.leader.status));
   if (threads.size() != stops.threads.size() || threads.size() + 1 != p.threads.size()) {
     return MakeError(ErrorKind::kInternal, "pid {}: {} of {} threads reached the restorer's end",
@@ -180,6 +181,7 @@ Status Finalize(ptrace::Tracee& leader, const BlobStops& stops,
   if (p.stopped && ::kill(leader.tid(), SIGSTOP) < 0) {
     return ErrnoError("stop pid {}", leader.tid());
   }
+  if (!detach) return {};
   // Nothing can fail after this point but a detach: the process starts running, thread by thread.
   for (ptrace::Tracee& t : threads) CRYO_TRYV(t.Detach());
   return leader.Detach();

@@ -16,8 +16,10 @@ namespace cryo::restore {
 
 // `stops` are the final stops WaitBlobStops saw; `threads` the created threads' tracees, in the
 // order of stops.threads. On success every thread and the leader have been detached.
+// With `detach` false the threads stay stopped, ready to run; the caller detaches them.
 Status Finalize(ptrace::Tracee& leader, const BlobStops& stops,
-                std::vector<ptrace::Tracee>& threads, const model::Process& p, const Plan& plan);
+                std::vector<ptrace::Tracee>& threads, const model::Process& p, const Plan& plan,
+                bool detach = true);
 
 // Registers to resume with: an interrupted syscall is set up to restart as the kernel would.
 model::GpRegs ResumeRegisters(const model::GpRegs& saved);

@@ -156,6 +156,35 @@ def progress_counter(pid):
     )
 
 
+def descendants(pid):
+    """Every process below pid (zombies included), from /proc/*/stat parent links."""
+    parent = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                parent[int(name)] = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    out, frontier = [], [pid]
+    while frontier:
+        p = frontier.pop()
+        kids = [c for c, pp in parent.items() if pp == p]
+        out.extend(kids)
+        frontier.extend(kids)
+    return sorted(out)
+
+
+def reap_orphans(h):
+    """Reaps every zombie child of ours that is not one we started (processes of a killed tree
+    re-parented to us, PID 1): their PIDs must be free for a restore."""
+    ours = {p.popen.pid for p in h.procs}
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) not in ours and proc_state(int(name)) == "Z":
+            reap_if_child(int(name))
+
+
 def reap_if_child(pid):
     """Collects pid if it is a zombie child of ours (a restored process re-parented to us)."""
     try:
