@@ -11,7 +11,7 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler libcli11-dev libfmt-dev nlohmann-json3-dev libgtest-dev
   libzstd-dev liblz4-dev
   python3 binutils clang-format clang-tidy util-linux procps
-  nftables redis-server redis-tools
+  nftables redis-server redis-tools nginx
 )
 
 missing=()
@@ -25,8 +25,20 @@ if [ "${#missing[@]}" -gt 0 ]; then
   sudo=()
   if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
   "${sudo[@]}" apt-get update
+  # redis-server and nginx are test subjects, not services: keep their packages from starting
+  # them (a policy-rc.d that says no, only while installing, only if the machine has none).
+  policy=/usr/sbin/policy-rc.d
+  own_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+    "${sudo[@]}" chmod 755 "$policy"
+    own_policy=1
+  fi
+  status=0
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y --no-install-recommends "${PACKAGES[@]}"
+    apt-get install -y --no-install-recommends "${PACKAGES[@]}" || status=$?
+  if [ "$own_policy" = 1 ]; then "${sudo[@]}" rm -f "$policy"; fi
+  if [ "$status" -ne 0 ]; then exit "$status"; fi
 else
   echo "setup: all ${#PACKAGES[@]} packages are installed"
 fi

@@ -13,8 +13,10 @@ foreground (daemon off) so that it is our child and in our PID namespace.
 
 import os
 import signal
+import shutil
 import socket
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -43,7 +45,7 @@ http {{
     scgi_temp_path {dir}/tmp/scgi;
     server {{
         listen 127.0.0.1:{port};
-        root {dir}/www;
+        root {www};
     }}
 }}
 """
@@ -94,17 +96,26 @@ def body(h):
     h.check_cryo_binary()
     if not os.access(NGINX, os.X_OK):
         raise TestFailure(f"{NGINX} is missing: scripts/setup.sh installs nginx")
-    www = h.path("www")
-    os.makedirs(www)
+    # The workers run as nobody: their documents live where nobody can read them whatever the
+    # permissions above the workdir.
+    www = tempfile.mkdtemp(prefix="cryo-e2e-nginx-", dir="/tmp")
+    try:
+        os.chmod(www, 0o755)
+        serve(h, www)
+    finally:
+        shutil.rmtree(www, ignore_errors=True)
+
+
+def serve(h, www):
     os.makedirs(h.path("tmp"))
-    os.chmod(h.workdir, 0o755)
     page = b"<p>cryo nginx before</p>\n" * 100
     with open(os.path.join(www, "index.html"), "wb") as f:
         f.write(page)
+    os.chmod(os.path.join(www, "index.html"), 0o644)
     port = free_port()
     conf = h.path("nginx.conf")
     with open(conf, "w") as f:
-        f.write(CONF.format(workers=N_WORKERS, dir=h.workdir, port=port))
+        f.write(CONF.format(workers=N_WORKERS, dir=h.workdir, www=www, port=port))
 
     argv = [NGINX, "-c", conf, "-p", h.workdir]
     e2elib.log_cmd(argv)
@@ -143,6 +154,7 @@ def body(h):
     fresh = b"written after the restore\n"
     with open(os.path.join(www, "fresh.html"), "wb") as f:
         f.write(fresh)
+    os.chmod(os.path.join(www, "fresh.html"), 0o644)
     for i in range(20):  # several connections: both workers may take them
         wait_served(port, "fresh.html", fresh, 5, f"after the restore, request {i}")
     log(f"restored nginx (pids {sorted(tree)}) served 21 requests on port {port}")
