@@ -143,9 +143,28 @@ Result<model::Fd> CaptureOne(pid_t pid, int fd, FileKey& key, ShmemCollector* sh
       out.counter = sock->wqueue;
       return out;
     }
-    if (sock->state != kEstablished || sock->peer_ino == 0 || !sock->name.empty()) {
-      return unsupported("only connected unbound unix sockets (socketpairs) are supported yet");
+    constexpr int kClose = 7;
+    if (sock->state == kClose && sock->peer_ino == 0) {
+      if (!sock->name.empty() && sock->name[0] != '\0' && sock->name[0] != '/') {
+        return unsupported("unix sockets bound to a relative path are not supported");
+      }
+      if (sock->rqueue != 0) {
+        return unsupported(fmt::format(
+            "{} bytes queued on an unconnected unix socket (its senders may be anywhere) are not "
+            "supported",
+            sock->rqueue));
+      }
+      out.type = model::FdType::kUnixUnconnected;
+      out.path = sock->name;
+      out.sock_type = sock->type;
+      return out;
     }
+    if (sock->state != kEstablished || sock->peer_ino == 0) {
+      return unsupported("unix sockets in this state are not supported");
+    }
+    // Connected, with its peer: a socketpair, or the two ends of a connection accepted on a named
+    // listener (restored as a socketpair: data and peers are kept, the names they show in
+    // getsockname/getpeername are not).
     out.type = model::FdType::kUnixPair;
     out.object_id = st.st_ino;
     out.peer_id = sock->peer_ino;

@@ -21,6 +21,7 @@ static_assert(int(model::FdType::kEpoll) == pb::FD_EPOLL);
 static_assert(int(model::FdType::kUnixPair) == pb::FD_UNIX_PAIR);
 static_assert(int(model::FdType::kUnixListen) == pb::FD_UNIX_LISTEN);
 static_assert(int(model::FdType::kInotify) == pb::FD_INOTIFY);
+static_assert(int(model::FdType::kUnixUnconnected) == pb::FD_UNIX_UNCONNECTED);
 static_assert(int(model::FdType::kShmem) == pb::FD_SHMEM);
 static_assert(int(model::FdType::kInet) == pb::FD_INET);
 static_assert(int(model::FdType::kPtyMaster) == pb::FD_PTY_MASTER);

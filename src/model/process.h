@@ -180,8 +180,11 @@ enum class FdType : uint32_t {
   kUnixPair = 10,    // a connected unix socket whose peer is in the process (a socketpair)
   kUnixListen = 11,  // a listening unix socket, bound to `path`, re-bound at restore
   kInotify = 12,     // watches, re-added by path with their watch descriptors
-  kShmem = 40,       // a memfd or unlinked tmpfs file: the shared-memory object shmem_id
-  kInet = 20,        // a TCP or UDP socket, IPv4 or IPv6 (model/inet.h)
+  // A unix socket neither connected nor listening (a datagram socket that sends with sendto, or
+  // receives on its bound name): re-created, and re-bound to `path` when it has a name.
+  kUnixUnconnected = 14,
+  kShmem = 40,  // a memfd or unlinked tmpfs file: the shared-memory object shmem_id
+  kInet = 20,   // a TCP or UDP socket, IPv4 or IPv6 (model/inet.h)
   // Terminals (dump/fd_tty.cc, restore/fd_tty.cc); numbered apart from the kinds above.
   kPtyMaster = 60,  // /dev/ptmx: a new pair at restore, state in Fd::tty
   kPtySlave = 61,   // /dev/pts/N whose master (same Fd::tty.index) is in the process

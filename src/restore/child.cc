@@ -201,6 +201,8 @@ Result<UniqueFd> OpenFdObject(const model::Fd& f, SharedObjects& shared) {
       return shared.socketpairs.Open(f);
     case model::FdType::kUnixListen:
       return OpenUnixListener(f);
+    case model::FdType::kUnixUnconnected:
+      return OpenUnixUnconnected(f);
     case model::FdType::kInotify:
       return OpenInotify(f);
     case model::FdType::kInet:

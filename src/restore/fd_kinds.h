@@ -64,6 +64,9 @@ class SocketPairSet {
 
 // A unix socket bound to f.path (a stale socket file there is removed) and listening.
 Result<UniqueFd> OpenUnixListener(const model::Fd& f);
+// A unix socket neither connected nor listening, bound to f.path when it has one
+// (fd_unix_listen.cc).
+Result<UniqueFd> OpenUnixUnconnected(const model::Fd& f);
 
 // A TCP or UDP socket (fd_inet.cc): options, bound address, listening with its backlog or a
 // connected UDP peer; an established TCP connection is rebuilt in repair mode and stays in it

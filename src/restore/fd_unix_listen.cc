@@ -9,9 +9,11 @@
 
 namespace cryo::restore {
 
-// The socket file a bind left behind outlives the socket: a stale one is removed, but only when
-// it is a socket, so no other file is ever deleted.
-Result<UniqueFd> OpenUnixListener(const model::Fd& f) {
+namespace {
+
+// A unix socket of f.sock_type bound to f.path. The socket file a bind left behind outlives the
+// socket: a stale one is removed, but only when it is a socket, so no other file is ever deleted.
+Result<UniqueFd> BoundUnixSocket(const model::Fd& f) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (f.path.empty() || f.path.size() >= sizeof addr.sun_path) {
@@ -30,12 +32,36 @@ Result<UniqueFd> OpenUnixListener(const model::Fd& f) {
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) < 0) {
     return ErrnoError("fd {}: bind {}", f.fd, f.path);
   }
+  return fd;
+}
+
+Status SetFlags(const model::Fd& f, int fd) {
+  if (::fcntl(fd, F_SETFL, static_cast<int>(f.flags) & ~O_ACCMODE) < 0) {
+    return ErrnoError("fd {}: set flags {:#o}", f.fd, f.flags);
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<UniqueFd> OpenUnixListener(const model::Fd& f) {
+  UniqueFd fd = CRYO_TRY(BoundUnixSocket(f));
   if (::listen(fd.get(), static_cast<int>(f.counter)) < 0) {
     return ErrnoError("fd {}: listen on {}", f.fd, f.path);
   }
-  if (::fcntl(fd.get(), F_SETFL, static_cast<int>(f.flags) & ~O_ACCMODE) < 0) {
-    return ErrnoError("fd {}: set flags {:#o}", f.fd, f.flags);
+  CRYO_TRYV(SetFlags(f, fd.get()));
+  return fd;
+}
+
+Result<UniqueFd> OpenUnixUnconnected(const model::Fd& f) {
+  UniqueFd fd;
+  if (f.path.empty()) {
+    fd.Reset(::socket(AF_UNIX, f.sock_type | SOCK_CLOEXEC, 0));
+    if (!fd.valid()) return ErrnoError("fd {}: unix socket type {}", f.fd, f.sock_type);
+  } else {
+    fd = CRYO_TRY(BoundUnixSocket(f));
   }
+  CRYO_TRYV(SetFlags(f, fd.get()));
   return fd;
 }
 
