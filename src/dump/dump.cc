@@ -7,6 +7,7 @@
 #include <chrono>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <span>
 
 #include "base/log.h"
 #include "base/stopwatch.h"
@@ -88,13 +89,28 @@ Result<model::ShmemTable> CopySharedMemory(const image::ImageDir& dir, ShmemColl
 }
 
 Status WriteImages(const image::ImageDir& dir, const DumpOptions& opts, model::ProcessTree tree,
-                   const TrackingState& next) {
+                   const std::vector<TrackingState>& next) {
   image::Inventory inv = MakeInventory(tree.root_pid);
   inv.parent_dir = opts.prev_images_dir;
   CRYO_TRYV(image::WriteInventory(dir, inv));
   CRYO_TRYV(image::WriteTree(dir, tree));
-  if (opts.track_mem) CRYO_TRYV(WriteTrackingState(dir.path(), next));
+  if (opts.track_mem) CRYO_TRYV(WriteTrackingStates(dir.path(), next));
   return {};
+}
+
+// The tracker of one tree member in this dump, kept until the members run again.
+struct MemberTracker {
+  std::optional<mem::UffdTracker> tracker;
+  TrackingState next;
+};
+
+void UntrackAll(mem::UffdTracker& tracker, const TrackingState& next) {
+  for (const auto& r : next.ranges) {
+    if (auto u = tracker.Untrack(r.start, r.end); !u) {
+      log::Warn("pid {}: unregister {:#x}-{:#x}: {}", next.pid, r.start, r.end,
+                u.error().Message());
+    }
+  }
 }
 
 // Kills the process, or lets it run on. Left running without --track-mem, it is left as if never
@@ -106,19 +122,46 @@ Status ReleaseTarget(FrozenTree& frozen, const DumpOptions& opts, mem::UffdTrack
   if (tracker == nullptr) return frozen.Release();
   CRYO_TRYV(frozen.Release());
   if (opts.track_mem) return {};
-  for (const auto& r : next.ranges) {
-    if (auto u = tracker->Untrack(r.start, r.end); !u) {
-      log::Warn("pid {}: unregister {:#x}-{:#x}: {}", next.pid, r.start, r.end,
-                u.error().Message());
-    }
-  }
+  UntrackAll(*tracker, next);
   return {};
 }
 
+// The incremental part of one tree member's dump, after its capture: `parent` is its state in
+// the parent round (null: no parent pages, all of it is copied). Fills mt.next's ranges and hot.
+Result<MemoryPlan> PlanMemberRound(const DumpOptions& opts, const ptrace::Tracee& leader,
+                                   model::Process& p, std::span<const UffdOwner> owners,
+                                   const TrackingState* parent, MemberTracker& mt,
+                                   MemoryStats& mem) {
+  std::optional<RemoteFdCloser> remove_tracker;
+  if (mt.tracker && !opts.track_mem) remove_tracker.emplace(leader, mt.next.fd);
+  TrackingRound round;
+  round.tracker = mt.tracker ? &*mt.tracker : nullptr;
+  round.has_parent = parent != nullptr;
+  round.track_new = opts.track_mem;
+  mt.next.round = (parent ? parent->round : 0) + 1;
+  if (parent != nullptr) round.hot = parent->hot;
+  round.cool = mt.next.round % kCoolEvery == 0;
+  if (parent != nullptr) {
+    round.parent_coverage =
+        CRYO_TRY(ReadParentCoverage(opts.images_dir, *opts.prev_images_dir, p.pid));
+    if (opts.track_mem) mt.next.fd = CRYO_TRY(MoveRemoteFd(leader, mt.next.fd));
+  }
+  auto plan = CRYO_TRY(PlanMemory(p, owners, &round, mem));
+  plan.compress = opts.compress;
+  if (remove_tracker) CRYO_TRYV(remove_tracker->Close());
+  mt.next.ranges = std::move(round.tracked);
+  mt.next.hot = std::move(round.hot_out);
+  return plan;
+}
+
 // Every member of a tree of more than one process: captured, its memory copied, shared files
-// linked across processes, then the images written. No dirty tracking.
+// linked across processes, then the images written. Each live member has its own tracker, as a
+// single process does (see Dump): `parents` are the states of the parent round (a member without
+// one is copied whole), `trackers` gets one per live member.
 // `inet` gets one session per member; they must outlive the release of the tree (see Dump).
 Status DumpTree(const image::ImageDir& dir, const DumpOptions& opts, FrozenTree& frozen,
+                const std::vector<TrackingState>& parents,
+                std::vector<std::unique_ptr<MemberTracker>>& trackers,
                 std::vector<std::unique_ptr<InetSession>>& inet, DumpStats& stats) {
   auto t0 = Clock::now();
   CRYO_TRYV(frozen.CheckSessionsAndGroups());
@@ -126,24 +169,47 @@ Status DumpTree(const image::ImageDir& dir, const DumpOptions& opts, FrozenTree&
   tree.root_pid = frozen.members()[0].pid;
   MemoryStats mem;
   ShmemCollector shmem;
+  // Trackers made in this dump: closed in their processes again unless the dump succeeds.
+  std::vector<std::unique_ptr<RemoteFdCloser>> fresh_guards;
+  std::vector<TrackingState> next;
   for (TreeMember& m : frozen.members()) {
     if (m.zombie) {
       tree.processes.push_back(ZombieProcess(m));
       continue;
     }
     const ptrace::Tracee& leader = m.frozen->threads().at(0);
-    CRYO_TRYV(RemoveStaleTrackers(leader));
+    const TrackingState* parent = FindTracking(parents, m.pid);
+    trackers.push_back(std::make_unique<MemberTracker>());
+    MemberTracker& mt = *trackers.back();
+    mt.next.pid = m.pid;
+    mt.next.start_time = CRYO_TRY(ProcessStartTime(m.pid));
+    if (parent != nullptr) {
+      mt.next.fd = parent->fd;
+      auto uffd = CRYO_TRY(TakeRemoteUffd(m.pid, parent->fd));
+      mt.tracker.emplace(CRYO_TRY(mem::UffdTracker::Adopt(std::move(uffd), false)));
+    } else {
+      CRYO_TRYV(RemoveStaleTrackers(leader));
+      if (opts.track_mem) {
+        auto uffd = CRYO_TRY(CreateRemoteUffd(leader, &mt.next.fd));
+        fresh_guards.push_back(std::make_unique<RemoteFdCloser>(leader, mt.next.fd));
+        mt.tracker.emplace(CRYO_TRY(mem::UffdTracker::Adopt(std::move(uffd), true)));
+      }
+    }
     std::vector<UffdOwner> owners;
     inet.push_back(std::make_unique<InetSession>(m.pid, opts.tcp_established));
+    std::vector<mem::PageRange> tracked;  // MmCaptureOptions holds a span of it
+    if (parent != nullptr) tracked = parent->ranges;
     model::Process p = CRYO_TRY(CaptureProcess(
-        *m.frozen, MmCaptureOptions{.tracked = {}, .allow_process_uffd = false, .shmem = &shmem},
-        -1, owners, *inet.back(), true));
+        *m.frozen,
+        MmCaptureOptions{.tracked = tracked, .allow_process_uffd = false, .shmem = &shmem},
+        mt.next.fd, owners, *inet.back(), true));
     p.stopped = m.stopped;
     p.ppid = m.ppid;
     CRYO_TRYV(CheckTerminalFds(p, opts.shell_job));  // dump/fd_tty.h
-    auto plan = CRYO_TRY(PlanMemory(p, owners, nullptr, mem));
-    plan.compress = opts.compress;
+    auto plan =
+        CRYO_TRY_CTX(PlanMemberRound(opts, leader, p, owners, parent, mt, mem), "pid {}", m.pid);
     CRYO_TRYV(CopyMemory(dir.fd(), p, plan, mem));
+    if (mt.tracker) next.push_back(mt.next);
     tree.processes.push_back(std::move(p));
   }
   CRYO_TRYV(LinkSharedFiles(tree));
@@ -151,7 +217,8 @@ Status DumpTree(const image::ImageDir& dir, const DumpOptions& opts, FrozenTree&
   AddMemoryStats(stats, mem);
   tree.shmem = CRYO_TRY(CopySharedMemory(dir, shmem, stats));
   auto t_write = Clock::now();
-  CRYO_TRYV(WriteImages(dir, opts, std::move(tree), TrackingState{}));
+  CRYO_TRYV(WriteImages(dir, opts, std::move(tree), next));
+  for (auto& g : fresh_guards) g->Keep();
   stats.write_seconds = SecondsSince(t_write);
   return {};
 }
@@ -167,30 +234,32 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   }
   proc::ProcStatus shape = CRYO_TRY(CheckSupportedShape(pid, /*allow_children=*/true));
   auto dir = CRYO_TRY(image::ImageDir::Create(opts.images_dir));
-  TrackingState parent;
+  std::vector<TrackingState> parents;
   if (opts.prev_images_dir) {
-    parent = CRYO_TRY(ReadParentTracking(opts.images_dir, *opts.prev_images_dir, pid));
+    parents = CRYO_TRY(ReadParentTrackingTree(opts.images_dir, *opts.prev_images_dir, pid));
   }
 
   bool stopped = shape.state == 'T';
   FrozenTree tree = CRYO_TRY(FrozenTree::Freeze(pid, stopped));
   auto t_frozen = Clock::now();
   if (tree.members().size() > 1) {
-    if (opts.prev_images_dir || opts.track_mem) {
-      return MakeError(ErrorKind::kUnsupported,
-                       "pid {} has child processes; incremental dumps of process trees are not "
-                       "supported yet",
-                       pid);
-    }
     // Destroyed before `tree` resumes the processes: a failed dump takes their sockets out of
     // repair mode and removes the network lock first.
     std::vector<std::unique_ptr<InetSession>> inet;
-    CRYO_TRYV(DumpTree(dir, opts, tree, inet, stats));
+    std::vector<std::unique_ptr<MemberTracker>> trackers;
+    CRYO_TRYV(DumpTree(dir, opts, tree, parents, trackers, inet, stats));
     stats.frozen_seconds = SecondsSince(t_frozen);
     if (opts.leave_running) {
       for (auto& s : inet) CRYO_TRYV(s->Resumed());
     }
-    CRYO_TRYV(ReleaseTarget(tree, opts, nullptr, TrackingState{}));
+    if (!opts.leave_running || opts.track_mem) {
+      CRYO_TRYV(ReleaseTarget(tree, opts, nullptr, TrackingState{}));
+    } else {
+      CRYO_TRYV(tree.Release());
+      for (auto& mt : trackers) {
+        if (mt->tracker) UntrackAll(*mt->tracker, mt->next);
+      }
+    }
     if (!opts.leave_running) {
       for (auto& s : inet) s->Killed();
     }
@@ -205,6 +274,8 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   // consumed and leaves the process whatever happens, unless --track-mem keeps it for a later
   // round.
   const ptrace::Tracee& leader = frozen.threads().at(0);
+  TrackingState parent;
+  if (!parents.empty()) parent = parents[0];  // the root (see ReadParentTrackingTree)
   TrackingState next{
       .pid = pid, .start_time = 0, .fd = parent.fd, .ranges = {}, .hot = {}, .round = 0};
   std::optional<RemoteFdCloser> fresh_guard;
@@ -252,7 +323,7 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   one.root_pid = p.pid;
   one.processes.push_back(std::move(p));
   one.shmem = std::move(shmem_table);
-  CRYO_TRYV(WriteImages(dir, opts, std::move(one), next));
+  CRYO_TRYV(WriteImages(dir, opts, std::move(one), {next}));
   if (fresh_guard) fresh_guard->Keep();
   stats.write_seconds = SecondsSince(t_write);
 

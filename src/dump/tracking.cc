@@ -67,11 +67,10 @@ Result<std::vector<mem::PageRange>> ReadRanges(const nlohmann::json& j, const ch
 
 }  // namespace
 
-Result<TrackingState> ReadTrackingState(const std::string& dir) {
-  std::string path = dir + "/" + kTrackingFile;
-  std::string text = CRYO_TRY(ReadWholeFile(path));
-  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return BadState(path, "not a JSON object");
+namespace {
+
+Result<TrackingState> ParseTrackingState(const nlohmann::json& j, const std::string& path) {
+  if (!j.is_object()) return BadState(path, "a process state is not a JSON object");
   TrackingState s;
   auto num = [&](const char* key, uint64_t max) -> Result<uint64_t> {
     auto it = j.find(key);
@@ -81,6 +80,7 @@ Result<TrackingState> ReadTrackingState(const std::string& dir) {
     return it->get<uint64_t>();
   };
   s.pid = static_cast<pid_t>(CRYO_TRY(num("pid", 1u << 22)));
+  if (s.pid <= 0) return BadState(path, "'pid' out of range");
   s.start_time = CRYO_TRY(num("start_time", ~0ull));
   s.fd = static_cast<int>(CRYO_TRY(num("fd", 1u << 20)));
   s.round = static_cast<uint32_t>(CRYO_TRY(num("round", 1u << 30)));
@@ -96,15 +96,58 @@ Result<TrackingState> ReadTrackingState(const std::string& dir) {
   return s;
 }
 
-Status WriteTrackingState(const std::string& dir, const TrackingState& s) {
+constexpr size_t kMaxTrackedProcesses = 4096;
+
+}  // namespace
+
+Result<std::vector<TrackingState>> ReadTrackingStates(const std::string& dir) {
+  std::string path = dir + "/" + kTrackingFile;
+  std::string text = CRYO_TRY(ReadWholeFile(path));
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return BadState(path, "not a JSON object");
+  std::vector<TrackingState> out;
+  auto procs = j.find("processes");
+  if (procs == j.end()) {  // the single-process form of older images
+    out.push_back(CRYO_TRY(ParseTrackingState(j, path)));
+    return out;
+  }
+  if (!procs->is_array() || procs->empty() || procs->size() > kMaxTrackedProcesses) {
+    return BadState(path, "'processes' is not an array of 1 to 4096 states");
+  }
+  for (const auto& pj : *procs) {
+    TrackingState s = CRYO_TRY(ParseTrackingState(pj, path));
+    if (FindTracking(out, s.pid) != nullptr) {
+      return BadState(path, fmt::format("pid {} is tracked twice", s.pid));
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Status WriteTrackingStates(const std::string& dir, const std::vector<TrackingState>& states) {
   auto array = [](const std::vector<mem::PageRange>& v) {
     nlohmann::json a = nlohmann::json::array();
     for (const auto& r : v) a.push_back({r.start, r.end});
     return a;
   };
-  nlohmann::json j = {{"pid", s.pid},     {"start_time", s.start_time}, {"fd", s.fd},
-                      {"round", s.round}, {"ranges", array(s.ranges)},  {"hot", array(s.hot)}};
+  nlohmann::json procs = nlohmann::json::array();
+  for (const TrackingState& s : states) {
+    procs.push_back({{"pid", s.pid},
+                     {"start_time", s.start_time},
+                     {"fd", s.fd},
+                     {"round", s.round},
+                     {"ranges", array(s.ranges)},
+                     {"hot", array(s.hot)}});
+  }
+  nlohmann::json j = {{"processes", std::move(procs)}};
   return WriteWholeFile(dir + "/" + kTrackingFile, j.dump() + "\n");
+}
+
+const TrackingState* FindTracking(const std::vector<TrackingState>& states, pid_t pid) {
+  for (const TrackingState& s : states) {
+    if (s.pid == pid) return &s;
+  }
+  return nullptr;
 }
 
 Result<uint64_t> ProcessStartTime(pid_t pid) {
@@ -112,38 +155,48 @@ Result<uint64_t> ProcessStartTime(pid_t pid) {
   return st.start_time;
 }
 
-Result<TrackingState> ReadParentTracking(const std::string& dir, const std::string& rel,
-                                         pid_t pid) {
+Result<std::vector<TrackingState>> ReadParentTrackingTree(const std::string& dir,
+                                                          const std::string& rel, pid_t root) {
   if (rel.empty() || rel[0] == '/' || rel.find('\0') != std::string::npos) {
     return MakeError(ErrorKind::kInvalidArg,
                      "--prev-images-dir '{}' must be a path relative to the image directory", rel);
   }
   std::string parent = dir + "/" + rel;
-  auto s = ReadTrackingState(parent);
-  if (!s) {
-    if (s.error().sys_errno() == ENOENT) {
+  auto states = ReadTrackingStates(parent);
+  if (!states) {
+    if (states.error().sys_errno() == ENOENT) {
       return MakeError(ErrorKind::kInvalidArg,
                        "{} has no {}: not a pre-dump image (pre-dump first)", parent,
                        kTrackingFile);
     }
-    return std::unexpected(s.error());
+    return std::unexpected(states.error());
   }
-  if (s->pid != pid) {
+  if ((*states)[0].pid != root) {
     return MakeError(ErrorKind::kInvalidArg, "{} is a pre-dump of pid {}, not of pid {}", parent,
-                     s->pid, pid);
+                     (*states)[0].pid, root);
   }
-  auto start = ProcessStartTime(pid);
-  if (!start) {
-    return MakeError(ErrorKind::kInvalidArg, "pid {} is gone: it exited since the pre-dump in {}",
-                     pid, parent);
+  std::vector<TrackingState> out;
+  for (TrackingState& s : *states) {
+    auto start = ProcessStartTime(s.pid);
+    bool same = start && *start == s.start_time;
+    if (s.pid == root && !start) {
+      return MakeError(ErrorKind::kInvalidArg, "pid {} is gone: it exited since the pre-dump in {}",
+                       root, parent);
+    }
+    if (s.pid == root && !same) {
+      return MakeError(ErrorKind::kInvalidArg,
+                       "pid {} is a different process than the one pre-dumped in {} (it exited "
+                       "and its pid was reused)",
+                       root, parent);
+    }
+    if (!same) {
+      log::Info("pid {} of the pre-dump in {} exited since; its pid is {}", s.pid, parent,
+                start ? "reused by a new process" : "free");
+      continue;
+    }
+    out.push_back(std::move(s));
   }
-  if (*start != s->start_time) {
-    return MakeError(ErrorKind::kInvalidArg,
-                     "pid {} is a different process than the one pre-dumped in {} (it exited "
-                     "and its pid was reused)",
-                     pid, parent);
-  }
-  return s;
+  return out;
 }
 
 Result<std::vector<mem::PageRange>> ReadParentCoverage(const std::string& dir,

@@ -31,14 +31,21 @@ struct TrackingState {
   uint32_t round = 0;  // rounds of this chain so far: hot ranges are re-armed every kCoolEvery
 };
 
-// tracking.json of image directory `dir`; validated (fd >= 0, ranges page-aligned and sorted).
-Result<TrackingState> ReadTrackingState(const std::string& dir);
-Status WriteTrackingState(const std::string& dir, const TrackingState& s);
+// tracking.json of image directory `dir`: {"processes": [state, ...]}, one state per tracked
+// process of the tree (pids unique), or the single state of older images; each validated (fd >=
+// 0, ranges page-aligned and sorted).
+Result<std::vector<TrackingState>> ReadTrackingStates(const std::string& dir);
+Status WriteTrackingStates(const std::string& dir, const std::vector<TrackingState>& states);
 
-// The tracking state of parent image `dir`/`rel` (a relative path), checked to be about the
-// running process `pid`: kInvalidArg naming what differs (a clear error when the process exited
-// or its pid was reused between rounds).
-Result<TrackingState> ReadParentTracking(const std::string& dir, const std::string& rel, pid_t pid);
+// The parent states of a round: parent image `dir`/`rel` (a relative path) must track the root
+// `root` first, still the same process (kInvalidArg naming what differs when it exited or its pid
+// was reused between rounds); the root's state comes first. Other members are kept only when the
+// process with that pid is still the one tracked (same start time): a member that exited is gone, a
+// reused pid is a new process without parent state.
+Result<std::vector<TrackingState>> ReadParentTrackingTree(const std::string& dir,
+                                                          const std::string& rel, pid_t root);
+// The state of `pid` in `states`, or null.
+const TrackingState* FindTracking(const std::vector<TrackingState>& states, pid_t pid);
 
 // The pages that have content in parent image `dir`/`rel` (stored or in its own parents),
 // merged and sorted: a page outside them cannot be recorded as in-parent.

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <vector>
@@ -96,20 +97,11 @@ class MergedPages {
   uint64_t written_ = 0;
 };
 
-}  // namespace
-
-Result<MergeStats> MergeChain(const std::string& path,
-                              const std::optional<CompressOptions>& recompress) {
-  auto dir = CRYO_TRY(ImageDir::Open(path));
-  Inventory inv = CRYO_TRY(ReadInventory(dir));
-  MergeStats stats;
-  model::ProcessTree tree =
-      CRYO_TRY_CTX(ReadTree(dir), "{} (only a dump image can be merged)", path);
-  model::Process& p = tree.processes.at(0);
-  CompressOptions compress = recompress.value_or(CompressOptions{p.pages_compression.codec});
-  if (!inv.parent_dir && p.pages_compression.codec == compress.codec) return stats;
+// The pages of one live process of the image, merged from its chain (see MergeChain).
+Status MergeProcess(const ImageDir& dir, const std::string& path, const Inventory& inv,
+                    model::Process& p, const CompressOptions& compress, MergeStats& stats) {
   auto chain = CRYO_TRY(PageChain::Open(dir, inv, p.pid));
-  stats.chain_depth = chain.depth();
+  stats.chain_depth = std::max(stats.chain_depth, chain.depth());
 
   UniqueFd own_fd(::openat(dir.fd(), p.pages_file.c_str(), O_RDONLY | O_CLOEXEC));
   if (!own_fd.valid() && errno != ENOENT) return ErrnoError("open {}", p.pages_file);
@@ -162,7 +154,31 @@ Result<MergeStats> MergeChain(const std::string& path,
     return ErrnoError("rename {} to {}", tmp, p.pages_file);
   }
   std::string pagemap = CRYO_TRY(EncodePagemap(p));
-  CRYO_TRYV(Replace(dir, PagemapFileName(p.pid), pagemap));
+  return Replace(dir, PagemapFileName(p.pid), pagemap);
+}
+
+}  // namespace
+
+// Every live process of the tree, each from its own chain; the inventory last.
+Result<MergeStats> MergeChain(const std::string& path,
+                              const std::optional<CompressOptions>& recompress) {
+  auto dir = CRYO_TRY(ImageDir::Open(path));
+  Inventory inv = CRYO_TRY(ReadInventory(dir));
+  MergeStats stats;
+  model::ProcessTree tree =
+      CRYO_TRY_CTX(ReadTree(dir), "{} (only a dump image can be merged)", path);
+  bool same_codec = true;
+  for (const model::Process& p : tree.processes) {
+    if (!p.zombie && recompress && p.pages_compression.codec != recompress->codec) {
+      same_codec = false;
+    }
+  }
+  if (!inv.parent_dir && same_codec) return stats;
+  for (model::Process& p : tree.processes) {
+    if (p.zombie) continue;
+    CompressOptions compress = recompress.value_or(CompressOptions{p.pages_compression.codec});
+    CRYO_TRYV_CTX(MergeProcess(dir, path, inv, p, compress, stats), "pid {}", p.pid);
+  }
   inv.parent_dir.reset();
   std::string inventory = CRYO_TRY(EncodeInventory(inv));
   CRYO_TRYV(Replace(dir, std::string(kInventoryFile), inventory));

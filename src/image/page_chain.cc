@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <set>
 #include <utility>
 
@@ -70,8 +72,13 @@ Result<PageChain> PageChain::Open(const ImageDir& dir, const Inventory& inv, pid
     }
     auto pdir = CRYO_TRY_CTX(ImageDir::Open(path), "parent image of {}", cur);
     Inventory pinv = CRYO_TRY_CTX(ReadInventory(pdir), "parent image {}", path);
-    if (pinv.root_pid != pid) {
-      return Corrupt("parent image {} is of pid {}, not {}", path, pinv.root_pid, pid);
+    if (pinv.root_pid != inv.root_pid) {
+      return Corrupt("parent image {} is of pid {}, not {}", path, pinv.root_pid, inv.root_pid);
+    }
+    // A tree member that did not exist yet (or was not tracked) in that round: its chain ends.
+    if (::faccessat(pdir.fd(), PagemapFileName(pid).c_str(), F_OK, 0) != 0) {
+      if (errno != ENOENT) return ErrnoError("{}/{}", path, PagemapFileName(pid));
+      break;
     }
     Level lv;
     lv.path = path;

@@ -1,6 +1,8 @@
 // The parent chain of an incremental image: where pages marked in-parent really are. Each link
 // (inventory parent_dir) is checked before use: a relative path to an existing image of the same
-// pid, never seen before in the chain (no cycles), at most kMaxChainDepth links.
+// root pid, never seen before in the chain (no cycles), at most kMaxChainDepth links. The chain is
+// per process: it ends at the first parent without a pagemap of that pid (a tree member that
+// appeared since: none of its pages can be in-parent there).
 #pragma once
 
 #include <sys/types.h>

@@ -92,6 +92,42 @@ TEST(PageChain, RefusesAnotherPidsImage) {
   EXPECT_NE(chain.error().Message().find("not 42"), std::string::npos) << chain.error().Message();
 }
 
+TEST(PageChain, IsPerProcessAndEndsAtAParentWithoutThePidsPagemap) {
+  TempDir t;
+  constexpr pid_t kChild = kPid + 7;
+  WriteLink(t.Sub("a"), std::nullopt, {{kBase, 1, 0, model::kPagePresent}}, 4096);  // root only
+  WriteLink(t.Sub("b"), "../a", {{kBase, 1, 0, model::kPageInParent}}, 0);
+  // The child's pagemap in b, whose inventory names the root: its chain is b alone.
+  {
+    auto dir = ImageDir::Open(t.Sub("b"));
+    ASSERT_TRUE(dir);
+    model::Process c;
+    c.pid = kChild;
+    c.pages_file = PagesFileName(kChild);
+    c.pagemap = {{kBase, 2, 0, model::kPagePresent}};
+    auto pm = EncodePagemap(c);
+    ASSERT_TRUE(pm);
+    ASSERT_TRUE(WriteImageFile(*dir, PagemapFileName(kChild), *pm));
+    WriteSizedFile(t.Sub("b") + "/" + c.pages_file, 2 * 4096);
+  }
+  WriteLink(t.Sub("c"), "../b", {{kBase, 1, 0, model::kPageInParent}}, 0);
+  auto dir = ImageDir::Open(t.Sub("c"));
+  ASSERT_TRUE(dir);
+  auto inv = ReadInventory(*dir);
+  ASSERT_TRUE(inv);
+  auto root = PageChain::Open(*dir, *inv, kPid);
+  ASSERT_TRUE(root) << root.error().Message();
+  EXPECT_EQ(root->depth(), 2u);
+  auto child = PageChain::Open(*dir, *inv, kChild);
+  ASSERT_TRUE(child) << child.error().Message();
+  EXPECT_EQ(child->depth(), 1u);
+  std::vector<PageSegment> segs;
+  ASSERT_TRUE(child->Resolve(kBase, 2 * 4096, segs));
+  ASSERT_EQ(segs.size(), 1u);
+  EXPECT_EQ(segs[0].level, 0u);
+  EXPECT_FALSE(child->Resolve(kBase, 2 * 4096, segs, 1));  // nothing beyond b for the child
+}
+
 TEST(PageChain, RefusesMissingParentAndStoredRunsOutsideTheFile) {
   TempDir t;
   WriteLink(t.Sub("b"), "../nowhere", {}, 0);

@@ -34,7 +34,6 @@ Modes:
   fail-corrupt-pages    restores of an image whose pages file has a flipped byte or was
                         truncated fail naming that file and leave no process (use with
                         --compress all: a plain pages file carries no checksum)
-  fail-predump-tree     (a tree) pre-dump and dump --track-mem are refused; every process runs on
   fail-tree-restore     (tree_shapes) a restore failing in a grandchild leaves no process of
                         the tree and names the pid; it succeeds once the cause is gone
   cli-show       `cryo show DIR` of a dump prints JSON
@@ -576,22 +575,6 @@ class VictimTest:
         self.go()
         self.expect_pass(self.victim_proc, "victim after the failed dump")
 
-    def mode_fail_predump_tree(self):
-        """Pre-dump and `dump --track-mem` of a tree are refused (not supported yet), naming the
-        pid; every process runs on untouched and the victim passes."""
-        self.h.check_cryo_binary()
-        self.before = self.start_victim()
-        args = ["-t", str(self.pid), "-D", self.h.path("pre")]
-        e2elib.expect_cryo_error(self.h.run_cryo("pre-dump", *args), "pre-dump",
-                                 must_mention=rf"pid {self.pid} has child processes")
-        args = ["-t", str(self.pid), "-D", self.h.path("tracked"), "--leave-running", "--track-mem"]
-        e2elib.expect_cryo_error(self.h.run_cryo("dump", *args), "dump",
-                                 must_mention=rf"pid {self.pid} has child processes")
-        self.expect_unchanged_and_running("after the refused pre-dump")
-        self.expect_tree_released("after the refused pre-dump")
-        self.go()
-        self.expect_pass(self.victim_proc, "victim after the refused pre-dump")
-
     def mode_fail_tree_restore(self):
         """The deepest process of tree_shapes holds <workdir>/chain-file open; with the file
         moved away its restore fails half-way through the tree: cryo names the pid and the file,
@@ -786,7 +769,6 @@ MODES = {
     "fail-sysv-taken": VictimTest.mode_fail_sysv_taken,
     "fail-corrupt-pages": VictimTest.mode_fail_corrupt_pages,
     "fail-tree-restore": VictimTest.mode_fail_tree_restore,
-    "fail-predump-tree": VictimTest.mode_fail_predump_tree,
     "cli-show": VictimTest.mode_cli_show,
     "cli-check": VictimTest.mode_cli_check,
 }

@@ -4,8 +4,14 @@
 // each round, while it is partly rewritten and partly dropped. The driver (mode
 // predump) creates <workdir>/step-1, -2, -3; the victim applies each step and answers with
 // <workdir>/step-done holding its number. After the final dump and restore it checks every page
-// against the state after step 3.
+// against the state after step 3. Step 1 also forks a child (so the driver's round 2, a dump
+// --track-mem, meets a process without parent state), which rewrites part of a fresh area of its
+// own in step 2, and more of it and of its copy of area A in step 3 (the parent tells it through
+// a pipe), keeps
+// running through the dump and checks its memory after the restore: exit status 0 when all of
+// it is right, which the parent checks.
 #include <sys/mman.h>
+#include <sys/wait.h>
 
 #include "victim.h"
 
@@ -18,6 +24,70 @@
 #define H_PAGES 1024UL  // 4 MiB: at least one whole 2 MiB chunk of the tracker
 
 static char *a, *b, *c, *d, *e, *f, *h, *d_target;
+static pid_t child = -1;
+static int child_step[2];  // the parent writes 1 byte per step to the child, and 'g' on go
+static int child_ack[2];   // the child answers each step when it is applied
+
+// The forked child: its copy of A (as of step 1) and area K of its own, changed by steps 2-3, then
+// checked after 'g'. Exit status 0: all right; 1-3: which part was wrong.
+static int run_child(void) {
+  close(child_step[1]);
+  close(child_ack[0]);
+  char* k = mmap(NULL, 64 * V_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (k == MAP_FAILED) return 10;
+  for (size_t pg = 0; pg < 64; pg++) v_fill_from(k + pg * V_PAGE, V_PAGE, 80, pg * (V_PAGE / 8));
+  char cmd;
+  for (;;) {
+    ssize_t n = read(child_step[0], &cmd, 1);
+    if (n == 1 && cmd == '2') {
+      for (size_t pg = 1; pg < 64; pg += 4) {
+        v_fill_from(k + pg * V_PAGE, V_PAGE, 82, pg * (V_PAGE / 8));
+      }
+      if (write(child_ack[1], &cmd, 1) != 1) return 12;
+      continue;
+    }
+    if (n == 1 && cmd == '3') {
+      for (size_t pg = 0; pg < 64; pg += 4) {
+        v_fill_from(k + pg * V_PAGE, V_PAGE, 81, pg * (V_PAGE / 8));
+      }
+      for (size_t pg = 1; pg < A_PAGES; pg += 2) {
+        v_fill_from(a + pg * V_PAGE, V_PAGE, 90, pg * (V_PAGE / 8));
+      }
+      if (write(child_ack[1], &cmd, 1) != 1) return 12;
+      continue;
+    }
+    if (n == 1 && cmd == 'g') break;
+    if (n < 0 && errno == EINTR) continue;
+    return 11;
+  }
+  for (size_t pg = 0; pg < 64; pg++) {
+    uint64_t seed = pg % 4 == 0 ? 81 : pg % 4 == 1 ? 82 : 80;
+    if (v_check_from(k + pg * V_PAGE, V_PAGE, seed, pg * (V_PAGE / 8)) >= 0) {
+      return 1;
+    }
+  }
+  for (size_t pg = 0; pg < A_PAGES; pg++) {
+    uint64_t seed = 10;
+    if (pg % 2 == 1) {
+      seed = 90;
+    } else if (pg % 7 == 0) {
+      seed = 11;
+    }
+    if (v_check_from(a + pg * V_PAGE, V_PAGE, seed, pg * (V_PAGE / 8)) >= 0) return 2;
+  }
+  return 0;
+}
+
+static void tell_child(char c_) {
+  V_CHECK_SYS(write(child_step[1], &c_, 1) == 1, "write to the child");
+  if (c_ == 'g') return;
+  char ack;
+  ssize_t n;
+  do {
+    n = read(child_ack[0], &ack, 1);
+  } while (n < 0 && errno == EINTR);
+  if (n != 1 || ack != c_) v_fail("the child did not apply step %c", c_);
+}
 
 static void* map_anon(size_t pages, int prot) {
   void* p = mmap(NULL, pages * V_PAGE, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -49,6 +119,12 @@ static void step(int n) {
     V_CHECK_SYS(moved != MAP_FAILED, "mremap move");
     d = moved;
     V_CHECK_SYS(mprotect(f, F_PAGES * V_PAGE, PROT_READ) == 0, "mprotect ro");
+    V_CHECK_SYS(pipe(child_step) == 0 && pipe(child_ack) == 0, "pipe");
+    child = fork();
+    V_CHECK_SYS(child >= 0, "fork");
+    if (child == 0) _exit(run_child());
+    close(child_step[0]);
+    close(child_ack[1]);
   } else if (n == 2) {
     fill_page(b, 12, 21);
     fill_page(b, 13, 21);
@@ -56,6 +132,7 @@ static void step(int n) {
     V_CHECK_SYS(grown != MAP_FAILED, "mremap grow");
     c = grown;
     for (size_t pg = C_PAGES; pg < 2 * C_PAGES; pg++) fill_page(c, pg, 31);
+    tell_child('2');
     V_CHECK_SYS(munmap(e, E_PAGES * V_PAGE) == 0, "munmap");
     e = map_anon(E_PAGES, PROT_READ | PROT_WRITE);
     for (size_t pg = 0; pg < E_PAGES; pg += 2) fill_page(e, pg, 51);
@@ -64,6 +141,7 @@ static void step(int n) {
     fill_page(d, 0, 41);
     V_CHECK_SYS(mprotect(f, F_PAGES * V_PAGE, PROT_READ | PROT_WRITE) == 0, "mprotect rw");
     fill_page(f, 2, 61);
+    tell_child('3');
   }
   for (size_t pg = 0; pg < H_PAGES; pg++) {
     if (n < 3 || pg % 2 == 1) fill_page(h, pg, 70 + (uint64_t)n);
@@ -136,6 +214,10 @@ int main(int argc, char** argv) {
     nanosleep(&ts, NULL);
   }
   if (done != 3) v_fail("go after %d steps, expected 3", done);
+  tell_child('g');
+  int st = 0;
+  V_CHECK_SYS(waitpid(child, &st, 0) == child, "waitpid child");
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) v_fail("child's memory: wait status %#x", st);
 
   for (size_t pg = 0; pg < A_PAGES; pg++) expect_page("area A", a, pg, a_seed(pg, 3));
   for (size_t pg = 0; pg < B_PAGES; pg++) {
