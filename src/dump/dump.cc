@@ -18,6 +18,7 @@
 #include "dump/capture_thread.h"
 #include "dump/dump_memory.h"
 #include "dump/fd_inet.h"
+#include "dump/fd_kinds.h"
 #include "dump/fd_tty.h"
 #include "dump/shape.h"
 #include "dump/stats.h"
@@ -52,6 +53,7 @@ Result<model::Process> CaptureProcess(const ptrace::Freezer& frozen, const MmCap
   CRYO_TRYV(CaptureViaRemoteSyscalls(frozen, p));
   CRYO_TRYV(CaptureProcessAttributes(leader, p));
   CRYO_TRYV(CaptureMm(p.pid, p, mm, &owners));
+  CRYO_TRYV(CheckProcessUffd(p));  // dump/fd_userfaultfd.cc
   return p;
 }
 
@@ -136,8 +138,8 @@ Status DumpTree(const image::ImageDir& dir, const DumpOptions& opts, FrozenTree&
     std::vector<UffdOwner> owners;
     inet.push_back(std::make_unique<InetSession>(m.pid, opts.tcp_established));
     model::Process p = CRYO_TRY(CaptureProcess(
-        *m.frozen, MmCaptureOptions{.tracked = {}, .allow_process_uffd = false, .shmem = &shmem},
-        -1, owners, *inet.back(), true));
+        *m.frozen, MmCaptureOptions{.tracked = {}, .allow_process_uffd = true, .shmem = &shmem}, -1,
+        owners, *inet.back(), true));
     p.stopped = m.stopped;
     p.ppid = m.ppid;
     CRYO_TRYV(CheckTerminalFds(p, opts.shell_job));  // dump/fd_tty.h
@@ -214,9 +216,10 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   // Destroyed before `tree` resumes the process: a failed dump takes its sockets out of repair
   // mode and removes the network lock first.
   InetSession inet(pid, opts.tcp_established);
-  model::Process p =
-      CRYO_TRY(CaptureProcess(frozen, MmCaptureOptions{.tracked = parent.ranges, .shmem = &shmem},
-                              next.fd, owners, inet, false));
+  model::Process p = CRYO_TRY(CaptureProcess(
+      frozen,
+      MmCaptureOptions{.tracked = parent.ranges, .allow_process_uffd = true, .shmem = &shmem},
+      next.fd, owners, inet, false));
   p.stopped = stopped;
   CRYO_TRYV(CheckTerminalFds(p, opts.shell_job));  // dump/fd_tty.h
   stats.capture_seconds = SecondsSince(t_frozen);
