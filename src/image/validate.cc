@@ -199,6 +199,10 @@ Status CheckFdKindState(const model::Fd& f) {
       (f.uffd_features != 0 || (f.kind_flags & model::kUffdApiDone))) {
     return Corrupt("fd {} has userfaultfd state but is no userfaultfd", f.fd);
   }
+  // Created by the restored process itself: never by the cryo parent for several processes.
+  if (f.type == model::FdType::kUserfaultfd && f.shared_file != 0) {
+    return Corrupt("fd {}: a userfaultfd shared across processes", f.fd);
+  }
   // Bit 31 is the kernel's internal "initialized" flag, never a feature.
   if (f.uffd_features >> 31) {
     return Corrupt("fd {}: userfaultfd features {:#x} beyond bit 30", f.fd, f.uffd_features);

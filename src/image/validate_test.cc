@@ -516,6 +516,9 @@ TEST(Validate, OwnUserfaultfdAndItsRanges) {
   bad.fds.back().uffd_features = 1ull << 31;
   rejects(bad, "beyond bit 30");
   bad = p;
+  bad.fds.back().shared_file = 1;
+  rejects(bad, "fd 20: a userfaultfd shared across processes");
+  bad = p;
   bad.fds[6].uffd_features = 0x100;  // the eventfd
   rejects(bad, "fd 10 has userfaultfd state but is no userfaultfd");
   bad = p;
