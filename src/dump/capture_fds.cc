@@ -114,6 +114,10 @@ Result<model::Fd> CaptureOne(pid_t pid, int fd, FileKey& key, ShmemCollector* sh
     CRYO_TRYV(CaptureInotify(info, out));
     return out;
   }
+  if (target == "anon_inode:[userfaultfd]") {
+    CRYO_TRYV(CaptureUserfaultfd(info, out));  // dump/fd_userfaultfd.cc
+    return out;
+  }
   if (target == "anon_inode:[timerfd]") {
     out.type = model::FdType::kTimerfd;
     CRYO_TRYV(CaptureTimerfd(info, out));

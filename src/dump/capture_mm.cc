@@ -123,6 +123,12 @@ Result<model::Vma> VmaFrom(pid_t pid, const proc::SmapsEntry& e, UffdOwner owner
     return MakeError(ErrorKind::kUnsupported, "{}: registered with userfaultfd by the process",
                      where());
   }
+  if (owner == UffdOwner::kProcess) {
+    // Registered again with the process's userfaultfd at restore (dump/fd_userfaultfd.cc).
+    if (HasCode(e.vm_flags, "um")) v.flags |= model::kVmaUffdMissing;
+    if (HasCode(e.vm_flags, "uw")) v.flags |= model::kVmaUffdWp;
+    if (HasCode(e.vm_flags, "ui")) v.flags |= model::kVmaUffdMinor;
+  }
   return v;
 }
 

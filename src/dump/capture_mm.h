@@ -22,8 +22,8 @@ struct MmCaptureOptions {
   // Ranges cryo's dirty tracker registered (dump/tracking.h): their "uw" flag is ours, not the
   // process's, and is not recorded.
   std::span<const mem::PageRange> tracked;
-  // Accept mappings the process registered with its own userfaultfd (pre-dump copies them in
-  // full); a dump refuses them, restore cannot recreate the registration.
+  // Accept mappings the process registered with its own userfaultfd (copied in full, their
+  // modes recorded as kVmaUffdMissing/Wp/Minor: restore registers them again).
   bool allow_process_uffd = false;
   // Records shared-memory mappings (dump/capture_shmem.h); null: only their kind is recorded.
   ShmemCollector* shmem = nullptr;

@@ -19,6 +19,7 @@
 #include "dump/capture_thread.h"
 #include "dump/dump_memory.h"
 #include "dump/fd_inet.h"
+#include "dump/fd_kinds.h"
 #include "dump/fd_tty.h"
 #include "dump/shape.h"
 #include "dump/stats.h"
@@ -53,6 +54,7 @@ Result<model::Process> CaptureProcess(const ptrace::Freezer& frozen, const MmCap
   CRYO_TRYV(CaptureViaRemoteSyscalls(frozen, p));
   CRYO_TRYV(CaptureProcessAttributes(leader, p));
   CRYO_TRYV(CaptureMm(p.pid, p, mm, &owners));
+  CRYO_TRYV(CheckProcessUffd(p));  // dump/fd_userfaultfd.cc
   return p;
 }
 
@@ -201,7 +203,7 @@ Status DumpTree(const image::ImageDir& dir, const DumpOptions& opts, FrozenTree&
     if (parent != nullptr) tracked = parent->ranges;
     model::Process p = CRYO_TRY(CaptureProcess(
         *m.frozen,
-        MmCaptureOptions{.tracked = tracked, .allow_process_uffd = false, .shmem = &shmem},
+        MmCaptureOptions{.tracked = tracked, .allow_process_uffd = true, .shmem = &shmem},
         mt.next.fd, owners, *inet.back(), true));
     p.stopped = m.stopped;
     p.ppid = m.ppid;
@@ -285,9 +287,10 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   // Destroyed before `tree` resumes the process: a failed dump takes its sockets out of repair
   // mode and removes the network lock first.
   InetSession inet(pid, opts.tcp_established);
-  model::Process p =
-      CRYO_TRY(CaptureProcess(frozen, MmCaptureOptions{.tracked = parent.ranges, .shmem = &shmem},
-                              next.fd, owners, inet, false));
+  model::Process p = CRYO_TRY(CaptureProcess(
+      frozen,
+      MmCaptureOptions{.tracked = parent.ranges, .allow_process_uffd = true, .shmem = &shmem},
+      next.fd, owners, inet, false));
   p.stopped = stopped;
   CRYO_TRYV(CheckTerminalFds(p, opts.shell_job));  // dump/fd_tty.h
   stats.capture_seconds = SecondsSince(t_frozen);

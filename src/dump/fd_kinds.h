@@ -22,6 +22,14 @@ Status CaptureSignalfd(const proc::FdInfo& info, model::Fd& out);
 // From fdinfo: clock, unread expirations, time left and interval.
 Status CaptureTimerfd(const proc::FdInfo& info, model::Fd& out);
 
+// The process's own userfaultfd (fd_userfaultfd.cc): O_NONBLOCK and, from fdinfo "API", its
+// features and whether UFFDIO_API was done.
+Status CaptureUserfaultfd(const proc::FdInfo& info, model::Fd& out);
+// After the fds and vmas of `p` are captured: ranges registered with a userfaultfd need exactly
+// one userfaultfd fd in the process (kUnsupported naming the range and fds otherwise); logs
+// each range, which is dumped as ordinary memory and registered again at restore.
+Status CheckProcessUffd(const model::Process& p);
+
 // From fdinfo "tfd" lines: the interest list.
 Status CaptureEpoll(const proc::FdInfo& info, model::Fd& out);
 // Every epoll target must still be open at the fd number it was added through, on the same

@@ -41,6 +41,10 @@ class Linker {
       if (Spans(d) && Fd(d[0]).type == model::FdType::kEpoll) {
         return Refuse(d[0], "an epoll instance used by several processes is not supported");
       }
+      if (Spans(d) && Fd(d[0]).type == model::FdType::kUserfaultfd) {
+        // It belongs to the mm that created it, which restore cannot choose.
+        return Refuse(d[0], "a userfaultfd used by several processes is not supported");
+      }
       if (Spans(d)) shared_.insert(&d - descs_.data());
     }
     uint32_t next = 1;

@@ -27,6 +27,7 @@ static_assert(int(model::FdType::kInet) == pb::FD_INET);
 static_assert(int(model::FdType::kPtyMaster) == pb::FD_PTY_MASTER);
 static_assert(int(model::FdType::kPtySlave) == pb::FD_PTY_SLAVE);
 static_assert(int(model::FdType::kCallerTty) == pb::FD_CALLER_TTY);
+static_assert(int(model::FdType::kUserfaultfd) == pb::FD_USERFAULTFD);
 static_assert(int(model::LockKind::kFlock) == pb::LOCK_FLOCK);
 static_assert(int(model::LockKind::kPosix) == pb::LOCK_POSIX);
 static_assert(int(model::LockKind::kOfd) == pb::LOCK_OFD);
@@ -80,6 +81,7 @@ Result<std::string> EncodeFds(const model::Process& p) {
       o->set_end(l.end);
     }
     out->set_shmem_id(fd.shmem_id);
+    out->set_uffd_features(fd.uffd_features);
     if (fd.tty != model::TtyState{}) TtyToProto(fd.tty, *out->mutable_tty());
   }
   return EncodeFile(Kind::kFds, m);
@@ -123,6 +125,7 @@ Status DecodeFds(std::string_view file, model::Process& p) {
                               .shmem_id = in.shmem_id(),
                               .inet = {},
                               .tty = {},
+                              .uffd_features = in.uffd_features(),
                               .shared_file = in.shared_file()});
     model::Fd& f = p.fds.back();
     for (const pb::EpollTarget& t : in.epoll_targets()) {

@@ -16,7 +16,9 @@ namespace cryo::image {
 namespace {
 
 constexpr uint32_t kKnownProt = 0x7;  // PROT_READ | PROT_WRITE | PROT_EXEC
-constexpr uint32_t kKnownVmaFlags = (model::kVmaUffdRegistered << 1) - 1;
+constexpr uint32_t kKnownVmaFlags = (model::kVmaUffdMinor << 1) - 1;
+constexpr uint32_t kUffdModeFlags =
+    model::kVmaUffdMissing | model::kVmaUffdWp | model::kVmaUffdMinor;
 constexpr uint32_t kKnownPageFlags =
     model::kPagePresent | model::kPageZero | model::kPageInParent | model::kPageLazy;
 constexpr uint64_t kRobustListHeadBytes = 24;  // struct robust_list_head on x86-64
@@ -189,8 +191,55 @@ Status CheckFdKindState(const model::Fd& f) {
     if (l.start > l.end)
       return Corrupt("fd {}: lock range {}-{} is reversed", f.fd, l.start, l.end);
   }
-  if (f.kind_flags & ~uint32_t{model::kEventfdSemaphore | model::kTtyForeground}) {
+  if (f.kind_flags &
+      ~uint32_t{model::kEventfdSemaphore | model::kTtyForeground | model::kUffdApiDone}) {
     return Corrupt("fd {}: unknown kind flags {:#x}", f.fd, f.kind_flags);
+  }
+  if (f.type != model::FdType::kUserfaultfd &&
+      (f.uffd_features != 0 || (f.kind_flags & model::kUffdApiDone))) {
+    return Corrupt("fd {} has userfaultfd state but is no userfaultfd", f.fd);
+  }
+  // Created by the restored process itself: never by the cryo parent for several processes.
+  if (f.type == model::FdType::kUserfaultfd && f.shared_file != 0) {
+    return Corrupt("fd {}: a userfaultfd shared across processes", f.fd);
+  }
+  // Bit 31 is the kernel's internal "initialized" flag, never a feature.
+  if (f.uffd_features >> 31) {
+    return Corrupt("fd {}: userfaultfd features {:#x} beyond bit 30", f.fd, f.uffd_features);
+  }
+  if (f.uffd_features != 0 && !(f.kind_flags & model::kUffdApiDone)) {
+    return Corrupt("fd {}: userfaultfd features without UFFDIO_API", f.fd);
+  }
+  return {};
+}
+
+// Ranges registered with the process's own userfaultfd: modes only on registered mappings of
+// memory userfaultfd handles, and exactly one userfaultfd (past UFFDIO_API) to register them with.
+Status ValidateUffdRanges(const model::Process& p) {
+  size_t uffds = 0;
+  bool api_done = false;
+  for (const model::Fd& f : p.fds) {
+    if (f.type != model::FdType::kUserfaultfd || f.shares_with >= 0) continue;
+    uffds++;
+    api_done = (f.kind_flags & model::kUffdApiDone) != 0;
+  }
+  for (size_t i = 0; i < p.vmas.size(); i++) {
+    const model::Vma& v = p.vmas[i];
+    if (!(v.flags & kUffdModeFlags)) continue;
+    if (!(v.flags & model::kVmaUffdRegistered)) {
+      return Corrupt("vma {}: userfaultfd modes on a mapping not registered", i);
+    }
+    if (v.kind != model::VmaKind::kAnonPrivate && v.kind != model::VmaKind::kAnonShared &&
+        v.kind != model::VmaKind::kSysvShm && v.kind != model::VmaKind::kFileShared) {
+      return Corrupt("vma {} [{:#x}-{:#x}): userfaultfd registration on a mapping of kind {}", i,
+                     v.start, v.end, int(v.kind));
+    }
+    if (uffds != 1 || !api_done) {
+      return Corrupt(
+          "vma {} [{:#x}-{:#x}) is registered with userfaultfd, but the process has {} "
+          "userfaultfd fds{}",
+          i, v.start, v.end, uffds, uffds == 1 ? " (without UFFDIO_API)" : "");
+    }
   }
   return {};
 }
@@ -214,6 +263,7 @@ Status ValidateFds(const model::Process& p) {
     CRYO_TRYV(CheckFdKindState(p.fds[i]));
     CRYO_TRYV(ValidateInetFd(p.fds[i]));
   }
+  CRYO_TRYV(ValidateUffdRanges(p));
   return ValidateTtyFds(p);
 }
 

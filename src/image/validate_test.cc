@@ -472,5 +472,62 @@ TEST(TreeImage, RefusesInconsistentSharedFiles) {
   EXPECT_EQ(*back, t);
 }
 
+// Ranges registered with the process's own userfaultfd need exactly one userfaultfd, past
+// UFFDIO_API, and modes only on registered anon or shmem mappings; the fd round-trips.
+TEST(Validate, OwnUserfaultfdAndItsRanges) {
+  auto rejects = [](const model::Process& p, const std::string& what) {
+    auto s = ValidateFds(p);
+    ASSERT_FALSE(s) << what;
+    EXPECT_NE(s.error().Message().find(what), std::string::npos) << s.error().Message();
+  };
+  model::Process p = MakeRichTree().processes[0];
+  p.vmas[2].flags |= model::kVmaUffdRegistered | model::kVmaUffdMissing | model::kVmaUffdWp;
+  EXPECT_TRUE(ValidateMm(p));
+  rejects(p, "vma 2 [0x406000-0x40a000) is registered with userfaultfd, but the process has 0");
+  model::Fd u;
+  u.fd = 20;
+  u.type = model::FdType::kUserfaultfd;
+  u.flags = 04002;  // O_NONBLOCK | O_RDWR
+  u.cloexec = true;
+  u.kind_flags = model::kUffdApiDone;
+  u.uffd_features = 0x100;  // UFFD_FEATURE_THREAD_ID
+  p.fds.push_back(u);
+  EXPECT_TRUE(ValidateFds(p));
+
+  model::Process back = p;
+  back.fds.clear();
+  ASSERT_TRUE(DecodeFds(*EncodeFds(p), back));
+  EXPECT_EQ(back.fds, p.fds);
+
+  model::Process two = p;
+  two.fds.push_back(u);
+  two.fds.back().fd = 21;
+  rejects(two, "the process has 2 userfaultfd fds");
+  two.fds.back().shares_with = 20;  // a dup of the same userfaultfd is fine
+  EXPECT_TRUE(ValidateFds(two));
+
+  model::Process no_api = p;
+  no_api.fds.back().kind_flags = 0;
+  rejects(no_api, "userfaultfd features without UFFDIO_API");
+  no_api.fds.back().uffd_features = 0;
+  rejects(no_api, "(without UFFDIO_API)");
+
+  model::Process bad = p;
+  bad.fds.back().uffd_features = 1ull << 31;
+  rejects(bad, "beyond bit 30");
+  bad = p;
+  bad.fds.back().shared_file = 1;
+  rejects(bad, "fd 20: a userfaultfd shared across processes");
+  bad = p;
+  bad.fds[6].uffd_features = 0x100;  // the eventfd
+  rejects(bad, "fd 10 has userfaultfd state but is no userfaultfd");
+  bad = p;
+  bad.vmas[2].flags &= ~model::kVmaUffdRegistered;
+  rejects(bad, "vma 2: userfaultfd modes on a mapping not registered");
+  bad = p;
+  bad.vmas[1].flags |= model::kVmaUffdRegistered | model::kVmaUffdMinor;  // file private
+  rejects(bad, "vma 1 [0x402000-0x406000): userfaultfd registration on a mapping of kind");
+}
+
 }  // namespace
 }  // namespace cryo::image

@@ -40,6 +40,11 @@ enum VmaFlag : uint32_t {
   kVmaMergeable = 1u << 6,       // mg (MADV_MERGEABLE)
   kVmaLocked = 1u << 7,          // lo (mlock)
   kVmaUffdRegistered = 1u << 8,  // um/uw: the target registered it with userfaultfd
+  // The modes of a registration with the process's own userfaultfd (its FdType::kUserfaultfd),
+  // which restore registers again: um, uw, ui.
+  kVmaUffdMissing = 1u << 9,
+  kVmaUffdWp = 1u << 10,
+  kVmaUffdMinor = 1u << 11,
 };
 
 // Identity of a file at dump time, to refuse restoring over a file that changed.
@@ -189,6 +194,9 @@ enum class FdType : uint32_t {
   kPtyMaster = 60,  // /dev/ptmx: a new pair at restore, state in Fd::tty
   kPtySlave = 61,   // /dev/pts/N whose master (same Fd::tty.index) is in the process
   kCallerTty = 62,  // --shell-job: the controlling terminal, the restoring cryo's at restore
+  // The process's own userfaultfd: O_NONBLOCK in flags, features in uffd_features, kUffdApiDone;
+  // the ranges registered with it are the vmas with kVmaUffdMissing/Wp/Minor.
+  kUserfaultfd = 70,
 };
 
 // One inotify watch: its descriptor, event mask and the path of the watched inode at dump.
@@ -223,6 +231,7 @@ struct FileLock {
 enum FdKindFlag : uint32_t {
   kEventfdSemaphore = 1u << 0,  // EFD_SEMAPHORE
   kTtyForeground = 1u << 8,     // kCallerTty: the process's group was the terminal's foreground
+  kUffdApiDone = 1u << 9,       // kUserfaultfd: UFFDIO_API was done (with uffd_features)
 };
 
 struct Fd {
@@ -261,6 +270,7 @@ struct Fd {
   uint64_t shmem_id = 0;              // kShmem: the object in the tree's ShmemTable
   InetSocket inet;                    // kInet
   TtyState tty;                       // kPtyMaster, kPtySlave (index only), kCallerTty
+  uint64_t uffd_features = 0;         // kUserfaultfd: the UFFD_FEATURE_* bits of UFFDIO_API
   // > 0: the tree-wide id of an open file description that restore creates once, in the cryo
   // parent, and hands to every fd carrying the id: a description used by several processes of
   // the tree (an offset they share), or one end of a pipe or socketpair whose ends are in

@@ -209,6 +209,8 @@ Result<UniqueFd> OpenFdObject(const model::Fd& f, SharedObjects& shared) {
       return OpenInetSocket(f);
     case model::FdType::kEventfd:
       return OpenEventfd(f);
+    case model::FdType::kUserfaultfd:
+      return OpenUserfaultfd(f);
     case model::FdType::kSignalfd:
       return OpenSignalfd(f);
     case model::FdType::kTimerfd:

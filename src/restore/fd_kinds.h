@@ -77,6 +77,12 @@ Result<UniqueFd> OpenInetSocket(const model::Fd& f);
 Result<UniqueFd> OpenInotify(const model::Fd& f);
 
 Result<UniqueFd> OpenEventfd(const model::Fd& f);
+// The process's own userfaultfd (fd_userfaultfd.cc), past UFFDIO_API with the image's features
+// if it was at dump; a kernel that refuses them is a clear error.
+Result<UniqueFd> OpenUserfaultfd(const model::Fd& f);
+// After the blob (whose mremaps drop registrations) and the layout check, from the cryo parent:
+// registers the vmas with kVmaUffdMissing/Wp/Minor with the process `pid`'s userfaultfd again.
+Status RegisterUffdRanges(pid_t pid, const model::Process& p);
 Result<UniqueFd> OpenSignalfd(const model::Fd& f);
 // Re-armed relative to now with the time left at dump; expirations not yet read at dump come
 // back as one when the timer was disarmed since (see fd_timerfd.cc).

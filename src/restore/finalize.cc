@@ -13,6 +13,7 @@
 #include "base/io.h"
 #include "proc/maps.h"
 #include "ptrace/remote_syscalls.h"
+#include "restore/fd_kinds.h"
 #include "restore/task_control.h"
 #include "restorer/abi.h"
 #include "restorer/blob.h"
@@ -153,6 +154,7 @@ Status Finalize(ptrace::Tracee& leader, const BlobStops& stops,
     }
   }
   CRYO_TRYV(VerifyLayout(leader.tid(), p, plan));
+  CRYO_TRYV(RegisterUffdRanges(leader.tid(), p));  // restore/fd_userfaultfd.cc
   {
     // Every thread is stopped at its final int3 by now: none runs in the keep region any more.
     RemoteAddr gadget(plan.blob_addr + abi::kSyscallGadgetOffset);
