@@ -58,25 +58,6 @@ Result<model::Process> CaptureProcess(const ptrace::Freezer& frozen, const MmCap
   return p;
 }
 
-// The tracker of this dump: the parent round's (taken back from the process), a new one
-// (--track-mem without a parent: closed in the process again unless the dump succeeds), or none.
-// Fills next.fd and next.start_time.
-Result<std::optional<mem::UffdTracker>> AttachTracker(const DumpOptions& opts,
-                                                      const ptrace::Tracee& leader,
-                                                      TrackingState& next,
-                                                      std::optional<RemoteFdCloser>& fresh_guard) {
-  next.start_time = CRYO_TRY(ProcessStartTime(next.pid));
-  if (opts.prev_images_dir) {
-    auto uffd = CRYO_TRY(TakeRemoteUffd(next.pid, next.fd));
-    return CRYO_TRY(mem::UffdTracker::Adopt(std::move(uffd), false));
-  }
-  CRYO_TRYV(RemoveStaleTrackers(leader));
-  if (!opts.track_mem) return std::nullopt;
-  auto uffd = CRYO_TRY(CreateRemoteUffd(leader, &next.fd));
-  fresh_guard.emplace(leader, next.fd);
-  return CRYO_TRY(mem::UffdTracker::Adopt(std::move(uffd), true));
-}
-
 // Shared memory is copied whole in every dump, incremental or not: no tracker covers it.
 Result<model::ShmemTable> CopySharedMemory(const image::ImageDir& dir, ShmemCollector& shmem,
                                            DumpStats& stats) {
@@ -115,19 +96,6 @@ void UntrackAll(mem::UffdTracker& tracker, const TrackingState& next) {
   }
 }
 
-// Kills the process, or lets it run on. Left running without --track-mem, it is left as if never
-// tracked: protection cleared and ranges unregistered, while it runs (nothing waits on an async
-// write-protect; 1 GiB takes tens of ms), as the kernel would when our last uffd reference goes.
-Status ReleaseTarget(FrozenTree& frozen, const DumpOptions& opts, mem::UffdTracker* tracker,
-                     const TrackingState& next) {
-  if (!opts.leave_running) return frozen.Kill();
-  if (tracker == nullptr) return frozen.Release();
-  CRYO_TRYV(frozen.Release());
-  if (opts.track_mem) return {};
-  UntrackAll(*tracker, next);
-  return {};
-}
-
 // The incremental part of one tree member's dump, after its capture: `parent` is its state in
 // the parent round (null: no parent pages, all of it is copied). Fills mt.next's ranges and hot.
 Result<MemoryPlan> PlanMemberRound(const DumpOptions& opts, const ptrace::Tracee& leader,
@@ -156,17 +124,19 @@ Result<MemoryPlan> PlanMemberRound(const DumpOptions& opts, const ptrace::Tracee
   return plan;
 }
 
-// Every member of a tree of more than one process: captured, its memory copied, shared files
-// linked across processes, then the images written. Each live member has its own tracker, as a
-// single process does (see Dump): `parents` are the states of the parent round (a member without
+// Every member of the tree (a single process is a tree of one): captured, its memory copied, shared
+// files linked across processes, then the images written. Each live member has its own tracker, as
+// a single process does (see Dump): `parents` are the states of the parent round (a member without
 // one is copied whole), `trackers` gets one per live member.
 // `inet` gets one session per member; they must outlive the release of the tree (see Dump).
 Status DumpTree(const image::ImageDir& dir, const DumpOptions& opts, FrozenTree& frozen,
                 const std::vector<TrackingState>& parents,
                 std::vector<std::unique_ptr<MemberTracker>>& trackers,
                 std::vector<std::unique_ptr<InetSession>>& inet, DumpStats& stats) {
-  auto t0 = Clock::now();
   CRYO_TRYV(frozen.CheckSessionsAndGroups());
+  // A lone process refuses a pipe or socket whose other end left it; in a tree such an end is
+  // looked for in the other members (dump/tree_fds.h).
+  bool in_tree = frozen.members().size() > 1;
   model::ProcessTree tree;
   tree.root_pid = frozen.members()[0].pid;
   MemoryStats mem;
@@ -201,10 +171,12 @@ Status DumpTree(const image::ImageDir& dir, const DumpOptions& opts, FrozenTree&
     inet.push_back(std::make_unique<InetSession>(m.pid, opts.tcp_established));
     std::vector<mem::PageRange> tracked;  // MmCaptureOptions holds a span of it
     if (parent != nullptr) tracked = parent->ranges;
+    auto t_capture = Clock::now();
     model::Process p = CRYO_TRY(CaptureProcess(
         *m.frozen,
         MmCaptureOptions{.tracked = tracked, .allow_process_uffd = true, .shmem = &shmem},
-        mt.next.fd, owners, *inet.back(), true));
+        mt.next.fd, owners, *inet.back(), in_tree));
+    stats.capture_seconds += SecondsSince(t_capture);
     p.stopped = m.stopped;
     p.ppid = m.ppid;
     CRYO_TRYV(CheckTerminalFds(p, opts.shell_job));  // dump/fd_tty.h
@@ -215,7 +187,6 @@ Status DumpTree(const image::ImageDir& dir, const DumpOptions& opts, FrozenTree&
     tree.processes.push_back(std::move(p));
   }
   CRYO_TRYV(LinkSharedFiles(tree));
-  stats.capture_seconds = SecondsSince(t0);
   AddMemoryStats(stats, mem);
   tree.shmem = CRYO_TRY(CopySharedMemory(dir, shmem, stats));
   auto t_write = Clock::now();
@@ -244,100 +215,32 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   bool stopped = shape.state == 'T';
   FrozenTree tree = CRYO_TRY(FrozenTree::Freeze(pid, stopped));
   auto t_frozen = Clock::now();
-  if (tree.members().size() > 1) {
-    // Destroyed before `tree` resumes the processes: a failed dump takes their sockets out of
-    // repair mode and removes the network lock first.
-    std::vector<std::unique_ptr<InetSession>> inet;
-    std::vector<std::unique_ptr<MemberTracker>> trackers;
-    CRYO_TRYV(DumpTree(dir, opts, tree, parents, trackers, inet, stats));
-    stats.frozen_seconds = SecondsSince(t_frozen);
-    if (opts.leave_running) {
-      for (auto& s : inet) CRYO_TRYV(s->Resumed());
-    }
-    if (!opts.leave_running || opts.track_mem) {
-      CRYO_TRYV(ReleaseTarget(tree, opts, nullptr, TrackingState{}));
-    } else {
-      CRYO_TRYV(tree.Release());
+  // Destroyed before `tree` resumes the processes: a failed dump takes their sockets out of
+  // repair mode and removes the network lock first.
+  std::vector<std::unique_ptr<InetSession>> inet;
+  std::vector<std::unique_ptr<MemberTracker>> trackers;
+  CRYO_TRYV(DumpTree(dir, opts, tree, parents, trackers, inet, stats));
+  // Frozen time ends when the processes run again or are killed; waiting for a killed process to
+  // release its memory (tens of ms per GiB) is not time it spends frozen.
+  stats.frozen_seconds = SecondsSince(t_frozen);
+  if (!opts.leave_running) {
+    // Killed, a process takes its sockets (still in repair mode) down silently; the network lock
+    // stays until restore.
+    CRYO_TRYV(tree.Kill());
+    for (auto& s : inet) s->Killed();
+  } else {
+    // Left running, a process must not see its sockets in repair mode. Without --track-mem it is
+    // left as if never tracked: protection cleared and ranges unregistered while it runs
+    // (nothing waits on an async write-protect), as the kernel would when our last uffd
+    // reference goes.
+    for (auto& s : inet) CRYO_TRYV(s->Resumed());
+    CRYO_TRYV(tree.Release());
+    if (!opts.track_mem) {
       for (auto& mt : trackers) {
         if (mt->tracker) UntrackAll(*mt->tracker, mt->next);
       }
     }
-    if (!opts.leave_running) {
-      for (auto& s : inet) s->Killed();
-    }
-    stats.total_seconds = SecondsSince(t_start);
-    CRYO_TRYV(WriteStats(dir, stats));
-    return stats;
   }
-  const ptrace::Freezer& frozen = *tree.members()[0].frozen;
-
-  // The tracker is ours, not the process's: its fd is not captured. A failure up to the capture
-  // leaves it armed (the dump can be retried); from the scan on, which re-protects pages, it is
-  // consumed and leaves the process whatever happens, unless --track-mem keeps it for a later
-  // round.
-  const ptrace::Tracee& leader = frozen.threads().at(0);
-  TrackingState parent;
-  if (!parents.empty()) parent = parents[0];  // the root (see ReadParentTrackingTree)
-  TrackingState next{
-      .pid = pid, .start_time = 0, .fd = parent.fd, .ranges = {}, .hot = {}, .round = 0};
-  std::optional<RemoteFdCloser> fresh_guard;
-  auto tracker = CRYO_TRY(AttachTracker(opts, leader, next, fresh_guard));
-  std::vector<UffdOwner> owners;
-  ShmemCollector shmem;
-  // Destroyed before `tree` resumes the process: a failed dump takes its sockets out of repair
-  // mode and removes the network lock first.
-  InetSession inet(pid, opts.tcp_established);
-  model::Process p = CRYO_TRY(CaptureProcess(
-      frozen,
-      MmCaptureOptions{.tracked = parent.ranges, .allow_process_uffd = true, .shmem = &shmem},
-      next.fd, owners, inet, false));
-  p.stopped = stopped;
-  CRYO_TRYV(CheckTerminalFds(p, opts.shell_job));  // dump/fd_tty.h
-  stats.capture_seconds = SecondsSince(t_frozen);
-  std::optional<RemoteFdCloser> remove_tracker;
-  if (tracker && !opts.track_mem) remove_tracker.emplace(leader, next.fd);
-
-  MemoryStats mem;
-  TrackingRound round;
-  round.tracker = tracker ? &*tracker : nullptr;
-  round.has_parent = opts.prev_images_dir.has_value();
-  round.track_new = opts.track_mem;
-  next.round = parent.round + 1;
-  round.hot = parent.hot;
-  round.cool = next.round % kCoolEvery == 0;
-  if (opts.prev_images_dir) {
-    round.parent_coverage =
-        CRYO_TRY(ReadParentCoverage(opts.images_dir, *opts.prev_images_dir, pid));
-  }
-  if (opts.prev_images_dir && opts.track_mem) next.fd = CRYO_TRY(MoveRemoteFd(leader, next.fd));
-  auto plan = CRYO_TRY(PlanMemory(p, owners, &round, mem));
-  plan.compress = opts.compress;
-  // The process's reference to the tracker goes now, while it is stopped; ours keeps it alive
-  // until the ranges are unregistered after the resume (below).
-  if (remove_tracker) CRYO_TRYV(remove_tracker->Close());
-  next.ranges = std::move(round.tracked);
-  next.hot = std::move(round.hot_out);
-  CRYO_TRYV(CopyMemory(dir.fd(), p, plan, mem));
-  AddMemoryStats(stats, mem);
-  model::ShmemTable shmem_table = CRYO_TRY(CopySharedMemory(dir, shmem, stats));
-
-  auto t_write = Clock::now();
-  model::ProcessTree one;
-  one.root_pid = p.pid;
-  one.processes.push_back(std::move(p));
-  one.shmem = std::move(shmem_table);
-  CRYO_TRYV(WriteImages(dir, opts, std::move(one), {next}));
-  if (fresh_guard) fresh_guard->Keep();
-  stats.write_seconds = SecondsSince(t_write);
-
-  // Frozen time ends when the process runs again or is killed; waiting for a killed process to
-  // release its memory (tens of ms per GiB) is not time it spends frozen.
-  stats.frozen_seconds = SecondsSince(t_frozen);
-  // Left running, the process must not see its sockets in repair mode; killed, it takes them
-  // down silently and the lock stays until restore.
-  if (opts.leave_running) CRYO_TRYV(inet.Resumed());
-  CRYO_TRYV(ReleaseTarget(tree, opts, tracker ? &*tracker : nullptr, next));
-  if (!opts.leave_running) inet.Killed();
   stats.total_seconds = SecondsSince(t_start);
   CRYO_TRYV(WriteStats(dir, stats));
   return stats;
