@@ -700,6 +700,19 @@ class Harness:
         os._exit(rc)  # daemon output threads must not hold up the exit
 
 
+def run_test(doc, body, add_args=None):
+    """The main of a test script: parses the common arguments (plus those `add_args(parser)`
+    adds), re-runs itself as PID 1 of its own namespaces, and exits with the verdict of
+    body(harness, args)."""
+    parser = common_args(doc.splitlines()[0])
+    if add_args is not None:
+        add_args(parser)
+    args = parser.parse_args()
+    enter_pid_namespace()
+    h = Harness(args)
+    h.finish(lambda: body(h, args))
+
+
 def log_cmd(argv):
     log("$ " + " ".join(argv))
 

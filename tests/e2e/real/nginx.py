@@ -169,10 +169,7 @@ def serve(h, www):
 
 
 def main():
-    args = e2elib.common_args(__doc__.splitlines()[0]).parse_args()
-    e2elib.enter_pid_namespace()
-    h = e2elib.Harness(args)
-    h.finish(lambda: body(h))
+    e2elib.run_test(__doc__, lambda h, args: body(h))
 
 
 if __name__ == "__main__":
