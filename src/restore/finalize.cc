@@ -137,8 +137,7 @@ model::GpRegs ResumeRegisters(const model::GpRegs& saved) {
 }
 
 Status Finalize(ptrace::Tracee& leader, const BlobStops& stops,
-                std::vector<ptrace::Tracee>& threads, const model::Process& p, const Plan& plan,
-                bool detach) {
+                std::vector<ptrace::Tracee>& threads, const model::Process& p, const Plan& plan) {
   CRYO_TRYV(CheckBlobResult(leader, stops.leader.status));
   if (threads.size() != stops.threads.size() || threads.size() + 1 != p.threads.size()) {
     return MakeError(ErrorKind::kInternal, "pid {}: {} of {} threads reached the restorer's end",
@@ -179,14 +178,7 @@ Status Finalize(ptrace::Tracee& leader, const BlobStops& stops,
   }
   CRYO_TRYV(InstallThreadState(leader, p.threads.at(0)));
   for (ptrace::Tracee& t : threads) CRYO_TRYV(InstallThreadState(t, *by_tid.at(t.tid())));
-  // Stopped by job control when dumped: stopped again (queued now, acts on release).
-  if (p.stopped && ::kill(leader.tid(), SIGSTOP) < 0) {
-    return ErrnoError("stop pid {}", leader.tid());
-  }
-  if (!detach) return {};
-  // Nothing can fail after this point but a detach: the process starts running, thread by thread.
-  for (ptrace::Tracee& t : threads) CRYO_TRYV(t.Detach());
-  return leader.Detach();
+  return {};  // the caller detaches, and stops what was stopped (see DriveTree)
 }
 
 }  // namespace cryo::restore

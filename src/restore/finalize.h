@@ -15,11 +15,10 @@
 namespace cryo::restore {
 
 // `stops` are the final stops WaitBlobStops saw; `threads` the created threads' tracees, in the
-// order of stops.threads. On success every thread and the leader have been detached.
-// With `detach` false the threads stay stopped, ready to run; the caller detaches them.
+// order of stops.threads. On success every thread stays stopped, ready to run: the caller
+// detaches them (and stops again a process that was job-control stopped).
 Status Finalize(ptrace::Tracee& leader, const BlobStops& stops,
-                std::vector<ptrace::Tracee>& threads, const model::Process& p, const Plan& plan,
-                bool detach = true);
+                std::vector<ptrace::Tracee>& threads, const model::Process& p, const Plan& plan);
 
 // Registers to resume with: an interrupted syscall is set up to restart as the kernel would.
 model::GpRegs ResumeRegisters(const model::GpRegs& saved);

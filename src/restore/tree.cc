@@ -290,6 +290,14 @@ class Driver {
       if (auto s = leader.Detach(); !s && first) first = std::move(s);
     }
     finished_.clear();
+    // Stopped by job control when dumped: stopped again, once no longer traced, so the stop is a
+    // plain group stop and not a signal a tracer sees and a detach drops. (Like the dump, this
+    // lets the process run a moment first.)
+    for (const model::Process& p : procs_) {
+      if (!p.zombie && p.stopped && ::kill(p.pid, SIGSTOP) < 0 && first) {
+        first = ErrnoError("stop pid {}", p.pid);
+      }
+    }
     return first;
   }
 
@@ -394,7 +402,7 @@ class Driver {
     std::vector<ptrace::Tracee> threads;
     for (const BlobStop& s : stops->threads) threads.push_back(ptrace::Tracee::Adopt(s.tid));
     auto done = ReleaseTcpConnections(p.pid, p);  // restore/inet.h
-    if (done) done = Finalize(leader, *stops, threads, p, tr_.plans[i], /*detach=*/false);
+    if (done) done = Finalize(leader, *stops, threads, p, tr_.plans[i]);
     if (!done) {
       leader.Forget();
       for (auto& t : threads) t.Forget();
