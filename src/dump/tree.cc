@@ -97,7 +97,8 @@ Status FrozenTree::AddChildren(size_t parent, bool& changed) {
     auto shape = CheckSupportedShape(child, /*allow_children=*/true);
     if (!shape && shape.error().kind() == ErrorKind::kInvalidArg) {
       // It exited or became a zombie since: the next pass sees it as it is.
-      if (!proc::ReadStat(child)) continue;
+      auto now = proc::ReadStat(child);
+      if (!now || now->state == 'Z' || now->state == 'X') continue;
     }
     if (!shape) return std::unexpected(std::move(shape).error());
     m.stopped = shape->state == 'T';
