@@ -123,9 +123,13 @@ def serve(h, www):
     pid = master.pid
     wait_served(port, "index.html", page, 10, "before the dump")
     limit = time.monotonic() + 10
-    while len(children(pid)) < N_WORKERS:
+    # A worker just forked still carries the master's title until it sets its own: wait for the
+    # titles, so the dump takes settled workers and the comparison after the restore is fair.
+    while len(children(pid)) < N_WORKERS or not all(
+        cmdline(w).startswith(b"nginx: worker process") for w in children(pid)
+    ):
         if time.monotonic() > limit:
-            raise TestFailure(f"nginx started {children(pid)} workers, expected {N_WORKERS}")
+            raise TestFailure(f"nginx started {children(pid)} workers, expected {N_WORKERS} titled")
         time.sleep(0.02)
     workers = children(pid)
     tree = {p: cmdline(p) for p in [pid, *workers]}
