@@ -100,8 +100,8 @@ void UntrackAll(mem::UffdTracker& tracker, const TrackingState& next) {
 // the parent round (null: no parent pages, all of it is copied). Fills mt.next's ranges and hot.
 Result<MemoryPlan> PlanMemberRound(const DumpOptions& opts, const ptrace::Tracee& leader,
                                    model::Process& p, std::span<const UffdOwner> owners,
-                                   const TrackingState* parent, MemberTracker& mt,
-                                   MemoryStats& mem) {
+                                   const TrackingState* parent, MemberTracker& mt, MemoryStats& mem,
+                                   const model::Process* tree_parent) {
   std::optional<RemoteFdCloser> remove_tracker;
   if (mt.tracker && !opts.track_mem) remove_tracker.emplace(leader, mt.next.fd);
   TrackingRound round;
@@ -116,7 +116,7 @@ Result<MemoryPlan> PlanMemberRound(const DumpOptions& opts, const ptrace::Tracee
         CRYO_TRY(ReadParentCoverage(opts.images_dir, *opts.prev_images_dir, p.pid));
     if (opts.track_mem) mt.next.fd = CRYO_TRY(MoveRemoteFd(leader, mt.next.fd));
   }
-  auto plan = CRYO_TRY(PlanMemory(p, owners, &round, mem));
+  auto plan = CRYO_TRY(PlanMemory(p, owners, &round, mem, tree_parent));
   plan.compress = opts.compress;
   if (remove_tracker) CRYO_TRYV(remove_tracker->Close());
   mt.next.ranges = std::move(round.tracked);
@@ -180,8 +180,14 @@ Status DumpTree(const image::ImageDir& dir, const DumpOptions& opts, FrozenTree&
     p.stopped = m.stopped;
     p.ppid = m.ppid;
     CRYO_TRYV(CheckTerminalFds(p, opts.shell_job));  // dump/fd_tty.h
-    auto plan =
-        CRYO_TRY_CTX(PlanMemberRound(opts, leader, p, owners, parent, mt, mem), "pid {}", m.pid);
+    // Its parent, if a live member already captured (members come parents first): the pages
+    // they still share copy-on-write are stored once, in the parent's image.
+    const model::Process* tree_parent = nullptr;
+    for (const model::Process& q : tree.processes) {
+      if (q.pid == p.ppid && !q.zombie) tree_parent = &q;
+    }
+    auto plan = CRYO_TRY_CTX(PlanMemberRound(opts, leader, p, owners, parent, mt, mem, tree_parent),
+                             "pid {}", m.pid);
     CRYO_TRYV(CopyMemory(dir.fd(), p, plan, mem));
     if (mt.tracker) next.push_back(mt.next);
     tree.processes.push_back(std::move(p));

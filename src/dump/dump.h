@@ -42,6 +42,7 @@ struct DumpStats {
   uint64_t pages_skipped = 0;    // scanned but holding no data (never touched, zero, file-backed)
   uint64_t pages_unchanged = 0;  // holding data not written since the parent image: not stored
   uint64_t pages_hot = 0;        // in hot ranges (see TrackingState::hot): stored every round
+  uint64_t pages_inherited = 0;  // a tree parent's very pages (copy-on-write): not stored
   // Shared-memory objects (stored whole in every dump) and their content, in pages-shmem.img.
   uint64_t shmem_objects = 0;
   uint64_t shmem_bytes = 0;

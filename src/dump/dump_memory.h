@@ -22,6 +22,7 @@ struct MemoryStats {
   uint64_t pages_unchanged = 0;  // pages with data left in the parent image
   uint64_t pages_hot = 0;        // pages of hot ranges: unprotected, stored every round
   uint64_t pages_zero = 0;       // mapping the shared zero page (read, never written): skipped
+  uint64_t pages_inherited = 0;  // the tree parent's very pages (copy-on-write): not stored
   uint64_t bytes_written = 0;    // size of the pages file
   uint64_t bytes_content = 0;    // page content stored: bytes_written before compression
   model::PageCodec codec = model::PageCodec::kNone;
@@ -59,9 +60,12 @@ struct MemoryPlan {
 };
 
 // Scans the private mappings of frozen `p` (vmas captured, `owners` parallel to them or empty),
-// fills p.pagemap and p.pages_file and returns what to copy. `round` may be null.
+// fills p.pagemap and p.pages_file and returns what to copy. `round` may be null. With
+// `tree_parent` (captured, and frozen with `p`), the pages `p` still shares with it copy-on-write
+// are recorded as kPageInherited instead of copied.
 Result<MemoryPlan> PlanMemory(model::Process& p, std::span<const UffdOwner> owners,
-                              TrackingRound* round, MemoryStats& stats);
+                              TrackingRound* round, MemoryStats& stats,
+                              const model::Process* tree_parent = nullptr);
 // Copies the plan into pages-<pid>.img of directory `dir_fd`, compressed in blocks on the copy
 // workers if the plan says so (then recorded in p.pages_compression). `running`: the process was
 // resumed after the plan (pre-dump); pages it dropped since are stored as zeros (see

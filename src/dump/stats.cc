@@ -35,6 +35,7 @@ Status WriteStats(const image::ImageDir& dir, const DumpStats& s) {
       {"pages_skipped", s.pages_skipped},
       {"pages_unchanged", s.pages_unchanged},
       {"pages_hot", s.pages_hot},
+      {"pages_inherited", s.pages_inherited},
       {"shmem_objects", s.shmem_objects},
       {"shmem_bytes", s.shmem_bytes},
       {"pages_zero", s.pages_zero},
@@ -54,8 +55,9 @@ void AddMemoryStats(DumpStats& s, const MemoryStats& m) {
   s.pages_written = m.pages_written;
   s.pages_unchanged = m.pages_unchanged;
   s.pages_hot = m.pages_hot;
+  s.pages_inherited = m.pages_inherited;
   s.pages_zero = m.pages_zero;
-  s.pages_skipped = m.pages_scanned - m.pages_written - m.pages_unchanged;
+  s.pages_skipped = m.pages_scanned - m.pages_written - m.pages_unchanged - m.pages_inherited;
   s.bytes_written = m.bytes_written;
   s.bytes_content = m.bytes_content;
   s.compression = image::CodecName(m.codec);

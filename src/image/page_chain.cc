@@ -34,7 +34,8 @@ Status CheckRuns(const model::Process& pm, uint64_t pages_size) {
       return Corrupt("page run {} is not a sorted page range", i);
     }
     prev_end = r.vaddr + (r.nr_pages << 12);
-    uint32_t content = r.flags & (model::kPagePresent | model::kPageZero | model::kPageInParent);
+    uint32_t content = r.flags & (model::kPagePresent | model::kPageZero | model::kPageInParent |
+                                  model::kPageInherited);
     if (std::popcount(content) != 1) return Corrupt("page run {}: flags {:#x}", i, r.flags);
     if (r.flags & model::kPagePresent) {
       uint64_t len = r.nr_pages << 12;
@@ -119,6 +120,10 @@ Status PageChain::Resolve(uint64_t vaddr, uint64_t len, std::vector<PageSegment>
       out.push_back({pos, piece_end - pos, level, it->offset + (pos - it->vaddr)});
     } else if (it->flags & model::kPageInParent) {
       CRYO_TRYV(Resolve(pos, piece_end - pos, out, level + 1));
+    } else if (it->flags & model::kPageInherited) {
+      // A dump never leaves such pages to its parent image (they are not its coverage).
+      return Corrupt("page {:#x} is inherited from the tree parent in {}, not in the chain", pos,
+                     lv.path);
     }
     pos = piece_end;
   }

@@ -74,6 +74,24 @@ TEST(PageChain, PageMissingFromTheChainIsCorrupt) {
   EXPECT_EQ(r.error().kind(), ErrorKind::kCorruptImage);
 }
 
+TEST(PageChain, PagesInheritedFromTheTreeParentAreNotInTheChain) {
+  // A dump of a forked tree is a valid parent image, but its inherited pages are not its own: a
+  // later dump stores them (they are not its coverage), so a run leading there is corrupt.
+  TempDir t;
+  WriteLink(t.Sub("a"), std::nullopt,
+            {{kBase, 1, 0, model::kPagePresent}, {kBase + 4096, 1, 0, model::kPageInherited}},
+            4096);
+  WriteLink(t.Sub("b"), "../a", {{kBase, 2, 0, model::kPageInParent}}, 0);
+  auto chain = OpenChain(t.Sub("b"));
+  ASSERT_TRUE(chain) << chain.error().Message();
+  std::vector<PageSegment> segs;
+  ASSERT_TRUE(chain->Resolve(kBase, 4096, segs));
+  auto r = chain->Resolve(kBase + 4096, 4096, segs);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().Message().find("inherited from the tree parent"), std::string::npos)
+      << r.error().Message();
+}
+
 TEST(PageChain, RefusesCycles) {
   TempDir t;
   WriteLink(t.Sub("a"), "../b", {}, 0);

@@ -111,6 +111,7 @@ Status ValidateForWrite(const model::ProcessTree& tree) {
     CRYO_TRYV(
         Named(ValidatePagemap(p, std::numeric_limits<uint64_t>::max()), PagemapFileName(p.pid)));
   }
+  CRYO_TRYV(ValidateInheritedPages(tree));
   CRYO_TRYV(Named(ValidateShmem(tree.shmem, std::numeric_limits<uint64_t>::max()), kShmemFile));
   return Named(ValidateShmemRefs(tree), kShmemFile);
 }
@@ -177,6 +178,7 @@ Result<model::ProcessTree> DecodeTree(const ImageSource& source) {
   }
   CRYO_TRYV(DecodeShmemChecked(source, tree));
   CRYO_TRYV(ValidateSharedFiles(tree));
+  CRYO_TRYV(ValidateInheritedPages(tree));
   return tree;
 }
 

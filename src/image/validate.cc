@@ -19,10 +19,11 @@ constexpr uint32_t kKnownProt = 0x7;  // PROT_READ | PROT_WRITE | PROT_EXEC
 constexpr uint32_t kKnownVmaFlags = (model::kVmaUffdMinor << 1) - 1;
 constexpr uint32_t kUffdModeFlags =
     model::kVmaUffdMissing | model::kVmaUffdWp | model::kVmaUffdMinor;
-constexpr uint32_t kKnownPageFlags =
-    model::kPagePresent | model::kPageZero | model::kPageInParent | model::kPageLazy;
+constexpr uint32_t kKnownPageFlags = model::kPagePresent | model::kPageZero | model::kPageInParent |
+                                     model::kPageLazy | model::kPageInherited;
 constexpr uint64_t kRobustListHeadBytes = 24;  // struct robust_list_head on x86-64
-constexpr uint32_t kContentFlags = model::kPagePresent | model::kPageZero | model::kPageInParent;
+constexpr uint32_t kContentFlags =
+    model::kPagePresent | model::kPageZero | model::kPageInParent | model::kPageInherited;
 
 template <typename... Args>
 std::unexpected<Error> Corrupt(fmt::format_string<Args...> f, Args&&... args) {
@@ -74,7 +75,8 @@ Status CheckRunFlags(const model::PageRun& r, size_t i) {
   if (r.flags & ~kKnownPageFlags) return Corrupt("page run {}: unknown flags {:#x}", i, r.flags);
   if (r.flags == 0) return Corrupt("page run {}: no flags", i);
   if (std::popcount(r.flags & kContentFlags) > 1 ||
-      ((r.flags & model::kPageZero) && r.flags != model::kPageZero)) {
+      ((r.flags & model::kPageZero) && r.flags != model::kPageZero) ||
+      ((r.flags & model::kPageInherited) && r.flags != model::kPageInherited)) {
     return Corrupt("page run {}: contradictory flags {:#x}", i, r.flags);
   }
   return {};
@@ -304,6 +306,37 @@ Status ValidatePagemap(const model::Process& p, uint64_t pages_size) {
     if (!PageAligned(r.offset) || r.offset > pages_size || len > pages_size - r.offset) {
       return Corrupt("page run {}: {} bytes at offset {:#x} are not inside {} ({} bytes)", i, len,
                      r.offset, p.pages_file, pages_size);
+    }
+  }
+  return {};
+}
+
+Status ValidateInheritedPages(const model::ProcessTree& tree) {
+  std::unordered_map<pid_t, const model::Process*> by_pid;
+  for (const model::Process& p : tree.processes) by_pid[p.pid] = &p;
+  for (const model::Process& p : tree.processes) {
+    const model::Process* parent = nullptr;
+    auto vma = p.vmas.begin();
+    for (const model::PageRun& r : p.pagemap) {
+      if (!(r.flags & model::kPageInherited)) continue;
+      if (parent == nullptr) {
+        auto it = by_pid.find(p.ppid);
+        if (p.pid == tree.root_pid || it == by_pid.end() || it->second->zombie) {
+          return Corrupt(
+              "pagemap-{}.img: pages inherited from parent {}, which is not a live "
+              "process of the tree",
+              p.pid, p.ppid);
+        }
+        parent = it->second;
+      }
+      while (vma != p.vmas.end() && vma->end <= r.vaddr) ++vma;
+      if (vma == p.vmas.end() || vma->start > r.vaddr ||
+          model::InheritSource(parent->vmas, *vma) == nullptr) {
+        return Corrupt(
+            "pagemap-{}.img: pages at {:#x} inherited from parent {}, which has no "
+            "mapping they can come from",
+            p.pid, r.vaddr, p.ppid);
+      }
     }
   }
   return {};

@@ -36,13 +36,19 @@ Status ValidateInetFd(const model::Fd& f);
 Status ValidateSharedFiles(const model::ProcessTree& tree);
 inline constexpr uint32_t kMaxSharedFiles = 1u << 24;
 
+// Across the processes of the tree: a process with INHERITED page runs is not the root, its parent
+// is a live process of the tree, and each such run lies in a vma that can inherit from one of the
+// parent's (model::InheritSource).
+Status ValidateInheritedPages(const model::ProcessTree& tree);
+
 // A pages file name: non-empty, no '/', no "..", no NUL.
 Status ValidatePagesFileName(std::string_view name);
 
 // pagemap-<pid>.img, against p.vmas (already validated): runs page-aligned, nr_pages > 0, sorted,
 // not overlapping, each inside one private vma (anon or file) without overflow; flags known, at
-// most one of PRESENT/ZERO/IN_PARENT, ZERO alone, not empty; PRESENT runs have a page-aligned
-// offset with offset + length <= pages_size (the pages file's size; unused if no run is PRESENT).
+// most one of PRESENT/ZERO/IN_PARENT/INHERITED, ZERO and INHERITED alone, not empty; PRESENT runs
+// have a page-aligned offset with offset + length <= pages_size (the pages file's size; unused if
+// no run is PRESENT).
 Status ValidatePagemap(const model::Process& p, uint64_t pages_size);
 
 // True if some run of p.pagemap has its content in the pages file.

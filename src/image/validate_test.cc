@@ -111,7 +111,7 @@ TEST_F(HostileImage, PagemapRunsUnalignedEmptyOverlappingOrBadFlags) {
     p.pagemap[1].flags = model::kPagePresent | model::kPageInParent;
   });
   ExpectRejected("pagemap-100.img", "contradictory flags");
-  Replace("pagemap-100.img", 0, EncodePagemap, [](model::Process& p) { p.pagemap[1].flags = 16; });
+  Replace("pagemap-100.img", 0, EncodePagemap, [](model::Process& p) { p.pagemap[1].flags = 32; });
   ExpectRejected("pagemap-100.img", "unknown flags");
   Replace("pagemap-100.img", 0, EncodePagemap, [](model::Process& p) { p.pagemap[1].flags = 0; });
   ExpectRejected("pagemap-100.img", "no flags");
@@ -527,6 +527,68 @@ TEST(Validate, OwnUserfaultfdAndItsRanges) {
   bad = p;
   bad.vmas[1].flags |= model::kVmaUffdRegistered | model::kVmaUffdMinor;  // file private
   rejects(bad, "vma 1 [0x402000-0x406000): userfaultfd registration on a mapping of kind");
+}
+
+}  // namespace
+}  // namespace cryo::image
+
+namespace cryo::image {
+namespace {
+
+TEST_F(HostileImage, InheritedPagesNeedAParentMappingTheyCanComeFrom) {
+  // Accepted: the child's run lies in a vma it can inherit from its parent's copy of it.
+  Replace("pagemap-102.img", 1, EncodePagemap,
+          [](model::Process& p) { p.pagemap[1].flags = model::kPageInherited; });
+  ASSERT_TRUE(DecodeTree(source_)) << "a valid inherited run was refused";
+  // Not alone.
+  Replace("pagemap-102.img", 1, EncodePagemap,
+          [](model::Process& p) { p.pagemap[1].flags = model::kPageInherited | model::kPageLazy; });
+  ExpectRejected("pagemap-102.img", "contradictory flags");
+  // The root has no parent in the tree.
+  source_ = MapSource(Encode(tree_), RichPagesSizes());
+  Replace("pagemap-100.img", 0, EncodePagemap,
+          [](model::Process& p) { p.pagemap[1].flags = model::kPageInherited; });
+  ExpectRejected("pagemap-100.img", "not a live process of the tree");
+  // The child's mapping is at another file offset than the parent's: no source.
+  source_ = MapSource(Encode(tree_), RichPagesSizes());
+  Replace("pagemap-102.img", 1, EncodePagemap,
+          [](model::Process& p) { p.pagemap[1].flags = model::kPageInherited; });
+  Replace("mm-102.img", 1, EncodeMm, [](model::Process& p) { p.vmas[1].pgoff = 0x3000; });
+  ExpectRejected("pagemap-102.img", "no mapping they can come from");
+}
+
+TEST(Validate, WhatAMappingCanInheritFrom) {
+  using model::Vma;
+  using model::VmaKind;
+  Vma parent{0x10000, 0x20000, 3, 0, VmaKind::kAnonPrivate, 0, "", {}};
+  Vma inside{0x12000, 0x18000, 1, 0, VmaKind::kAnonPrivate, 0, "", {}};
+  EXPECT_TRUE(model::CanInheritFrom(inside, parent));  // prot may differ: the blob sets it
+  Vma beyond = inside;
+  beyond.end = 0x21000;
+  EXPECT_FALSE(model::CanInheritFrom(beyond, parent));
+  Vma grows = inside;
+  grows.flags = model::kVmaGrowsDown;
+  EXPECT_FALSE(model::CanInheritFrom(grows, parent));
+  Vma shared = inside;
+  shared.kind = VmaKind::kAnonShared;
+  EXPECT_FALSE(model::CanInheritFrom(shared, parent));
+
+  Vma file_parent{0x10000, 0x20000, 3, 0, VmaKind::kFilePrivate, 0x5000, "/lib/x.so", {7, 8}};
+  Vma file_child{0x14000, 0x16000, 3, 0, VmaKind::kFilePrivate, 0x9000, "/lib/x.so", {7, 8}};
+  EXPECT_TRUE(model::CanInheritFrom(file_child, file_parent));
+  file_child.pgoff = 0x8000;
+  EXPECT_FALSE(model::CanInheritFrom(file_child, file_parent));
+  file_child.pgoff = 0x9000;
+  file_child.name = "/lib/y.so";
+  EXPECT_FALSE(model::CanInheritFrom(file_child, file_parent));
+  EXPECT_FALSE(model::CanInheritFrom(file_child, parent));
+
+  std::vector<Vma> parents{file_parent,
+                           Vma{0x30000, 0x40000, 3, 0, VmaKind::kAnonPrivate, 0, "", {}}};
+  Vma anon{0x31000, 0x32000, 3, 0, VmaKind::kAnonPrivate, 0, "", {}};
+  EXPECT_EQ(model::InheritSource(parents, anon), &parents[1]);
+  anon.start = 0x2f000;  // starts before the parent's mapping
+  EXPECT_EQ(model::InheritSource(parents, anon), nullptr);
 }
 
 }  // namespace

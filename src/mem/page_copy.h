@@ -15,7 +15,9 @@ namespace cryo::mem {
 
 struct CopySource {
   PageRange range;
-  bool readable = true;      // the mapping has PROT_READ: process_vm_readv can read it
+  // process_vm_readv may read it: the mapping has PROT_READ, and the pages are not shared
+  // copy-on-write (dump/dump_memory.cc, RouteSharedPages). Otherwise /proc/PID/mem is used.
+  bool readable = true;
   uint64_t file_offset = 0;  // where its pages go in the output file
 };
 

@@ -88,4 +88,34 @@ Status ScanDataPages(int pagemap_fd, uint64_t start, uint64_t end, std::vector<P
   return {};
 }
 
+Status ReadPagemap(int pagemap_fd, uint64_t start, uint64_t end, std::vector<PagemapEntry>& out) {
+  size_t n = (end - start) >> 12;
+  if (n > kPagemapBatch) return MakeError(ErrorKind::kInternal, "pagemap batch of {} pages", n);
+  out.resize(n);
+  ssize_t got = ::pread(pagemap_fd, out.data(), n * sizeof(PagemapEntry),
+                        static_cast<off_t>((start >> 12) * sizeof(PagemapEntry)));
+  if (got < 0) return ErrnoError("read pagemap at {:#x}", start);
+  if (static_cast<size_t>(got) != n * sizeof(PagemapEntry)) {
+    return MakeError(ErrorKind::kInternal, "short pagemap read at {:#x}", start);
+  }
+  return {};
+}
+
+Status ScanSharedPages(int pagemap_fd, PageRange r, std::vector<PageRange>& out) {
+  std::vector<PagemapEntry> entries;
+  for (uint64_t a = r.start; a < r.end;) {
+    uint64_t e = std::min(r.end, a + (kPagemapBatch << 12));
+    CRYO_TRYV(ReadPagemap(pagemap_fd, a, e, entries));
+    for (size_t i = 0; i < entries.size(); i++) {
+      const PagemapEntry& x = entries[i];
+      if ((x.present() && !x.exclusive()) || x.swapped()) {
+        uint64_t page = a + (i << 12);
+        Append(out, {page, page + 4096});
+      }
+    }
+    a = e;
+  }
+  return {};
+}
+
 }  // namespace cryo::mem

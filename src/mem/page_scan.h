@@ -24,4 +24,21 @@ struct PageRange {
 Status ScanDataPages(int pagemap_fd, uint64_t start, uint64_t end, std::vector<PageRange>& out,
                      uint64_t* zero_pages = nullptr);
 
+// /proc/PID/pagemap entries, one per page (Documentation/admin-guide/mm/pagemap.rst).
+struct PagemapEntry {
+  uint64_t raw = 0;
+  bool present() const { return (raw >> 63) & 1; }
+  bool swapped() const { return (raw >> 62) & 1; }
+  bool exclusive() const { return (raw >> 56) & 1; }         // mapped by this process only
+  uint64_t pfn() const { return raw & ((1ull << 55) - 1); }  // 0 unless root
+};
+
+// Reads the entries of [start, end) (at most kPagemapBatch pages) into `out` (resized).
+inline constexpr size_t kPagemapBatch = 16384;
+Status ReadPagemap(int pagemap_fd, uint64_t start, uint64_t end, std::vector<PagemapEntry>& out);
+
+// The parts of `r` whose pages may be mapped by another process too: present and not exclusive,
+// or swapped (whose sharing the entry does not tell). Appended to `out`, merged.
+Status ScanSharedPages(int pagemap_fd, PageRange r, std::vector<PageRange>& out);
+
 }  // namespace cryo::mem

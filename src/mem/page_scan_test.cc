@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -86,6 +87,45 @@ TEST_F(PageScan, ManyScatteredRegionsAreAllReported) {
     EXPECT_EQ(out[i].pages(), 1u);
   }
   ::munmap(const_cast<char*>(p), kPages * kPage);
+}
+
+TEST_F(PageScan, FindsPagesSharedWithAForkedChild) {
+  auto* p = static_cast<char*>(
+      ::mmap(nullptr, 8 * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(p, MAP_FAILED);
+  ::madvise(p, 8 * kPage, MADV_NOHUGEPAGE);
+  for (int i = 0; i < 6; i++) p[i * kPage] = static_cast<char>(i + 1);
+  auto base = reinterpret_cast<uint64_t>(p);
+  std::vector<PageRange> out;
+  ASSERT_TRUE(ScanSharedPages(pagemap_.get(), {base, base + 8 * kPage}, out));
+  EXPECT_TRUE(out.empty()) << "pages of this process alone reported shared";
+
+  int go[2];
+  ASSERT_EQ(::pipe(go), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    char c;
+    (void)!::read(go[0], &c, 1);
+    ::_exit(0);
+  }
+  p[2 * kPage] = 9;  // the parent's own copy again
+  std::vector<PagemapEntry> entries;
+  ASSERT_TRUE(ReadPagemap(pagemap_.get(), base, base + 8 * kPage, entries));
+  out.clear();
+  ASSERT_TRUE(ScanSharedPages(pagemap_.get(), {base, base + 8 * kPage}, out));
+  (void)!::write(go[1], "x", 1);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ::close(go[0]);
+  ::close(go[1]);
+  std::vector<PageRange> want = {{base, base + 2 * kPage}, {base + 3 * kPage, base + 6 * kPage}};
+  EXPECT_EQ(out, want);
+  ASSERT_EQ(entries.size(), 8u);
+  EXPECT_TRUE(entries[0].present() && !entries[0].exclusive());
+  EXPECT_TRUE(entries[2].present() && entries[2].exclusive());
+  EXPECT_FALSE(entries[7].present());
+  ::munmap(p, 8 * kPage);
 }
 
 }  // namespace

@@ -75,12 +75,38 @@ struct Vma {
   bool operator==(const Vma&) const = default;
 };
 
+// Whether restore can give the child's private vma `c` its pages through fork from the parent's
+// vma `p` (docs/restore.md, "Copy-on-write"): the same kind of private mapping, `c` inside `p`,
+// the same file at the same offsets, the same growth direction.
+inline bool CanInheritFrom(const Vma& c, const Vma& p) {
+  bool priv = c.kind == VmaKind::kAnonPrivate || c.kind == VmaKind::kFilePrivate;
+  if (!priv || c.kind != p.kind || c.shmem_id != 0 || p.shmem_id != 0) return false;
+  if (c.start < p.start || c.end > p.end) return false;
+  if ((c.flags & kVmaGrowsDown) != (p.flags & kVmaGrowsDown)) return false;
+  if (c.kind == VmaKind::kFilePrivate &&
+      (c.name != p.name || c.file != p.file || c.pgoff != p.pgoff + (c.start - p.start))) {
+    return false;
+  }
+  return true;
+}
+
+// The vma of `parent` (sorted, disjoint) that `c` can inherit its pages from, or nullptr.
+inline const Vma* InheritSource(const std::vector<Vma>& parent, const Vma& c) {
+  for (const Vma& p : parent) {
+    if (p.end > c.start) return p.start <= c.start && CanInheritFrom(c, p) ? &p : nullptr;
+  }
+  return nullptr;
+}
+
 // Where a run of pages' content is. Flags are a bitset of PageFlag.
 enum PageFlag : uint32_t {
   kPagePresent = 1u << 0,   // content is in this image's pages file at `offset`
   kPageZero = 1u << 1,      // all zero: nothing stored
   kPageInParent = 1u << 2,  // content is in the parent image chain
   kPageLazy = 1u << 3,      // delivered after resume by the lazy-pages daemon
+  // The very page the tree parent has at this address (shared copy-on-write since a fork):
+  // nothing stored, restore forks the process from its parent with the page in place.
+  kPageInherited = 1u << 4,
 };
 
 struct PageRun {

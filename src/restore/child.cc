@@ -79,11 +79,41 @@ struct FillJob {
   const image::PagesReader* src;
 };
 
+// Copy-on-write: moves the slot's pages from the parent's premap area, inherited through fork,
+// and drops those this process does not share: its own are written over them by the fill, pages
+// it never had come back empty (anonymous) or from the file (file-private).
+Status PremapInherited(const model::Process& p, const PremapSlot& s) {
+  const model::Vma& v = p.vmas[s.vma_index];
+  void* got = ::mremap(reinterpret_cast<void*>(s.inherit_from), v.length(), v.length(),
+                       MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(s.addr));
+  if (got == MAP_FAILED) {
+    return ErrnoError("move inherited {} from {:#x} to {:#x}", v.name, s.inherit_from, s.addr);
+  }
+  auto run = std::lower_bound(p.pagemap.begin(), p.pagemap.end(), v.start,
+                              [](const model::PageRun& r, uint64_t a) { return r.vaddr < a; });
+  uint64_t pos = v.start;
+  auto drop = [&](uint64_t end) -> Status {
+    if (pos < end && ::madvise(reinterpret_cast<void*>(s.addr + (pos - v.start)), end - pos,
+                               MADV_DONTNEED) < 0) {
+      return ErrnoError("drop pages {:#x}-{:#x} not inherited", pos, end);
+    }
+    return {};
+  };
+  for (; run != p.pagemap.end() && run->vaddr < v.end; ++run) {
+    if (!(run->flags & model::kPageInherited)) continue;
+    CRYO_TRYV(drop(run->vaddr));
+    pos = run->vaddr + (run->nr_pages << 12);
+  }
+  return drop(v.end);
+}
+
 Status PremapAndFill(const model::Process& p, const Plan& plan, int pages_fd,
                      const image::PageChain* chain, const ShmemObjects* shmem) {
   for (const PremapSlot& s : plan.premap) {
     const model::Vma& v = p.vmas[s.vma_index];
-    if (v.shmem_id != 0 && shmem != nullptr) {
+    if (s.inherit_from != 0) {
+      CRYO_TRYV(PremapInherited(p, s));
+    } else if (v.shmem_id != 0 && shmem != nullptr) {
       CRYO_TRYV(PremapShmem(v, s.addr, *shmem));
     } else {
       CRYO_TRYV(PremapOne(v, s.addr));
@@ -470,24 +500,64 @@ Status InstallBlob(const Plan& plan) {
   return {};
 }
 
+// The process's memory in its premap area. A child created after its parent filled its memory
+// takes its inherited pages from the parent's area, then lets go of the rest of it.
+Status BuildMemory(const ChildContext& ctx) {
+  const model::Process& p = *ctx.process;
+  const Plan& plan = *ctx.plan;
+  UniqueFd pages(::openat(ctx.dir_fd, p.pages_file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!pages.valid()) return ErrnoError("open {}", p.pages_file);
+  CRYO_TRYV(ReserveKeepRegion(plan));
+  CRYO_TRYV(PremapAndFill(p, plan, pages.get(), ctx.chain, ctx.shmem));
+  const Plan* parent = ctx.index == 0 ? nullptr : &ctx.tree->plans[ctx.tree->parents[ctx.index]];
+  if (parent != nullptr && !parent->cow_slots.empty() &&
+      ::munmap(reinterpret_cast<void*>(parent->keep_start), parent->keep_end - parent->keep_start) <
+          0) {
+    return ErrnoError("unmap the parent's premap area");
+  }
+  return {};
+}
+
+// Around the creation of the children of a process that fills its memory first: only the slots
+// they inherit from go to them (the others would cost page-table copies for nothing).
+Status ForkOnlyCowSlots(const Plan& plan, bool before) {
+  for (size_t i = 0; i < plan.premap.size(); i++) {
+    if (std::find(plan.cow_slots.begin(), plan.cow_slots.end(), i) != plan.cow_slots.end()) {
+      continue;
+    }
+    uint64_t start = plan.premap[i].addr;
+    uint64_t end = i + 1 < plan.premap.size() ? plan.premap[i + 1].addr : plan.keep_end;
+    if (::madvise(reinterpret_cast<void*>(start), end - start,
+                  before ? MADV_DONTFORK : MADV_DOFORK) < 0) {
+      return ErrnoError("madvise premap slot {:#x}", start);
+    }
+  }
+  return {};
+}
+
 Status ChildSteps(const ChildContext& ctx, int& error_fd) {
   const model::Process& p = *ctx.process;
   const Plan& plan = *ctx.plan;
-  CRYO_TRYV(TreeChildCreate(*ctx.tree, ctx.index));
+  bool fill_first = !plan.cow_slots.empty();
+  auto before_children = [&]() -> Status {
+    if (!fill_first) return {};
+    CRYO_TRYV(BuildMemory(ctx));
+    return ForkOnlyCowSlots(plan, true);
+  };
+  CRYO_TRYV(TreeChildCreate(*ctx.tree, ctx.index, before_children));
+  if (fill_first) {
+    CRYO_TRYV(ForkOnlyCowSlots(plan, false));
+  } else {
+    CRYO_TRYV(BuildMemory(ctx));
+  }
   struct rlimit nofile {};
   if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
     nofile.rlim_cur = nofile.rlim_max;
     (void)::setrlimit(RLIMIT_NOFILE, &nofile);
   }
 
-  UniqueFd pages(::openat(ctx.dir_fd, p.pages_file.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!pages.valid()) return ErrnoError("open {}", p.pages_file);
   UniqueFd exe(::open(p.mm.exe_path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!exe.valid()) return ErrnoError("open executable {}", p.mm.exe_path);
-
-  CRYO_TRYV(ReserveKeepRegion(plan));
-  CRYO_TRYV(PremapAndFill(p, plan, pages.get(), ctx.chain, ctx.shmem));
-  pages.Reset();
 
   int floor = 3;
   for (const auto& f : p.fds) floor = std::max(floor, f.fd + 1);

@@ -13,6 +13,9 @@ namespace cryo::restore {
 struct PremapSlot {
   size_t vma_index = 0;  // into Process::vmas
   uint64_t addr = 0;     // premap address of the vma's start
+  // Copy-on-write: where the vma's start is in the parent's premap area, which this process
+  // inherited through fork and moves its slot from (its INHERITED pages in place); 0: none.
+  uint64_t inherit_from = 0;
 };
 
 struct Plan {
@@ -28,6 +31,9 @@ struct Plan {
   uint64_t thread_stacks_bytes = 0;
   std::vector<PremapSlot> premap;  // every vma except vdso/vvar, in vma order
   uint64_t vdso_vvar_start = 0;    // 0: the image has no vdso
+  // Indexes into `premap` of the slots children inherit pages from: if any, this process fills
+  // its memory before it creates its children, and only these slots go to them.
+  std::vector<size_t> cow_slots;
 };
 
 // A sorted list of [start, end) ranges that are in use.

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -84,8 +85,44 @@ Status WriteStats(const std::string& dir, const RestoreResult& r, const model::P
   return WriteWholeFile(dir + "/stats-restore.json", j.dump(2) + "\n");
 }
 
+// Copy-on-write (docs/restore.md): each premap slot of process `i` holding INHERITED pages is
+// moved from the parent's slot of the vma they come from, which the parent fills before it
+// creates its children and hands down to them.
+Status PlanInheritance(TreeRestore& tr, size_t i, size_t parent) {
+  const model::Process& p = tr.tree->processes[i];
+  const model::Process& pp = tr.tree->processes[parent];
+  Plan& plan = tr.plans[i];
+  Plan& pplan = tr.plans[parent];
+  auto run = p.pagemap.begin();
+  for (PremapSlot& slot : plan.premap) {
+    const model::Vma& v = p.vmas[slot.vma_index];
+    bool inherits = false;
+    for (; run != p.pagemap.end() && run->vaddr < v.end; ++run) {
+      inherits = inherits || (run->vaddr >= v.start && (run->flags & model::kPageInherited));
+    }
+    if (!inherits) continue;
+    const model::Vma* src = model::InheritSource(pp.vmas, v);
+    auto from = std::find_if(pplan.premap.begin(), pplan.premap.end(), [&](const PremapSlot& s) {
+      return src != nullptr && &pp.vmas[s.vma_index] == src;
+    });
+    if (from == pplan.premap.end()) {
+      return MakeError(ErrorKind::kCorruptImage,
+                       "pid {}: pages at {:#x} are inherited from parent {}, which has no "
+                       "mapping for them",
+                       p.pid, v.start, pp.pid);
+    }
+    slot.inherit_from = from->addr + (v.start - src->start);
+    size_t j = static_cast<size_t>(from - pplan.premap.begin());
+    if (std::find(pplan.cow_slots.begin(), pplan.cow_slots.end(), j) == pplan.cow_slots.end()) {
+      pplan.cow_slots.push_back(j);
+    }
+  }
+  return {};
+}
+
 // Plans every live process of the tree; the plans live in the cryo parent's memory, which each
-// restored process inherits.
+// restored process inherits. Their keep regions do not overlap: a child created after its parent
+// filled its memory (copy-on-write) still has the parent's keep region when it reserves its own.
 Status PlanTree(TreeRestore& tr, const std::vector<std::optional<image::PageChain>>& chains) {
   auto busy = CRYO_TRY(SelfMappings());
   const auto& procs = tr.tree->processes;
@@ -96,9 +133,15 @@ Status PlanTree(TreeRestore& tr, const std::vector<std::optional<image::PageChai
     tr.plans[i] = CRYO_TRY_CTX(
         MakePlan(procs[i], busy, restorer::BlobImage().size(), ArenaBytes(procs[i], 1)),
         "plan pid {}", procs[i].pid);
+    busy.push_back({tr.plans[i].keep_start, tr.plans[i].keep_end});
     tr.chains[i] = &*chains[i];
     log::Debug("pid {}: keep region {:#x}-{:#x}", procs[i].pid, tr.plans[i].keep_start,
                tr.plans[i].keep_end);
+  }
+  for (size_t parent = 0; parent < procs.size(); parent++) {
+    for (size_t c : tr.children[parent]) {
+      if (!procs[c].zombie) CRYO_TRYV(PlanInheritance(tr, c, parent));
+    }
   }
   return {};
 }

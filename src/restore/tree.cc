@@ -184,7 +184,8 @@ std::vector<pid_t> HelperGroups(const model::ProcessTree& tree) {
 Status PrepareTree(TreeRestore& tr, std::vector<UniqueFd>& held) {
   const auto& procs = tr.tree->processes;
   tr.children.assign(procs.size(), {});
-  std::vector<size_t> parent(procs.size(), 0);
+  std::vector<size_t>& parent = tr.parents;
+  parent.assign(procs.size(), 0);
   for (size_t i = 1; i < procs.size(); i++) {
     for (size_t j = 0; j < i; j++) {
       if (procs[j].pid == procs[i].ppid) {
@@ -228,7 +229,8 @@ Status PrepareTree(TreeRestore& tr, std::vector<UniqueFd>& held) {
   return {};
 }
 
-Status TreeChildCreate(const TreeRestore& tr, size_t index) {
+Status TreeChildCreate(const TreeRestore& tr, size_t index,
+                       const std::function<Status()>& before_children) {
   SetState(tr, index, kMemberBorn);
   const model::Process& p = tr.tree->processes[index];
   sigset_t all;
@@ -242,6 +244,7 @@ Status TreeChildCreate(const TreeRestore& tr, size_t index) {
   }
   CRYO_TRYV(SetupSessionOrGroup(p));
   CRYO_TRYV(CreateGroupHelpers(tr, index));
+  CRYO_TRYV(before_children());
   for (size_t c : tr.children[index]) {
     pid_t want = tr.tree->processes[c].pid;
     pid_t got = CRYO_TRY_CTX(sys::Clone3WithTid(want, 0), "create pid {}", want);

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <vector>
 
@@ -55,6 +56,7 @@ struct TreeRestore {
   std::vector<Plan> plans;                      // by process index; empty for zombies
   std::vector<const image::PageChain*> chains;  // by process index
   std::vector<std::vector<size_t>> children;    // indexes of each process's children
+  std::vector<size_t> parents;                  // index of each process's parent (root: 0)
   // Process groups whose leader is gone (not even a zombie): by process index, the group ids
   // that process creates a helper for, with pid = the group id, leading the group until every
   // member has joined.
@@ -81,10 +83,12 @@ std::vector<pid_t> HelperGroups(const model::ProcessTree& tree);
 Status PrepareTree(TreeRestore& tr, std::vector<UniqueFd>& held);
 
 // In the restored process `index` (cryo code, right after clone3): blocks signals, sets up its
-// session or group, creates its children (each runs RunChild and never returns here), joins its
-// group once the tree exists, and, for a zombie, exits with its status. Returns when the process
-// may rebuild itself.
-Status TreeChildCreate(const TreeRestore& tr, size_t index);
+// session or group, calls `before_children` (copy-on-write: the memory its children inherit),
+// creates its children (each runs RunChild and never returns here), joins its group once the
+// tree exists, and, for a zombie, exits with its status. Returns when the process may rebuild
+// itself.
+Status TreeChildCreate(const TreeRestore& tr, size_t index,
+                       const std::function<Status()>& before_children);
 // Reports the process ready and waits until the cryo parent has seized it.
 Status TreeChildReady(const TreeRestore& tr, size_t index);
 

@@ -74,7 +74,7 @@ def without_tracker(snap):
 
 STATS_PHASES = ("capture_seconds", "memory_scan_seconds", "memory_copy_seconds", "write_seconds")
 STATS_COUNTS = ("pages_scanned", "pages_written", "pages_skipped", "pages_unchanged",
-                "pages_zero", "bytes_written", "bytes_content")
+                "pages_zero", "pages_inherited", "bytes_written", "bytes_content")
 
 
 def check_stats(images, stats):
@@ -97,7 +97,8 @@ def check_stats(images, stats):
             fail(f"{k} missing")
     if stats["pages_scanned"] == 0 or stats["pages_scanned"] < stats["pages_written"]:
         fail("no page scanned, or more written than scanned")
-    skipped = stats["pages_scanned"] - stats["pages_written"] - stats["pages_unchanged"]
+    skipped = (stats["pages_scanned"] - stats["pages_written"] - stats["pages_unchanged"] -
+               stats["pages_inherited"])
     if stats["pages_skipped"] != skipped or stats["pages_zero"] > skipped:
         fail("skipped pages do not add up")
     if stats["bytes_content"] != stats["pages_written"] * 4096:
