@@ -280,9 +280,15 @@ Result<MemoryPlan> PlanMemory(model::Process& p, std::span<const UffdOwner> owne
     UffdOwner owner = i < owners.size() ? owners[i] : UffdOwner::kNone;
     bool readable = (v.prot & PROT_READ) != 0;
     stats.pages_scanned += v.length() >> 12;
-    std::vector<mem::PageRange> data;
-    CRYO_TRYV_CTX(mem::ScanDataPages(pagemap.get(), v.start, v.end, data, &stats.pages_zero),
-                  "pid {}", p.pid);
+    // A final dump (tracking ends with it) needs no re-protection: one walk finds the data pages
+    // and those written since the parent round (hot ranges, unprotected, among them).
+    bool final_round = round != nullptr && round->tracker != nullptr && owner == UffdOwner::kOurs &&
+                       !round->track_new;
+    std::vector<mem::PageRange> data, final_written;
+    CRYO_TRYV_CTX(
+        mem::ScanDataAndWritten(pagemap.get(), v.start, v.end, data,
+                                final_round ? &final_written : nullptr, &stats.pages_zero),
+        "pid {}", p.pid);
     auto shared = CRYO_TRY_CTX(cow.Shared(v, data), "pid {}", p.pid);
     auto store = [&](mem::PageRange r) -> Status {
       b.Store(r, readable);
@@ -293,8 +299,10 @@ Result<MemoryPlan> PlanMemory(model::Process& p, std::span<const UffdOwner> owne
       continue;
     }
     if (owner == UffdOwner::kOurs) {
-      auto written =
-          CRYO_TRY_CTX(WrittenPages(*round, pagemap.get(), v.start, v.end, stats), "pid {}", p.pid);
+      auto written = final_round
+                         ? std::move(final_written)
+                         : CRYO_TRY_CTX(WrittenPages(*round, pagemap.get(), v.start, v.end, stats),
+                                        "pid {}", p.pid);
       log::Debug("{:#x}-{:#x}: {} data runs, {} written runs{}", v.start, v.end, data.size(),
                  written.size(),
                  written.empty() ? "" : fmt::format(" from {:#x}", written[0].start));

@@ -15,7 +15,7 @@
 namespace cryo::mem {
 namespace {
 
-constexpr uint64_t kBatchBytes = 8ull << 20;
+constexpr uint64_t kBatchBytes = 1ull << 20;
 
 // A staging buffer, pre-faulted once so that copies into it never take page faults.
 class Staging {

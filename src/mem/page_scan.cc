@@ -52,6 +52,11 @@ Status AppendSwappedData(int pagemap_fd, PageRange r, std::vector<PageRange>& ou
 
 Status ScanDataPages(int pagemap_fd, uint64_t start, uint64_t end, std::vector<PageRange>& out,
                      uint64_t* zero_pages) {
+  return ScanDataAndWritten(pagemap_fd, start, end, out, nullptr, zero_pages);
+}
+
+Status ScanDataAndWritten(int pagemap_fd, uint64_t start, uint64_t end, std::vector<PageRange>& out,
+                          std::vector<PageRange>* written, uint64_t* zero_pages) {
   constexpr size_t kVec = 4096;
   page_region regions[kVec];
   uint64_t pos = start;
@@ -69,6 +74,7 @@ Status ScanDataPages(int pagemap_fd, uint64_t start, uint64_t end, std::vector<P
     arg.category_mask = not_wanted;
     arg.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
     arg.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_PFNZERO;
+    if (written != nullptr) arg.return_mask |= PAGE_IS_WRITTEN;
     long n = ::ioctl(pagemap_fd, PAGEMAP_SCAN, &arg);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return ErrnoError("PAGEMAP_SCAN {:#x}-{:#x}", pos, end);
@@ -76,10 +82,20 @@ Status ScanDataPages(int pagemap_fd, uint64_t start, uint64_t end, std::vector<P
       PageRange r{regions[i].start, regions[i].end};
       if (regions[i].categories & PAGE_IS_PFNZERO) {
         *zero_pages += r.pages();
-      } else if (regions[i].categories & PAGE_IS_PRESENT) {
+        continue;
+      }
+      size_t first = out.size();
+      if (regions[i].categories & PAGE_IS_PRESENT) {
         Append(out, r);
       } else {
         CRYO_TRYV(AppendSwappedData(pagemap_fd, r, out));
+      }
+      if (written != nullptr && (regions[i].categories & PAGE_IS_WRITTEN)) {
+        // The data pieces just added (the first may have grown an earlier range: clip it).
+        for (size_t k = first == 0 ? 0 : first - 1; k < out.size(); k++) {
+          uint64_t s = std::max(out[k].start, r.start), e = std::min(out[k].end, r.end);
+          if (s < e) Append(*written, {s, e});
+        }
       }
     }
     if (arg.walk_end <= pos) break;  // no progress: nothing more to find

@@ -24,6 +24,11 @@ struct PageRange {
 Status ScanDataPages(int pagemap_fd, uint64_t start, uint64_t end, std::vector<PageRange>& out,
                      uint64_t* zero_pages = nullptr);
 
+// ScanDataPages that also appends to `written` (if not null) the data pages whose userfaultfd
+// write-protection is gone (PAGE_IS_WRITTEN), in the same walk; nothing is re-protected.
+Status ScanDataAndWritten(int pagemap_fd, uint64_t start, uint64_t end, std::vector<PageRange>& out,
+                          std::vector<PageRange>* written, uint64_t* zero_pages = nullptr);
+
 // /proc/PID/pagemap entries, one per page (Documentation/admin-guide/mm/pagemap.rst).
 struct PagemapEntry {
   uint64_t raw = 0;

@@ -55,6 +55,30 @@ TEST_F(UffdTrackerTest, ReportsWrittenPagesOnceAndReprotects) {
   ASSERT_TRUE(tracker_->Untrack(base_, base_ + 32 * kPage));
 }
 
+// The final dump's single walk: data pages and, among them, the written ones; nothing re-armed.
+TEST_F(UffdTrackerTest, OneWalkFindsDataAndWrittenWithoutReprotecting) {
+  for (int i = 0; i < 8; i++) mem_[i * kPage] = 1;
+  ASSERT_TRUE(*tracker_->Track(base_, base_ + 32 * kPage));
+  mem_[2 * kPage] = 2;
+  mem_[3 * kPage] = 2;
+  mem_[20 * kPage] = 3;
+  (void)mem_[25 * kPage];  // a read of a protected hole: the zero page, no data
+  std::vector<PageRange> data, written;
+  uint64_t zero = 0;
+  ASSERT_TRUE(ScanDataAndWritten(pagemap_.get(), base_, base_ + 32 * kPage, data, &written, &zero));
+  std::vector<PageRange> want_data = {{base_, base_ + 8 * kPage},
+                                      {base_ + 20 * kPage, base_ + 21 * kPage}};
+  std::vector<PageRange> want_written = {{base_ + 2 * kPage, base_ + 4 * kPage},
+                                         {base_ + 20 * kPage, base_ + 21 * kPage}};
+  EXPECT_EQ(data, want_data);
+  EXPECT_EQ(written, want_written);
+  // Not re-armed: the re-protecting scan still sees the same writes.
+  written.clear();
+  ASSERT_TRUE(ScanWrittenAndReprotect(pagemap_.get(), base_, base_ + 32 * kPage, written));
+  EXPECT_EQ(written, want_written);
+  ASSERT_TRUE(tracker_->Untrack(base_, base_ + 32 * kPage));
+}
+
 // A hot range: unprotected, so the scan reports it written whole (whether written or not) and a
 // scan re-arms it, after which only new writes show.
 TEST_F(UffdTrackerTest, UnprotectedRangeReadsAsWrittenUntilRearmedByAScan) {
