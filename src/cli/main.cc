@@ -122,7 +122,20 @@ int main(int argc, char** argv) {
                     "restore established TCP connections and remove their network lock");
   restore->add_flag("-j,--shell-job", restore_opts.shell_job,
                     "give the process this terminal (it was dumped with --shell-job)");
+  restore->add_flag("--lazy-pages", restore_opts.lazy_pages,
+                    "let the processes run before their memory is in: `cryo lazy-pages -D DIR` "
+                    "delivers it");
   AddCommon(restore, common);
+
+  auto* lazy = app.add_subcommand("lazy-pages",
+                                  "deliver the memory of processes restored with --lazy-pages");
+  cryo::restore::LazyPagesOptions lazy_opts;
+  lazy->add_option("-D,--images-dir", lazy_opts.images_dir, "image directory")->required();
+  lazy->add_option("--wait", lazy_opts.wait_seconds,
+                   "seconds to wait for every process to be handed over (default 60)");
+  lazy->add_option("--fill-delay", lazy_opts.fill_delay_seconds,
+                   "seconds to answer only faults before filling the rest (default 0)");
+  AddCommon(lazy, common);
 
   auto* show = app.add_subcommand("show", "print an image directory or file as JSON");
   std::string show_path;
@@ -153,6 +166,7 @@ int main(int argc, char** argv) {
   if (*dump) return cryo::cli::RunDump(dump_opts);
   if (*pre_dump) return cryo::cli::RunPreDump(pre_opts);
   if (*restore) return cryo::cli::RunRestore(restore_opts);
+  if (*lazy) return cryo::cli::RunLazyPages(lazy_opts);
   if (*show) return cryo::cli::RunShow(show_path);
   if (*merge) return cryo::cli::RunMerge(merge_dir, merge_c);
   return 2;

@@ -13,6 +13,15 @@ int RunRestore(const restore::RestoreOptions& opts) {
   return opts.detach ? 0 : r->exit_status;
 }
 
+int RunLazyPages(const restore::LazyPagesOptions& opts) {
+  auto r = restore::RunLazyPages(opts);
+  if (!r) {
+    fmt::print(stderr, "cryo lazy-pages: {}\n", r.error().Message());
+    return 1;
+  }
+  return 0;
+}
+
 int RunMerge(const std::string& dir, const std::optional<image::CompressOptions>& compress) {
   auto stats = image::MergeChain(dir, compress);
   if (!stats) {

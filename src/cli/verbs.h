@@ -7,6 +7,7 @@
 
 #include "dump/dump.h"
 #include "dump/pre_dump.h"
+#include "restore/lazy_daemon.h"
 #include "restore/restore.h"
 
 namespace cryo::cli {
@@ -15,5 +16,6 @@ int RunDump(const dump::DumpOptions& opts);
 int RunPreDump(const dump::PreDumpOptions& opts);
 int RunMerge(const std::string& dir, const std::optional<image::CompressOptions>& compress);
 int RunRestore(const restore::RestoreOptions& opts);
+int RunLazyPages(const restore::LazyPagesOptions& opts);
 
 }  // namespace cryo::cli

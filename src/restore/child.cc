@@ -22,6 +22,7 @@
 #include "base/unique_fd.h"
 #include "restore/fd_kinds.h"
 #include "restore/fd_tty.h"
+#include "restore/lazy.h"
 #include "restore/tree.h"
 #include "restorer/abi.h"
 #include "restorer/blob.h"
@@ -108,7 +109,8 @@ Status PremapInherited(const model::Process& p, const PremapSlot& s) {
 }
 
 Status PremapAndFill(const model::Process& p, const Plan& plan, int pages_fd,
-                     const image::PageChain* chain, const ShmemObjects* shmem) {
+                     const image::PageChain* chain, const ShmemObjects* shmem,
+                     const std::vector<bool>* lazy) {
   for (const PremapSlot& s : plan.premap) {
     const model::Vma& v = p.vmas[s.vma_index];
     if (s.inherit_from != 0) {
@@ -141,6 +143,10 @@ Status PremapAndFill(const model::Process& p, const Plan& plan, int pages_fd,
     }
     const model::Vma& v = p.vmas[plan.premap[slot].vma_index];
     uint64_t base = plan.premap[slot].addr - v.start;
+    if ((run.flags & model::kPagePresent) && lazy != nullptr &&
+        (*lazy)[plan.premap[slot].vma_index]) {
+      continue;  // delivered by the lazy-pages daemon
+    }
     if (run.flags & model::kPagePresent) {
       jobs.push_back({base + run.vaddr, run.nr_pages << 12, run.offset, &readers[0]});
       total += run.nr_pages << 12;
@@ -508,7 +514,8 @@ Status BuildMemory(const ChildContext& ctx) {
   UniqueFd pages(::openat(ctx.dir_fd, p.pages_file.c_str(), O_RDONLY | O_CLOEXEC));
   if (!pages.valid()) return ErrnoError("open {}", p.pages_file);
   CRYO_TRYV(ReserveKeepRegion(plan));
-  CRYO_TRYV(PremapAndFill(p, plan, pages.get(), ctx.chain, ctx.shmem));
+  const auto* lazy = ctx.tree->lazy_vmas.empty() ? nullptr : &ctx.tree->lazy_vmas[ctx.index];
+  CRYO_TRYV(PremapAndFill(p, plan, pages.get(), ctx.chain, ctx.shmem, lazy));
   const Plan* parent = ctx.index == 0 ? nullptr : &ctx.tree->plans[ctx.tree->parents[ctx.index]];
   if (parent != nullptr && !parent->cow_slots.empty() &&
       ::munmap(reinterpret_cast<void*>(parent->keep_start), parent->keep_end - parent->keep_start) <
@@ -516,6 +523,20 @@ Status BuildMemory(const ChildContext& ctx) {
     return ErrnoError("unmap the parent's premap area");
   }
   return {};
+}
+
+// Lazy restore: the premapped slots holding lazy pages go to the daemon with a userfaultfd that
+// serves them (restore/lazy.h); the blob's moves reach it as UFFD_EVENT_REMAP.
+Status HandOverLazyAreas(const ChildContext& ctx) {
+  if (ctx.tree->lazy_vmas.empty()) return {};
+  const std::vector<bool>& lazy = ctx.tree->lazy_vmas[ctx.index];
+  std::vector<LazyArea> areas;
+  for (const PremapSlot& s : ctx.plan->premap) {
+    const model::Vma& v = ctx.process->vmas[s.vma_index];
+    if (lazy[s.vma_index]) areas.push_back({s.addr, v.start, v.length()});
+  }
+  if (areas.empty()) return {};
+  return HandOverToDaemon(ctx.tree->lazy_socket, ctx.process->pid, areas);
 }
 
 // Around the creation of the children of a process that fills its memory first: only the slots
@@ -550,6 +571,8 @@ Status ChildSteps(const ChildContext& ctx, int& error_fd) {
   } else {
     CRYO_TRYV(BuildMemory(ctx));
   }
+  // Only now, with the children created: they must not inherit the registration.
+  CRYO_TRYV(HandOverLazyAreas(ctx));
   struct rlimit nofile {};
   if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
     nofile.rlim_cur = nofile.rlim_max;

@@ -16,6 +16,9 @@ struct RestoreOptions {
   // -j: the image's controlling-terminal fds get the restoring cryo's terminal, and the process
   // becomes its foreground group if it was at dump. Without it such an image is refused.
   bool shell_job = false;
+  // --lazy-pages: private anonymous memory written since the last pre-dump is left to the
+  // lazy-pages daemon (restore/lazy_daemon.h) listening in the image directory.
+  bool lazy_pages = false;
 };
 
 struct RestoreResult {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "base/error.h"
@@ -65,6 +66,10 @@ struct TreeRestore {
   size_t control_bytes = 0;
   std::map<uint32_t, int> shared_fds;   // shared_file id -> fd number every process inherits
   const ShmemObjects* shmem = nullptr;  // the tree's shared-memory objects (restore/shmem.h)
+  // Lazy restore (restore/lazy.h): by process index, which vmas hold lazy pages (not filled, but
+  // registered with a userfaultfd handed to the daemon at lazy_socket); empty without it.
+  std::vector<std::vector<bool>> lazy_vmas;
+  std::string lazy_socket;
   pid_t host_pid = 0;
   pid_t host_pgid = 0;  // the group and session a root that led neither inherits
   pid_t host_sid = 0;

@@ -122,6 +122,8 @@ class VictimTest:
         if args.tcp_established:
             self.h.cryo_extra = {"dump": ["--tcp-established"], "restore": ["--tcp-established"]}
         self.peer = None  # with --peer: the TCP client outside the tree (tcp_peer.py)
+        self.lazy_daemon = None  # `cryo lazy-pages` serving the next restore (lazy modes)
+        self.lazy_images = None  # predump-lazy: the final image, restored lazily
 
     def check_nft(self):
         """--tcp-established tests need the network lock's nft command."""
@@ -316,7 +318,8 @@ class VictimTest:
     def restore(self, images, detach):
         """Starts `cryo restore`, waits until pid runs again with the state recorded before the
         first dump. Returns the cryo Proc (running unless detach)."""
-        argv = self.h.cryo_cmd("restore", "-D", images, *(["-d"] if detach else []))
+        lazy = ["--lazy-pages"] if self.lazy_daemon is not None else []
+        argv = self.h.cryo_cmd("restore", "-D", images, *(["-d"] if detach else []), *lazy)
         e2elib.log_cmd(argv)
         p = self.h.start("cryo restore" + (" -d" if detach else ""), argv, cwd=self.h.workdir)
         limit = time.monotonic() + self.h.remaining(e2elib.CRYO_TIMEOUT)
@@ -364,7 +367,55 @@ class VictimTest:
             self.expect_no_net_lock()
         return p
 
+    def start_lazy_daemon(self, images):
+        """Starts `cryo lazy-pages` on the image; the next restore uses it (--lazy-pages)."""
+        delay = ["--fill-delay", str(self.args.fill_delay)] if self.args.fill_delay else []
+        argv = self.h.cryo_cmd("lazy-pages", "-D", images, *delay)
+        e2elib.log_cmd(argv)
+        self.lazy_daemon = self.h.start("cryo lazy-pages", argv, cwd=self.h.workdir)
+        sock = os.path.join(images, "lazy-pages.sock")
+        limit = time.monotonic() + 10
+        while not os.path.exists(sock):
+            if self.lazy_daemon.poll() is not None or time.monotonic() > limit:
+                raise TestFailure(f"cryo lazy-pages never listened on {sock}")
+            time.sleep(0.01)
+
+    def expect_lazy_done(self, images):
+        """The daemon delivered every lazy page and exited by itself."""
+        rc = self.lazy_daemon.wait(self.h.remaining(e2elib.CRYO_TIMEOUT))
+        if rc != 0:
+            raise TestFailure(f"cryo lazy-pages: {e2elib.describe_status(rc)}: "
+                              f"{e2elib.last_line(self.lazy_daemon.stderr)}")
+        with open(os.path.join(images, "stats-lazy.json")) as f:
+            stats = json.load(f)
+        if stats["processes"] > 0 and stats["pages_on_fault"] + stats["pages_background"] == 0:
+            raise TestFailure(f"cryo lazy-pages delivered no page: {stats}")
+        log(f"lazy-pages: {stats['processes']} processes, {stats['faults']} faults, "
+            f"{stats['pages_on_fault']} pages on fault, {stats['pages_background']} in the "
+            f"background, {stats['forks']} forks, {stats['events']} events")
+
     # --- modes --------------------------------------------------------------------------------
+
+    def mode_lazy(self):
+        """Restore with --lazy-pages: the victim runs before its memory is in and checks it;
+        the daemon delivers the rest and exits."""
+        self.h.check_cryo_binary()
+        self.before = self.start_victim()
+        images = self.h.path("images")
+        self.dump(images)
+        self.wait_tree_gone(self.pid, proc=self.victim_proc)
+        self.start_lazy_daemon(images)
+        restorer = self.restore(images, detach=False)
+        self.go()
+        self.expect_pass(restorer, "restored victim")
+        self.expect_lazy_done(images)
+
+    def mode_predump_lazy(self):
+        """Pre-dump rounds, an incremental dump, then a lazy restore: pages of the parent
+        images come eagerly, only those written after the last round are lazy."""
+        self.lazy_images = self.h.path("images")
+        self.mode_predump()
+        self.expect_lazy_done(self.lazy_images)
 
     def mode_plain(self):
         self.h.check_cryo_binary()
@@ -463,6 +514,8 @@ class VictimTest:
         self.wait_tree_gone(self.pid, proc=self.victim_proc)
         if self.args.steps:
             self.check_chain_and_merge(final, rounds)
+        if self.lazy_images is not None:
+            self.start_lazy_daemon(final)
         restorer = self.restore(final, detach=False)
         self.go()
         self.expect_pass(restorer, "victim restored from the incremental dump")
@@ -759,6 +812,8 @@ MODES = {
     "leave-running": VictimTest.mode_leave_running,
     "redump": VictimTest.mode_redump,
     "predump": VictimTest.mode_predump,
+    "lazy": VictimTest.mode_lazy,
+    "predump-lazy": VictimTest.mode_predump_lazy,
     "fail-predump-exited": VictimTest.mode_fail_predump_exited,
     "fail-seccomp-strict": VictimTest.mode_fail_seccomp_strict,
     "fail-stale-parent": VictimTest.mode_fail_stale_parent,
@@ -780,6 +835,8 @@ def main():
     ap.add_argument("--victim", help="victim executable")
     ap.add_argument("--victim-arg", action="append", default=[], help="argument before <workdir>")
     ap.add_argument("--mode", required=True, choices=sorted(MODES))
+    ap.add_argument("--fill-delay", type=float, default=0,
+                    help="lazy modes: seconds the daemon answers only faults (its --fill-delay)")
     ap.add_argument("--steps", action="store_true", help="the victim follows the step protocol")
     ap.add_argument("--tcp-established", action="store_true",
                     help="dump and restore with --tcp-established")

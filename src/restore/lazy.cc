@@ -1,0 +1,160 @@
+#include "restore/lazy.h"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "sys/compat_uapi.h"
+
+namespace cryo::restore {
+namespace {
+
+// Vmas of process `index` that a child inherits pages from (model::InheritSource of a child's
+// vma with INHERITED runs).
+std::vector<bool> CowSources(const model::ProcessTree& tree, size_t index) {
+  const model::Process& p = tree.processes[index];
+  std::vector<bool> out(p.vmas.size(), false);
+  for (const model::Process& c : tree.processes) {
+    if (c.zombie || c.ppid != p.pid || &c == &p) continue;
+    auto run = c.pagemap.begin();
+    for (const model::Vma& v : c.vmas) {
+      bool inherits = false;
+      for (; run != c.pagemap.end() && run->vaddr < v.end; ++run) {
+        inherits = inherits || (run->vaddr >= v.start && (run->flags & model::kPageInherited));
+      }
+      if (!inherits) continue;
+      if (const model::Vma* src = model::InheritSource(p.vmas, v)) out[src - p.vmas.data()] = true;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<bool> LazyVmas(const model::ProcessTree& tree, size_t index) {
+  const model::Process& p = tree.processes[index];
+  std::vector<bool> cow = CowSources(tree, index);
+  constexpr uint32_t kNotLazy = model::kVmaLocked | model::kVmaUffdMissing | model::kVmaUffdWp |
+                                model::kVmaUffdMinor | model::kVmaUffdRegistered;
+  std::vector<bool> out(p.vmas.size(), false);
+  auto run = p.pagemap.begin();
+  for (size_t i = 0; i < p.vmas.size(); i++) {
+    const model::Vma& v = p.vmas[i];
+    bool present = false;
+    for (; run != p.pagemap.end() && run->vaddr < v.end; ++run) {
+      present = present || (run->vaddr >= v.start && (run->flags & model::kPagePresent));
+    }
+    out[i] = present && v.kind == model::VmaKind::kAnonPrivate && v.shmem_id == 0 &&
+             !(v.flags & kNotLazy) && !cow[i];
+  }
+  return out;
+}
+
+std::vector<mem::PageRange> LazyPages(const model::ProcessTree& tree, size_t index) {
+  const model::Process& p = tree.processes[index];
+  std::vector<bool> lazy = LazyVmas(tree, index);
+  std::vector<mem::PageRange> out;
+  size_t vi = 0;
+  for (const model::PageRun& r : p.pagemap) {
+    if (!(r.flags & model::kPagePresent)) continue;
+    while (vi < p.vmas.size() && p.vmas[vi].end <= r.vaddr) vi++;
+    if (vi == p.vmas.size() || !lazy[vi]) continue;
+    mem::PageRange pr{r.vaddr, r.vaddr + (r.nr_pages << 12)};
+    if (!out.empty() && out.back().end == pr.start) {
+      out.back().end = pr.end;
+    } else {
+      out.push_back(pr);
+    }
+  }
+  return out;
+}
+
+std::string LazySocketPath(const std::string& images_dir) {
+  return images_dir + "/lazy-pages.sock";
+}
+
+uint64_t LazyUffdFeatures() {
+  return UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_REMOVE |
+         UFFD_FEATURE_EVENT_UNMAP;
+}
+
+Status HandOverToDaemon(const std::string& socket_path, pid_t pid,
+                        const std::vector<LazyArea>& areas) {
+  if (areas.size() > kMaxLazyAreas) {
+    return MakeError(ErrorKind::kUnsupported, "{} lazy areas (at most {})", areas.size(),
+                     kMaxLazyAreas);
+  }
+  UniqueFd uffd(static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK)));
+  if (!uffd.valid()) return ErrnoError("userfaultfd for lazy restore");
+  uffdio_api api{};
+  api.api = UFFD_API;
+  api.features = LazyUffdFeatures();
+  if (::ioctl(uffd.get(), UFFDIO_API, &api) < 0) {
+    return ErrnoError("UFFDIO_API with the events lazy restore follows ({:#x})",
+                      LazyUffdFeatures());
+  }
+  for (const LazyArea& a : areas) {
+    uffdio_register reg{};
+    reg.range.start = a.addr;
+    reg.range.len = a.len;
+    reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+    if (::ioctl(uffd.get(), UFFDIO_REGISTER, &reg) < 0) {
+      return ErrnoError("register lazy area {:#x}-{:#x}", a.image_start, a.image_start + a.len);
+    }
+  }
+
+  UniqueFd sock(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  if (!sock.valid()) return ErrnoError("socket");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket_path.size() >= sizeof addr.sun_path) {
+    return MakeError(ErrorKind::kInvalidArg, "lazy-pages socket path too long: {}", socket_path);
+  }
+  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
+  if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+    return ErrnoError("connect to the lazy-pages daemon at {} (is `cryo lazy-pages` running?)",
+                      socket_path);
+  }
+  LazyHello hello;
+  hello.pid = pid;
+  hello.area_count = static_cast<uint32_t>(areas.size());
+  std::vector<std::byte> msg(sizeof hello + areas.size() * sizeof(LazyArea));
+  std::memcpy(msg.data(), &hello, sizeof hello);
+  if (!areas.empty()) {
+    std::memcpy(msg.data() + sizeof hello, areas.data(), areas.size() * sizeof(LazyArea));
+  }
+  iovec iov{msg.data(), msg.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = control;
+  mh.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  int fd = uffd.get();
+  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  if (::sendmsg(sock.get(), &mh, MSG_NOSIGNAL) != static_cast<ssize_t>(msg.size())) {
+    return ErrnoError("hand pid {}'s userfaultfd to the lazy-pages daemon", pid);
+  }
+  LazyReply reply;
+  ssize_t n = ::recv(sock.get(), &reply, sizeof reply, 0);
+  if (n != static_cast<ssize_t>(sizeof reply) || reply.magic != kLazyMagic) {
+    return MakeError(ErrorKind::kInternal, "the lazy-pages daemon did not acknowledge pid {}", pid);
+  }
+  if (reply.status != 0) {
+    reply.message[sizeof reply.message - 1] = 0;
+    return SysError(reply.status,
+                    fmt::format("the lazy-pages daemon refused pid {}: {}", pid, reply.message));
+  }
+  return {};
+}
+
+}  // namespace cryo::restore

@@ -1,0 +1,68 @@
+// Lazy restore (docs/lazy-pages.md): which pages a restored process gets after it runs, and the
+// hand-over of its userfaultfd to the lazy-pages daemon (`cryo lazy-pages`, restore/lazy_daemon.h).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "base/unique_fd.h"
+#include "mem/page_scan.h"
+#include "model/process.h"
+
+namespace cryo::restore {
+
+// The pages of process `index` (live) that lazy restore leaves to the daemon, in image addresses,
+// sorted and merged: the PRESENT runs of private anonymous mappings (userfaultfd's MISSING mode
+// serves no other private kind) that are neither locked, nor registered with the process's own
+// userfaultfd, nor the source of pages a child inherits (those are filled before the child is
+// created, so it shares them). Pages in parent images (pre-dump) are always filled before the
+// process runs: only what changed after the last pre-dump is lazy.
+std::vector<mem::PageRange> LazyPages(const model::ProcessTree& tree, size_t index);
+
+// Whether vma `i` of process `index` holds lazy pages (then it is registered whole).
+std::vector<bool> LazyVmas(const model::ProcessTree& tree, size_t index);
+
+// The daemon's socket in an image directory.
+std::string LazySocketPath(const std::string& images_dir);
+
+// One registered area at hand-over: `len` bytes at `addr` (where the restore child premapped them)
+// hold image addresses [image_start, image_start + len). The blob's mremaps move them later; the
+// daemon follows through UFFD_EVENT_REMAP.
+struct LazyArea {
+  uint64_t addr = 0;
+  uint64_t image_start = 0;
+  uint64_t len = 0;
+};
+
+// The userfaultfd features lazy restore uses: every non-cooperative event, so that the daemon
+// follows forks, moves, unmaps and discards of areas it has not filled yet.
+uint64_t LazyUffdFeatures();
+
+// In the restore child (target mm, root credentials, before the blob): creates the userfaultfd,
+// registers `areas` with it (MISSING mode) and hands it to the daemon listening at `socket_path`,
+// then waits for the daemon's acknowledgement. The fd is closed again here: the daemon holds it.
+Status HandOverToDaemon(const std::string& socket_path, pid_t pid,
+                        const std::vector<LazyArea>& areas);
+
+// The wire format of the hand-over (SOCK_SEQPACKET, one message with the uffd in SCM_RIGHTS),
+// shared with the daemon. The reply is one LazyReply.
+inline constexpr uint32_t kLazyMagic = 0x4c5a5931;  // "LZY1"
+struct LazyHello {
+  uint32_t magic = kLazyMagic;
+  int32_t pid = 0;
+  uint32_t area_count = 0;
+  uint32_t reserved = 0;
+  // followed by area_count LazyArea
+};
+struct LazyReply {
+  uint32_t magic = kLazyMagic;
+  int32_t status = 0;  // 0, or an errno value
+  char message[248] = {};
+};
+inline constexpr size_t kMaxLazyAreas = 4096;
+
+}  // namespace cryo::restore

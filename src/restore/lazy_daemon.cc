@@ -1,0 +1,557 @@
+#include "restore/lazy_daemon.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "base/io.h"
+#include "base/log.h"
+#include "base/stopwatch.h"
+#include "image/image_dir.h"
+#include "image/pages_file.h"
+#include "image/tree_io.h"
+#include "restore/lazy.h"
+#include "sys/compat_uapi.h"
+
+namespace cryo::restore {
+namespace {
+
+using Clock = SteadyClock;
+constexpr uint64_t kPage = 4096;
+constexpr uint64_t kFaultReadAhead = 16;    // pages copied with a faulting one, if lazy too
+constexpr uint64_t kBackgroundBatch = 512;  // pages per background UFFDIO_COPY (2 MiB)
+
+// Sorted disjoint [start, end) ranges.
+class IntervalSet {
+ public:
+  void Insert(uint64_t s, uint64_t e) {
+    if (s >= e) return;
+    auto it = m_.upper_bound(s);
+    if (it != m_.begin() && std::prev(it)->second >= s) {
+      --it;
+      s = it->first;
+      e = std::max(e, it->second);
+      it = m_.erase(it);
+    }
+    while (it != m_.end() && it->first <= e) {
+      e = std::max(e, it->second);
+      it = m_.erase(it);
+    }
+    m_[s] = e;
+  }
+  void Erase(uint64_t s, uint64_t e) {
+    if (s >= e) return;
+    auto it = m_.upper_bound(s);
+    if (it != m_.begin() && std::prev(it)->second > s) --it;
+    while (it != m_.end() && it->first < e) {
+      uint64_t a = it->first, b = it->second;
+      it = m_.erase(it);
+      if (a < s) m_[a] = s;
+      if (b > e) {
+        m_[e] = b;
+        break;
+      }
+    }
+  }
+  bool Contains(uint64_t a) const {
+    auto it = m_.upper_bound(a);
+    return it != m_.begin() && std::prev(it)->second > a;
+  }
+  // The end of the range holding `a` (which it contains).
+  uint64_t EndOf(uint64_t a) const { return std::prev(m_.upper_bound(a))->second; }
+  bool empty() const { return m_.empty(); }
+  std::pair<uint64_t, uint64_t> First() const { return *m_.begin(); }
+
+ private:
+  std::map<uint64_t, uint64_t> m_;
+};
+
+// The lazy content of one process of the image.
+struct Source {
+  const model::Process* p = nullptr;
+  UniqueFd fd;
+  std::unique_ptr<image::PagesReader> reader;
+  std::vector<mem::PageRange> lazy;
+  // The byte offset of image page `a` in the pages file's content, and how many bytes from
+  // there stay in the same run (a PRESENT run holds `a`: it is lazy).
+  std::pair<uint64_t, uint64_t> Offset(uint64_t a) const {
+    auto it = std::upper_bound(p->pagemap.begin(), p->pagemap.end(), a,
+                               [](uint64_t x, const model::PageRun& r) { return x < r.vaddr; });
+    const model::PageRun& r = *std::prev(it);
+    return {r.offset + (a - r.vaddr), r.vaddr + (r.nr_pages << 12) - a};
+  }
+};
+
+// A registered area: `len` bytes now at `cur` hold image addresses from `image`.
+struct Area {
+  uint64_t cur = 0;
+  uint64_t image = 0;
+  uint64_t len = 0;
+};
+
+struct Target {
+  pid_t pid = 0;  // 0: a child followed through a fork
+  UniqueFd uffd;
+  const Source* source = nullptr;
+  std::vector<Area> areas;
+  IntervalSet pending;  // image addresses not delivered yet
+  IntervalSet view;     // image addresses whose content is still the image's (not discarded)
+  bool gone = false;
+
+  const Area* ByCur(uint64_t a) const {
+    for (const Area& x : areas) {
+      if (a >= x.cur && a < x.cur + x.len) return &x;
+    }
+    return nullptr;
+  }
+  const Area* ByImage(uint64_t a) const {
+    for (const Area& x : areas) {
+      if (a >= x.image && a < x.image + x.len) return &x;
+    }
+    return nullptr;
+  }
+  // Applies f(image_start, image_end) to the image addresses behind current [s, e).
+  template <typename F>
+  void EachImage(uint64_t s, uint64_t e, F f) const {
+    for (const Area& x : areas) {
+      uint64_t a = std::max(s, x.cur), b = std::min(e, x.cur + x.len);
+      if (a < b) f(x.image + (a - x.cur), x.image + (b - x.cur));
+    }
+  }
+  // Cuts the areas at s and e (current addresses), so that [s, e) is whole areas.
+  void Split(uint64_t s, uint64_t e) {
+    std::vector<Area> out;
+    for (const Area& x : areas) {
+      uint64_t cuts[] = {x.cur, std::clamp(s, x.cur, x.cur + x.len),
+                         std::clamp(e, x.cur, x.cur + x.len), x.cur + x.len};
+      for (int i = 0; i < 3; i++) {
+        if (cuts[i] < cuts[i + 1]) {
+          out.push_back({cuts[i], x.image + (cuts[i] - x.cur), cuts[i + 1] - cuts[i]});
+        }
+      }
+    }
+    areas = std::move(out);
+  }
+};
+
+enum class CopyResult { kDone, kAgain, kGone };
+
+class Daemon {
+ public:
+  explicit Daemon(const LazyPagesOptions& o) : opts_(o) {}
+
+  Status Load() {
+    dir_.emplace(CRYO_TRY(image::ImageDir::Open(opts_.images_dir)));
+    tree_ = CRYO_TRY(image::ReadTree(*dir_));
+    for (size_t i = 0; i < tree_.processes.size(); i++) {
+      const model::Process& p = tree_.processes[i];
+      if (p.zombie) continue;
+      auto s = std::make_unique<Source>();
+      s->p = &p;
+      s->lazy = LazyPages(tree_, i);
+      if (s->lazy.empty()) continue;
+      s->fd.Reset(::openat(dir_->fd(), p.pages_file.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!s->fd.valid()) return ErrnoError("open {}", p.pages_file);
+      s->reader = std::make_unique<image::PagesReader>(
+          s->fd.get(), opts_.images_dir + "/" + p.pages_file, &p.pages_compression);
+      for (const auto& r : s->lazy) lazy_pages_ += r.pages();
+      sources_[p.pid] = std::move(s);
+    }
+    return {};
+  }
+
+  Status Listen() {
+    path_ = LazySocketPath(opts_.images_dir);
+    ::unlink(path_.c_str());
+    listener_.Reset(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!listener_.valid()) return ErrnoError("socket");
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path_.size() >= sizeof addr.sun_path) {
+      return MakeError(ErrorKind::kInvalidArg, "socket path too long: {}", path_);
+    }
+    std::memcpy(addr.sun_path, path_.c_str(), path_.size() + 1);
+    mode_t old = ::umask(0077);  // the socket is for root's restore only
+    int r = ::bind(listener_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::umask(old);
+    if (r < 0) return ErrnoError("bind {}", path_);
+    if (::listen(listener_.get(), 64) < 0) return ErrnoError("listen {}", path_);
+    log::Info("lazy-pages: {} processes, {} pages ({} MiB) to deliver; listening on {}",
+              sources_.size(), lazy_pages_, lazy_pages_ >> 8, path_);
+    return {};
+  }
+
+  Result<LazyPagesStats> Run() {
+    auto t_wait = Clock::now();
+    while (received_ < sources_.size() || !targets_.empty()) {
+      CRYO_TRYV(PollOnce());
+      if (received_ < sources_.size() && SecondsSince(t_wait) > opts_.wait_seconds) {
+        return MakeError(ErrorKind::kInternal,
+                         "{} of {} processes were handed over within {} s: giving up", received_,
+                         sources_.size(), opts_.wait_seconds);
+      }
+      if (received_ > 0 && !started_) {
+        started_ = true;
+        t_start_ = Clock::now();
+      }
+      // Background work, one batch at a time: a fault never waits behind more than one.
+      bool fill = started_ && SecondsSince(t_start_) >= opts_.fill_delay_seconds;
+      for (size_t i = 0; fill && i < targets_.size(); i++) {
+        Target& t = *targets_[(next_ + i) % targets_.size()];
+        if (t.gone || t.pending.empty()) continue;
+        next_ = (next_ + i + 1) % targets_.size();
+        CRYO_TRYV(BackgroundStep(t));
+        break;
+      }
+      Reap();
+    }
+    ::unlink(path_.c_str());
+    stats_.seconds = started_ ? SecondsSince(t_start_) : 0;
+    if (background_seconds_ > 0) {
+      stats_.background_gibps =
+          static_cast<double>(stats_.pages_background * kPage) / (1 << 30) / background_seconds_;
+    }
+    if (!fault_us_.empty()) {
+      std::sort(fault_us_.begin(), fault_us_.end());
+      stats_.fault_us_median = fault_us_[fault_us_.size() / 2];
+      stats_.fault_us_p99 = fault_us_[std::min(fault_us_.size() - 1, fault_us_.size() * 99 / 100)];
+    }
+    return stats_;
+  }
+
+ private:
+  bool HasPending() const {
+    if (started_ && SecondsSince(t_start_) < opts_.fill_delay_seconds) return false;
+    return std::any_of(targets_.begin(), targets_.end(),
+                       [](const auto& t) { return !t->gone && !t->pending.empty(); });
+  }
+
+  Status PollOnce() {
+    std::vector<pollfd> fds;
+    fds.push_back({listener_.get(), POLLIN, 0});
+    for (const auto& c : conns_) fds.push_back({c.get(), POLLIN, 0});
+    for (const auto& t : targets_) fds.push_back({t->uffd.get(), POLLIN, 0});
+    int timeout = HasPending() ? 0 : 200;
+    int n = ::poll(fds.data(), fds.size(), timeout);
+    if (n < 0 && errno != EINTR) return ErrnoError("poll");
+    if (n <= 0) return {};
+    size_t k = 1;
+    const size_t polled_targets = targets_.size();  // hand-overs and forks add more below
+    std::vector<UniqueFd> keep;
+    for (auto& c : conns_) {
+      short rev = fds[k++].revents;
+      if (rev & (POLLIN | POLLHUP | POLLERR)) {
+        HandleHello(c.get());  // one message per connection, answered; then closed
+      } else {
+        keep.push_back(std::move(c));
+      }
+    }
+    conns_ = std::move(keep);
+    if (fds[0].revents & POLLIN) {  // polled from the next round on
+      int c = ::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+      if (c >= 0) conns_.emplace_back(c);
+    }
+    for (size_t i = 0; i < polled_targets; i++) {
+      short rev = fds[k++].revents;
+      if (rev & POLLIN) CRYO_TRYV(ReadEvents(*targets_[i]));
+      if (rev & (POLLERR | POLLHUP)) targets_[i]->gone = true;
+    }
+    return {};
+  }
+
+  void Reply(int fd, int status, const std::string& msg) {
+    LazyReply r;
+    r.status = status;
+    std::strncpy(r.message, msg.c_str(), sizeof r.message - 1);
+    (void)!::send(fd, &r, sizeof r, MSG_NOSIGNAL);
+  }
+
+  void HandleHello(int c) {
+    std::vector<std::byte> buf(sizeof(LazyHello) + kMaxLazyAreas * sizeof(LazyArea));
+    iovec iov{buf.data(), buf.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr mh{};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = control;
+    mh.msg_controllen = sizeof control;
+    ssize_t n = ::recvmsg(c, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    UniqueFd uffd;
+    for (cmsghdr* h = CMSG_FIRSTHDR(&mh); h != nullptr; h = CMSG_NXTHDR(&mh, h)) {
+      if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS &&
+          h->cmsg_len == CMSG_LEN(sizeof(int))) {
+        int fd = -1;
+        std::memcpy(&fd, CMSG_DATA(h), sizeof fd);
+        uffd.Reset(fd);
+      }
+    }
+    LazyHello hello;
+    if (n < static_cast<ssize_t>(sizeof hello) || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+      return Reply(c, EPROTO, "short or truncated hand-over message");
+    }
+    std::memcpy(&hello, buf.data(), sizeof hello);
+    if (hello.magic != kLazyMagic || hello.area_count > kMaxLazyAreas ||
+        static_cast<size_t>(n) != sizeof hello + hello.area_count * sizeof(LazyArea)) {
+      return Reply(c, EPROTO, "malformed hand-over message");
+    }
+    if (!uffd.valid()) return Reply(c, EPROTO, "no userfaultfd in the hand-over");
+    auto src = sources_.find(hello.pid);
+    if (src == sources_.end()) {
+      return Reply(c, ESRCH, fmt::format("pid {} has no lazy pages in this image", hello.pid));
+    }
+    if (std::any_of(targets_.begin(), targets_.end(),
+                    [&](const auto& t) { return t->pid == hello.pid; })) {
+      return Reply(c, EEXIST, fmt::format("pid {} was handed over already", hello.pid));
+    }
+    auto t = std::make_unique<Target>();
+    t->pid = hello.pid;
+    t->uffd = std::move(uffd);
+    t->source = src->second.get();
+    for (uint32_t i = 0; i < hello.area_count; i++) {
+      LazyArea a;
+      std::memcpy(&a, buf.data() + sizeof hello + i * sizeof a, sizeof a);
+      if (a.len == 0 || (a.addr | a.image_start | a.len) % kPage != 0) {
+        return Reply(c, EPROTO, "unaligned lazy area");
+      }
+      t->areas.push_back({a.addr, a.image_start, a.len});
+    }
+    for (const auto& r : t->source->lazy) {
+      t->pending.Insert(r.start, r.end);
+      t->view.Insert(r.start, r.end);
+    }
+    log::Debug("lazy-pages: pid {} handed over, {} areas", hello.pid, hello.area_count);
+    targets_.push_back(std::move(t));
+    received_++;
+    stats_.processes++;
+    Reply(c, 0, "");
+  }
+
+  Status ReadEvents(Target& t) {
+    for (;;) {
+      uffd_msg msg{};
+      ssize_t n = ::read(t.uffd.get(), &msg, sizeof msg);
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return {};
+      if (n < 0) return ErrnoError("read userfaultfd of pid {}", t.pid);
+      if (n == 0) {
+        t.gone = true;
+        return {};
+      }
+      if (n != sizeof msg) return MakeError(ErrorKind::kInternal, "short userfaultfd message");
+      switch (msg.event) {
+        case UFFD_EVENT_PAGEFAULT:
+          CRYO_TRYV(Fault(t, msg.arg.pagefault.address & ~(kPage - 1)));
+          break;
+        case UFFD_EVENT_FORK: {
+          auto child = std::make_unique<Target>();
+          child->uffd.Reset(static_cast<int>(msg.arg.fork.ufd));
+          ::fcntl(child->uffd.get(), F_SETFL, O_NONBLOCK);
+          child->source = t.source;
+          child->areas = t.areas;
+          child->view = t.view;
+          // Pages the parent got after its memory was copied for the child are missing there:
+          // the child gets every page whose content is still the image's (those it has already
+          // are skipped as EEXIST).
+          child->pending = t.view;
+          stats_.forks++;
+          targets_.push_back(std::move(child));
+          break;
+        }
+        case UFFD_EVENT_REMAP: {
+          uint64_t from = msg.arg.remap.from, to = msg.arg.remap.to, len = msg.arg.remap.len;
+          log::Debug("lazy-pages: pid {}: remap {:#x} -> {:#x}, {} bytes", t.pid, from, to, len);
+          t.Split(from, from + len);
+          for (Area& a : t.areas) {
+            if (a.cur >= from && a.cur < from + len) a.cur = a.cur - from + to;
+          }
+          stats_.events++;
+          break;
+        }
+        case UFFD_EVENT_REMOVE:
+        case UFFD_EVENT_UNMAP: {
+          uint64_t s = msg.arg.remove.start, e = msg.arg.remove.end;
+          log::Debug("lazy-pages: pid {}: {} {:#x}-{:#x}", t.pid,
+                     msg.event == UFFD_EVENT_UNMAP ? "unmap" : "remove", s, e);
+          // Discarded: those pages read as zeros now, never as the image's content.
+          t.EachImage(s, e, [&](uint64_t a, uint64_t b) {
+            t.pending.Erase(a, b);
+            t.view.Erase(a, b);
+          });
+          if (msg.event == UFFD_EVENT_UNMAP) {
+            t.Split(s, e);
+            std::erase_if(t.areas, [&](const Area& a) { return a.cur >= s && a.cur < e; });
+          }
+          stats_.events++;
+          break;
+        }
+        default:
+          break;
+      }
+    }
+  }
+
+  // Copies image pages [img, img + pages * 4096) (inside one area and one run) to the target.
+  // `copied` is set to the pages copied.
+  CopyResult CopyPages(Target& t, uint64_t img, uint64_t pages, uint64_t& copied) {
+    copied = 0;
+    const Area* a = t.ByImage(img);
+    if (a == nullptr) return CopyResult::kDone;
+    auto [off, left] = t.source->Offset(img);
+    pages = std::min({pages, left / kPage, (a->image + a->len - img) / kPage});
+    buf_.resize(pages * kPage);
+    if (auto r = t.source->reader->Read(off, {buf_.data(), buf_.size()}, cache_); !r) {
+      log::Error("lazy-pages: {}", r.error().Message());
+      return CopyResult::kGone;
+    }
+    uint64_t cur = a->cur + (img - a->image);
+    uint64_t done = 0;
+    while (done < pages) {
+      uffdio_copy c{};
+      c.dst = cur + done * kPage;
+      c.src = reinterpret_cast<uint64_t>(buf_.data() + done * kPage);
+      c.len = (pages - done) * kPage;
+      int r = ::ioctl(t.uffd.get(), UFFDIO_COPY, &c);
+      int64_t got = c.copy > 0 ? c.copy : 0;
+      done += static_cast<uint64_t>(got) / kPage;
+      if (r == 0) break;
+      if (errno == EEXIST) {
+        done++;  // already there (filled earlier, or inherited by a forked child)
+        continue;
+      }
+      if (errno == EAGAIN && got > 0) continue;  // stopped short (a page there already)
+      // EAGAIN: the address space is changing; ENOENT: the area moved (the blob's or the
+      // process's mremap) and its event is not read yet. Events first, then again.
+      if (errno == EAGAIN || errno == ENOENT) {
+        copied = done;
+        return CopyResult::kAgain;
+      }
+      log::Debug("lazy-pages: pid {}: copy to {:#x} ({} pages): {}", t.pid, c.dst, pages - done,
+                 strerror(errno));
+      copied = done;
+      return CopyResult::kGone;  // ESRCH: the process went away
+    }
+    copied = done;
+    return CopyResult::kDone;
+  }
+
+  Status Fault(Target& t, uint64_t addr) {
+    auto t0 = Clock::now();
+    stats_.faults++;
+    const Area* a = t.ByCur(addr);
+    uint64_t img = a ? a->image + (addr - a->cur) : 0;
+    if (a != nullptr && t.view.Contains(img)) {
+      uint64_t pages = 1;
+      if (t.pending.Contains(img)) {
+        pages = std::min<uint64_t>(kFaultReadAhead, (t.pending.EndOf(img) - img) / kPage);
+      }
+      uint64_t copied = 0;
+      CopyResult r = CopyPages(t, img, pages, copied);
+      t.pending.Erase(img, img + copied * kPage);
+      stats_.pages_on_fault += copied;
+      if (r == CopyResult::kGone) t.gone = true;
+      Wake(t, addr);  // in case the page was there already (a copy wakes only what it fills)
+    } else {
+      uffdio_zeropage z{};
+      z.range.start = addr;
+      z.range.len = kPage;
+      if (::ioctl(t.uffd.get(), UFFDIO_ZEROPAGE, &z) < 0) {
+        if (errno == ESRCH || errno == ENOENT) t.gone = true;
+        Wake(t, addr);
+      } else {
+        stats_.zero_pages++;
+      }
+    }
+    fault_us_.push_back(SecondsSince(t0) * 1e6);
+    return {};
+  }
+
+  void Wake(Target& t, uint64_t addr) {
+    uffdio_range r{addr, kPage};
+    (void)::ioctl(t.uffd.get(), UFFDIO_WAKE, &r);
+  }
+
+  Status BackgroundStep(Target& t) {
+    auto [s, e] = t.pending.First();
+    if (t.ByImage(s) == nullptr) {  // unmapped since: nothing to deliver there
+      t.pending.Erase(s, e);
+      return {};
+    }
+    auto t0 = Clock::now();
+    uint64_t copied = 0;
+    CopyResult r = CopyPages(t, s, std::min<uint64_t>(kBackgroundBatch, (e - s) / kPage), copied);
+    background_seconds_ += SecondsSince(t0);
+    t.pending.Erase(s, s + copied * kPage);
+    stats_.pages_background += copied;
+    if (r == CopyResult::kGone) t.gone = true;
+    return {};
+  }
+
+  // Targets done: every page delivered (their userfaultfd is closed, which unregisters it), or
+  // the process went away.
+  void Reap() {
+    std::erase_if(targets_, [](const auto& t) { return t->gone || t->pending.empty(); });
+    if (next_ >= targets_.size()) next_ = 0;
+  }
+
+  LazyPagesOptions opts_;
+  std::optional<image::ImageDir> dir_;
+  model::ProcessTree tree_;
+  std::map<pid_t, std::unique_ptr<Source>> sources_;
+  uint64_t lazy_pages_ = 0;
+  std::string path_;
+  UniqueFd listener_;
+  std::vector<UniqueFd> conns_;
+  std::vector<std::unique_ptr<Target>> targets_;
+  size_t received_ = 0;
+  size_t next_ = 0;
+  bool started_ = false;
+  Clock::time_point t_start_;
+  std::vector<std::byte> buf_;
+  image::BlockCache cache_;
+  LazyPagesStats stats_;
+  std::vector<double> fault_us_;
+  double background_seconds_ = 0;
+};
+
+Status WriteStats(const std::string& dir, const LazyPagesStats& s) {
+  nlohmann::json j = {{"processes", s.processes},
+                      {"forks", s.forks},
+                      {"faults", s.faults},
+                      {"pages_on_fault", s.pages_on_fault},
+                      {"pages_background", s.pages_background},
+                      {"zero_pages", s.zero_pages},
+                      {"events", s.events},
+                      {"fault_us_median", s.fault_us_median},
+                      {"fault_us_p99", s.fault_us_p99},
+                      {"background_gibps", s.background_gibps},
+                      {"seconds", s.seconds}};
+  return WriteWholeFile(dir + "/stats-lazy.json", j.dump(2) + "\n");
+}
+
+}  // namespace
+
+Result<LazyPagesStats> RunLazyPages(const LazyPagesOptions& opts) {
+  Daemon d(opts);
+  CRYO_TRYV(d.Load());
+  CRYO_TRYV(d.Listen());
+  auto stats = CRYO_TRY(d.Run());
+  if (auto s = WriteStats(opts.images_dir, stats); !s) log::Warn("{}", s.error().Message());
+  log::Info(
+      "lazy-pages: {} processes ({} forked), {} faults, {} pages on fault, {} in the background "
+      "({:.2f} GiB/s), {} zero pages, in {:.3f} s",
+      stats.processes, stats.forks, stats.faults, stats.pages_on_fault, stats.pages_background,
+      stats.background_gibps, stats.zero_pages, stats.seconds);
+  return stats;
+}
+
+}  // namespace cryo::restore
