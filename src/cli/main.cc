@@ -98,6 +98,11 @@ int main(int argc, char** argv) {
                  "with --leave-running: keep tracking writes for a later incremental round");
   dump->add_flag("--tcp-established", dump_opts.tcp_established,
                  "dump established TCP connections (repair mode under a network lock)");
+  dump->add_flag("--lazy-pages", dump_opts.lazy_pages,
+                 "post-copy: leave memory in the frozen process and serve it on --port");
+  dump->add_option("--address", dump_opts.address,
+                   "with --lazy-pages: address to serve on (default 127.0.0.1)");
+  dump->add_option("--port", dump_opts.port, "with --lazy-pages: TCP port to serve on");
   CompressCli dump_compress;
   AddCompress(dump, dump_compress);
   AddCommon(dump, common);
@@ -133,6 +138,8 @@ int main(int argc, char** argv) {
   lazy->add_option("-D,--images-dir", lazy_opts.images_dir, "image directory")->required();
   lazy->add_option("--wait", lazy_opts.wait_seconds,
                    "seconds to wait for every process to be handed over (default 60)");
+  lazy->add_option("--page-server", lazy_opts.page_server,
+                   "ADDRESS:PORT of `cryo dump --lazy-pages` holding the pages the image lacks");
   lazy->add_option("--fill-delay", lazy_opts.fill_delay_seconds,
                    "seconds to answer only faults before filling the rest (default 0)");
   AddCommon(lazy, common);

@@ -21,6 +21,7 @@
 #include "dump/fd_inet.h"
 #include "dump/fd_kinds.h"
 #include "dump/fd_tty.h"
+#include "dump/page_server.h"
 #include "dump/shape.h"
 #include "dump/stats.h"
 #include "dump/tracking.h"
@@ -29,6 +30,7 @@
 #include "image/image_dir.h"
 #include "image/inventory.h"
 #include "image/tree_io.h"
+#include "mem/page_wire.h"
 #include "proc/stat.h"
 #include "proc/status.h"
 #include "proc/tasks.h"
@@ -132,7 +134,8 @@ Result<MemoryPlan> PlanMemberRound(const DumpOptions& opts, const ptrace::Tracee
 Status DumpTree(const image::ImageDir& dir, const DumpOptions& opts, FrozenTree& frozen,
                 const std::vector<TrackingState>& parents,
                 std::vector<std::unique_ptr<MemberTracker>>& trackers,
-                std::vector<std::unique_ptr<InetSession>>& inet, DumpStats& stats) {
+                std::vector<std::unique_ptr<InetSession>>& inet, DumpStats& stats,
+                std::map<pid_t, std::vector<mem::PageRange>>& lazy) {
   CRYO_TRYV(frozen.CheckSessionsAndGroups());
   // A lone process refuses a pipe or socket whose other end left it; in a tree such an end is
   // looked for in the other members (dump/tree_fds.h).
@@ -182,12 +185,21 @@ Status DumpTree(const image::ImageDir& dir, const DumpOptions& opts, FrozenTree&
     CRYO_TRYV(CheckTerminalFds(p, opts.shell_job));  // dump/fd_tty.h
     // Its parent, if a live member already captured (members come parents first): the pages
     // they still share copy-on-write are stored once, in the parent's image.
+    // (Not with post-copy: a parent's lazy pages are not in place when its children are made.)
     const model::Process* tree_parent = nullptr;
     for (const model::Process& q : tree.processes) {
-      if (q.pid == p.ppid && !q.zombie) tree_parent = &q;
+      if (q.pid == p.ppid && !q.zombie && !opts.lazy_pages) tree_parent = &q;
     }
     auto plan = CRYO_TRY_CTX(PlanMemberRound(opts, leader, p, owners, parent, mt, mem, tree_parent),
                              "pid {}", m.pid);
+    if (opts.lazy_pages) {
+      auto left = LeaveLazy(p, plan);
+      uint64_t pages = 0;
+      for (const auto& r : left) pages += r.pages();
+      mem.pages_lazy += pages;
+      mem.pages_written -= pages;
+      if (!left.empty()) lazy[p.pid] = std::move(left);
+    }
     CRYO_TRYV(CopyMemory(dir.fd(), p, plan, mem));
     if (mt.tracker) next.push_back(mt.next);
     tree.processes.push_back(std::move(p));
@@ -200,6 +212,42 @@ Status DumpTree(const image::ImageDir& dir, const DumpOptions& opts, FrozenTree&
   for (auto& g : fresh_guards) g->Keep();
   stats.write_seconds = SecondsSince(t_write);
   return {};
+}
+
+// Post-copy: with the image written, serves the frozen tree's lazy pages until the lazy-pages
+// daemon has them all, then kills the tree. If the daemon never asked for a page (it could not
+// connect, or failed before restoring anything), the tree is resumed instead: nothing runs
+// elsewhere yet. Once a page went out, the restored copy depends on this one: killed either way.
+Result<DumpStats> ServeAndEnd(const DumpOptions& opts, const image::ImageDir& dir, int listener,
+                              FrozenTree& tree, std::vector<std::unique_ptr<InetSession>>& inet,
+                              const std::map<pid_t, std::vector<mem::PageRange>>& lazy,
+                              DumpStats& stats, Clock::time_point t_start,
+                              Clock::time_point t_frozen) {
+  stats.frozen_seconds = SecondsSince(t_frozen);  // until the image is complete
+  stats.total_seconds = SecondsSince(t_start);
+  CRYO_TRYV(WriteStats(dir, stats));
+  log::Info("pid {}: {} pages left lazy; serving them on {} port {}", opts.pid, stats.pages_lazy,
+            opts.address, opts.port);
+  ServeStats served;
+  if (auto s = ServeLazyPages(listener, lazy, served); !s) {
+    if (served.requests == 0) {
+      for (auto& i : inet) (void)i->Resumed();
+      (void)tree.Release();
+      return Wrapped(std::move(s).error(),
+                     fmt::format("post-copy failed before any page was sent; pid {} was resumed "
+                                 "here",
+                                 opts.pid));
+    }
+    (void)tree.Kill();
+    for (auto& i : inet) i->Killed();
+    return Wrapped(std::move(s).error(),
+                   fmt::format("post-copy failed after {} pages were sent; pid {} was killed "
+                               "here (its restored copy cannot get the rest)",
+                               served.bytes / 4096, opts.pid));
+  }
+  CRYO_TRYV(tree.Kill());
+  for (auto& s : inet) s->Killed();
+  return stats;
 }
 
 }  // namespace
@@ -218,6 +266,16 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
     parents = CRYO_TRY(ReadParentTrackingTree(opts.images_dir, *opts.prev_images_dir, pid));
   }
 
+  std::optional<UniqueFd> listener;
+  if (opts.lazy_pages) {
+    if (opts.leave_running || opts.track_mem) {
+      return MakeError(ErrorKind::kInvalidArg,
+                       "--lazy-pages serves the memory of the frozen process: not with "
+                       "--leave-running or --track-mem");
+    }
+    if (opts.port == 0) return MakeError(ErrorKind::kInvalidArg, "--lazy-pages needs --port");
+    listener.emplace(CRYO_TRY(mem::WireListen(opts.address, opts.port)));  // before freezing
+  }
   bool stopped = shape.state == 'T';
   FrozenTree tree = CRYO_TRY(FrozenTree::Freeze(pid, stopped));
   auto t_frozen = Clock::now();
@@ -225,7 +283,10 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   // repair mode and removes the network lock first.
   std::vector<std::unique_ptr<InetSession>> inet;
   std::vector<std::unique_ptr<MemberTracker>> trackers;
-  CRYO_TRYV(DumpTree(dir, opts, tree, parents, trackers, inet, stats));
+  std::map<pid_t, std::vector<mem::PageRange>> lazy;
+  CRYO_TRYV(DumpTree(dir, opts, tree, parents, trackers, inet, stats, lazy));
+  if (opts.lazy_pages)
+    return ServeAndEnd(opts, dir, listener->get(), tree, inet, lazy, stats, t_start, t_frozen);
   // Frozen time ends when the processes run again or are killed; waiting for a killed process to
   // release its memory (tens of ms per GiB) is not time it spends frozen.
   stats.frozen_seconds = SecondsSince(t_frozen);

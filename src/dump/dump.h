@@ -28,6 +28,12 @@ struct DumpOptions {
   // -j: the process's controlling terminal is the caller's (a shell job); restore gives it the
   // restoring cryo's terminal. Without it such a process is refused.
   bool shell_job = false;
+  // --lazy-pages (post-copy, docs/page-server.md): pages lazy restore can deliver are not
+  // copied; the frozen processes serve them on `address`:`port` to `cryo lazy-pages
+  // --page-server` and are killed once it has them all.
+  bool lazy_pages = false;
+  std::string address = "127.0.0.1";
+  uint16_t port = 0;
 };
 
 struct DumpStats {
@@ -43,6 +49,7 @@ struct DumpStats {
   uint64_t pages_unchanged = 0;  // holding data not written since the parent image: not stored
   uint64_t pages_hot = 0;        // in hot ranges (see TrackingState::hot): stored every round
   uint64_t pages_inherited = 0;  // a tree parent's very pages (copy-on-write): not stored
+  uint64_t pages_lazy = 0;       // left in the process for the page server (--lazy-pages)
   // Shared-memory objects (stored whole in every dump) and their content, in pages-shmem.img.
   uint64_t shmem_objects = 0;
   uint64_t shmem_bytes = 0;

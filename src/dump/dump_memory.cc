@@ -342,6 +342,41 @@ Result<MemoryPlan> PlanMemory(model::Process& p, std::span<const UffdOwner> owne
   return plan;
 }
 
+std::vector<mem::PageRange> LeaveLazy(model::Process& p, MemoryPlan& plan) {
+  std::vector<mem::PageRange> lazy;
+  std::vector<mem::CopySource> kept;
+  uint64_t offset = 0;
+  size_t vi = 0;
+  auto src = plan.sources.begin();
+  for (model::PageRun& r : p.pagemap) {
+    if (!(r.flags & model::kPagePresent)) continue;
+    uint64_t end = r.vaddr + (r.nr_pages << 12);
+    while (vi < p.vmas.size() && p.vmas[vi].end <= r.vaddr) vi++;
+    bool leave = vi < p.vmas.size() && model::LazyEligible(p.vmas[vi]);
+    // The sources of this run (RouteSharedPages may have cut it): file offsets inside it.
+    for (; src != plan.sources.end() && src->file_offset < r.offset + (end - r.vaddr); ++src) {
+      if (leave) continue;
+      mem::CopySource s = *src;
+      s.file_offset = offset + (s.file_offset - r.offset);
+      kept.push_back(s);
+    }
+    if (leave) {
+      r.flags = model::kPageLazy;
+      r.offset = 0;
+      if (!lazy.empty() && lazy.back().end == r.vaddr) {
+        lazy.back().end = end;
+      } else {
+        lazy.push_back({r.vaddr, end});
+      }
+    } else {
+      r.offset = offset;
+      offset += end - r.vaddr;
+    }
+  }
+  plan.sources = std::move(kept);
+  return lazy;
+}
+
 Status CopyMemory(int dir_fd, model::Process& p, const MemoryPlan& plan, MemoryStats& stats,
                   bool running) {
   auto t1 = Clock::now();

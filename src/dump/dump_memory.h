@@ -23,6 +23,7 @@ struct MemoryStats {
   uint64_t pages_hot = 0;        // pages of hot ranges: unprotected, stored every round
   uint64_t pages_zero = 0;       // mapping the shared zero page (read, never written): skipped
   uint64_t pages_inherited = 0;  // the tree parent's very pages (copy-on-write): not stored
+  uint64_t pages_lazy = 0;       // left to the page server (post-copy): not stored
   uint64_t bytes_written = 0;    // size of the pages file
   uint64_t bytes_content = 0;    // page content stored: bytes_written before compression
   model::PageCodec codec = model::PageCodec::kNone;
@@ -66,6 +67,12 @@ struct MemoryPlan {
 Result<MemoryPlan> PlanMemory(model::Process& p, std::span<const UffdOwner> owners,
                               TrackingRound* round, MemoryStats& stats,
                               const model::Process* tree_parent = nullptr);
+// Post-copy (dump --lazy-pages): the PRESENT runs of mappings lazy restore can serve
+// (model::LazyEligible) become LAZY runs with no content in the image, served from the frozen
+// process later (dump/page_server.h); their copies leave the plan, the others' file offsets
+// close up. Returns the ranges left lazy.
+std::vector<mem::PageRange> LeaveLazy(model::Process& p, MemoryPlan& plan);
+
 // Copies the plan into pages-<pid>.img of directory `dir_fd`, compressed in blocks on the copy
 // workers if the plan says so (then recorded in p.pages_compression). `running`: the process was
 // resumed after the plan (pre-dump); pages it dropped since are stored as zeros (see

@@ -36,6 +36,7 @@ Status WriteStats(const image::ImageDir& dir, const DumpStats& s) {
       {"pages_unchanged", s.pages_unchanged},
       {"pages_hot", s.pages_hot},
       {"pages_inherited", s.pages_inherited},
+      {"pages_lazy", s.pages_lazy},
       {"shmem_objects", s.shmem_objects},
       {"shmem_bytes", s.shmem_bytes},
       {"pages_zero", s.pages_zero},
@@ -56,8 +57,10 @@ void AddMemoryStats(DumpStats& s, const MemoryStats& m) {
   s.pages_unchanged = m.pages_unchanged;
   s.pages_hot = m.pages_hot;
   s.pages_inherited = m.pages_inherited;
+  s.pages_lazy = m.pages_lazy;
   s.pages_zero = m.pages_zero;
-  s.pages_skipped = m.pages_scanned - m.pages_written - m.pages_unchanged - m.pages_inherited;
+  s.pages_skipped =
+      m.pages_scanned - m.pages_written - m.pages_unchanged - m.pages_inherited - m.pages_lazy;
   s.bytes_written = m.bytes_written;
   s.bytes_content = m.bytes_content;
   s.compression = image::CodecName(m.codec);

@@ -301,6 +301,17 @@ Status ValidatePagemap(const model::Process& p, uint64_t pages_size) {
     prev_end = end;
     CRYO_TRYV(CheckRunFlags(r, i));
     CRYO_TRYV(CheckRunInVma(p.vmas, r.vaddr, end, i));
+    if (r.flags == model::kPageLazy) {  // served by the page server: only where lazy restore can
+      auto v =
+          std::prev(std::upper_bound(p.vmas.begin(), p.vmas.end(), r.vaddr,
+                                     [](uint64_t a, const model::Vma& x) { return a < x.start; }));
+      if (!model::LazyEligible(*v) && v->shmem_id == 0) {  // (a shmem id is refused below)
+        return Corrupt(
+            "page run {} at {:#x}: lazy content in a mapping lazy restore cannot "
+            "serve",
+            i, r.vaddr);
+      }
+    }
     if (!(r.flags & model::kPagePresent)) continue;
     uint64_t len = r.nr_pages * kPageSize;
     if (!PageAligned(r.offset) || r.offset > pages_size || len > pages_size - r.offset) {

@@ -557,6 +557,13 @@ TEST_F(HostileImage, InheritedPagesNeedAParentMappingTheyCanComeFrom) {
   ExpectRejected("pagemap-102.img", "no mapping they can come from");
 }
 
+TEST_F(HostileImage, PageServerContentOnlyWhereLazyRestoreServes) {
+  // Run 0 lies in a private file mapping: userfaultfd cannot serve it after the process runs.
+  Replace("pagemap-100.img", 0, EncodePagemap,
+          [](model::Process& p) { p.pagemap[0].flags = model::kPageLazy; });
+  ExpectRejected("pagemap-100.img", "lazy content in a mapping lazy restore cannot serve");
+}
+
 TEST(Validate, WhatAMappingCanInheritFrom) {
   using model::Vma;
   using model::VmaKind;

@@ -98,6 +98,15 @@ inline const Vma* InheritSource(const std::vector<Vma>& parent, const Vma& c) {
   return nullptr;
 }
 
+// Whether lazy restore can deliver pages of `v` after the process runs (userfaultfd MISSING mode
+// serves private anonymous memory only; locked memory and the process's own userfaultfd areas
+// are filled before it runs).
+inline bool LazyEligible(const Vma& v) {
+  constexpr uint32_t kNotLazy =
+      kVmaLocked | kVmaUffdMissing | kVmaUffdWp | kVmaUffdMinor | kVmaUffdRegistered;
+  return v.kind == VmaKind::kAnonPrivate && v.shmem_id == 0 && !(v.flags & kNotLazy);
+}
+
 // Where a run of pages' content is. Flags are a bitset of PageFlag.
 enum PageFlag : uint32_t {
   kPagePresent = 1u << 0,   // content is in this image's pages file at `offset`

@@ -39,18 +39,19 @@ std::vector<bool> CowSources(const model::ProcessTree& tree, size_t index) {
 std::vector<bool> LazyVmas(const model::ProcessTree& tree, size_t index) {
   const model::Process& p = tree.processes[index];
   std::vector<bool> cow = CowSources(tree, index);
-  constexpr uint32_t kNotLazy = model::kVmaLocked | model::kVmaUffdMissing | model::kVmaUffdWp |
-                                model::kVmaUffdMinor | model::kVmaUffdRegistered;
   std::vector<bool> out(p.vmas.size(), false);
   auto run = p.pagemap.begin();
   for (size_t i = 0; i < p.vmas.size(); i++) {
     const model::Vma& v = p.vmas[i];
-    bool present = false;
+    bool present = false, remote = false;
     for (; run != p.pagemap.end() && run->vaddr < v.end; ++run) {
-      present = present || (run->vaddr >= v.start && (run->flags & model::kPagePresent));
+      if (run->vaddr < v.start) continue;
+      present = present || (run->flags & model::kPagePresent);
+      remote = remote || IsRemoteRun(*run);
     }
-    out[i] = present && v.kind == model::VmaKind::kAnonPrivate && v.shmem_id == 0 &&
-             !(v.flags & kNotLazy) && !cow[i];
+    // Pages only the page server holds make the vma lazy whatever else (validation refuses
+    // them where lazy restore cannot serve them).
+    out[i] = remote || (present && model::LazyEligible(v) && !cow[i]);
   }
   return out;
 }
@@ -61,7 +62,7 @@ std::vector<mem::PageRange> LazyPages(const model::ProcessTree& tree, size_t ind
   std::vector<mem::PageRange> out;
   size_t vi = 0;
   for (const model::PageRun& r : p.pagemap) {
-    if (!(r.flags & model::kPagePresent)) continue;
+    if (!(r.flags & model::kPagePresent) && !IsRemoteRun(r)) continue;
     while (vi < p.vmas.size() && p.vmas[vi].end <= r.vaddr) vi++;
     if (vi == p.vmas.size() || !lazy[vi]) continue;
     mem::PageRange pr{r.vaddr, r.vaddr + (r.nr_pages << 12)};

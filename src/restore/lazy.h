@@ -23,6 +23,9 @@ namespace cryo::restore {
 // process runs: only what changed after the last pre-dump is lazy.
 std::vector<mem::PageRange> LazyPages(const model::ProcessTree& tree, size_t index);
 
+// A run whose content only the page server has (a post-copy dump, `dump --lazy-pages`).
+inline bool IsRemoteRun(const model::PageRun& r) { return r.flags == model::kPageLazy; }
+
 // Whether vma `i` of process `index` holds lazy pages (then it is registered whole).
 std::vector<bool> LazyVmas(const model::ProcessTree& tree, size_t index);
 

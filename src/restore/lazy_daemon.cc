@@ -21,6 +21,8 @@
 #include "image/image_dir.h"
 #include "image/pages_file.h"
 #include "image/tree_io.h"
+#include "image/validate.h"
+#include "mem/page_wire.h"
 #include "restore/lazy.h"
 #include "sys/compat_uapi.h"
 
@@ -77,12 +79,66 @@ class IntervalSet {
   std::map<uint64_t, uint64_t> m_;
 };
 
+// The source of a post-copy dump (`cryo dump --lazy-pages`), asked one range at a time.
+class Remote {
+ public:
+  Status Connect(const std::string& host_port) {
+    peer_ = host_port;
+    fd_ = CRYO_TRY(mem::WireConnect(host_port));
+    mem::WireFrame hello;
+    hello.type = static_cast<uint16_t>(mem::WireType::kHello);
+    CRYO_TRYV(mem::WireSend(fd_.get(), hello));
+    auto r = CRYO_TRY(mem::WireRecv(fd_.get(), peer_));
+    if (r.type != static_cast<uint16_t>(mem::WireType::kHello)) {
+      return MakeError(ErrorKind::kCorruptImage, "page server {} did not answer HELLO", peer_);
+    }
+    return {};
+  }
+  Status Get(pid_t pid, uint64_t addr, std::span<std::byte> out) {
+    mem::WireFrame get;
+    get.type = static_cast<uint16_t>(mem::WireType::kGet);
+    get.pid = pid;
+    get.addr = addr;
+    get.len = out.size();
+    CRYO_TRYV(mem::WireSend(fd_.get(), get));
+    auto r = CRYO_TRY(mem::WireRecv(fd_.get(), peer_));
+    if (r.type != static_cast<uint16_t>(mem::WireType::kData) || r.pid != pid || r.addr != addr ||
+        r.len != out.size()) {
+      return MakeError(ErrorKind::kCorruptImage,
+                       "page server {}: answer to pid {} {:#x} (+{}) does not match it", peer_, pid,
+                       addr, out.size());
+    }
+    bytes_ += out.size();
+    return mem::WireRecvPayload(fd_.get(), out, peer_);
+  }
+  void Done() {
+    mem::WireFrame done;
+    done.type = static_cast<uint16_t>(mem::WireType::kDone);
+    (void)mem::WireSend(fd_.get(), done);
+  }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  std::string peer_;
+  UniqueFd fd_;
+  uint64_t bytes_ = 0;
+};
+
 // The lazy content of one process of the image.
 struct Source {
   const model::Process* p = nullptr;
   UniqueFd fd;
   std::unique_ptr<image::PagesReader> reader;
+  Remote* remote = nullptr;  // for LAZY-only runs
   std::vector<mem::PageRange> lazy;
+  // Image bytes [a, a + out.size()), inside one run.
+  Status Read(uint64_t a, std::span<std::byte> out, image::BlockCache& cache) const {
+    auto it = std::upper_bound(p->pagemap.begin(), p->pagemap.end(), a,
+                               [](uint64_t x, const model::PageRun& r) { return x < r.vaddr; });
+    const model::PageRun& r = *std::prev(it);
+    if (IsRemoteRun(r)) return remote->Get(p->pid, a, out);
+    return reader->Read(r.offset + (a - r.vaddr), out, cache);
+  }
   // The byte offset of image page `a` in the pages file's content, and how many bytes from
   // there stay in the same run (a PRESENT run holds `a`: it is lazy).
   std::pair<uint64_t, uint64_t> Offset(uint64_t a) const {
@@ -161,10 +217,26 @@ class Daemon {
       s->p = &p;
       s->lazy = LazyPages(tree_, i);
       if (s->lazy.empty()) continue;
-      s->fd.Reset(::openat(dir_->fd(), p.pages_file.c_str(), O_RDONLY | O_CLOEXEC));
-      if (!s->fd.valid()) return ErrnoError("open {}", p.pages_file);
-      s->reader = std::make_unique<image::PagesReader>(
-          s->fd.get(), opts_.images_dir + "/" + p.pages_file, &p.pages_compression);
+      bool remote = std::any_of(p.pagemap.begin(), p.pagemap.end(), IsRemoteRun);
+      if (remote) {
+        if (opts_.page_server.empty()) {
+          return MakeError(ErrorKind::kInvalidArg,
+                           "pid {}: the image is a post-copy dump (its pages are on the source): "
+                           "give --page-server ADDRESS:PORT",
+                           p.pid);
+        }
+        if (!remote_) {
+          remote_ = std::make_unique<Remote>();
+          CRYO_TRYV(remote_->Connect(opts_.page_server));
+        }
+        s->remote = remote_.get();
+      }
+      if (image::NeedsPagesFile(p)) {
+        s->fd.Reset(::openat(dir_->fd(), p.pages_file.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!s->fd.valid()) return ErrnoError("open {}", p.pages_file);
+        s->reader = std::make_unique<image::PagesReader>(
+            s->fd.get(), opts_.images_dir + "/" + p.pages_file, &p.pages_compression);
+      }
       for (const auto& r : s->lazy) lazy_pages_ += r.pages();
       sources_[p.pid] = std::move(s);
     }
@@ -217,6 +289,10 @@ class Daemon {
       Reap();
     }
     ::unlink(path_.c_str());
+    if (!failure_.empty()) {
+      return MakeError(ErrorKind::kInternal, "pages could not be delivered: {}", failure_);
+    }
+    if (remote_) remote_->Done();
     stats_.seconds = started_ ? SecondsSince(t_start_) : 0;
     if (background_seconds_ > 0) {
       stats_.background_gibps =
@@ -406,11 +482,12 @@ class Daemon {
     copied = 0;
     const Area* a = t.ByImage(img);
     if (a == nullptr) return CopyResult::kDone;
-    auto [off, left] = t.source->Offset(img);
+    uint64_t left = t.source->Offset(img).second;
     pages = std::min({pages, left / kPage, (a->image + a->len - img) / kPage});
     buf_.resize(pages * kPage);
-    if (auto r = t.source->reader->Read(off, {buf_.data(), buf_.size()}, cache_); !r) {
+    if (auto r = t.source->Read(img, {buf_.data(), buf_.size()}, cache_); !r) {
       log::Error("lazy-pages: {}", r.error().Message());
+      failure_ = r.error().Message();
       return CopyResult::kGone;
     }
     uint64_t cur = a->cur + (img - a->image);
@@ -507,6 +584,8 @@ class Daemon {
   std::optional<image::ImageDir> dir_;
   model::ProcessTree tree_;
   std::map<pid_t, std::unique_ptr<Source>> sources_;
+  std::unique_ptr<Remote> remote_;
+  std::string failure_;  // a source failed: the processes waiting for those pages cannot go on
   uint64_t lazy_pages_ = 0;
   std::string path_;
   UniqueFd listener_;

@@ -19,6 +19,9 @@ struct LazyPagesOptions {
   // Background fill starts this long after the first hand-over (faults are answered at once):
   // leaves the pages to the process's own faults first, as when it needs some early.
   double fill_delay_seconds = 0;
+  // ADDRESS:PORT of the source (`cryo dump --lazy-pages`) for pages the image holds as LAZY
+  // only; empty: every lazy page is in the image's pages files.
+  std::string page_server;
 };
 
 struct LazyPagesStats {

@@ -176,6 +176,14 @@ Result<RestoreResult> Restore(const RestoreOptions& opts) {
   auto dir = CRYO_TRY(image::ImageDir::Open(opts.images_dir));
   model::ProcessTree tree = CRYO_TRY(image::ReadTree(dir));
   image::Inventory inv = CRYO_TRY(image::ReadInventory(dir));
+  for (const model::Process& p : tree.processes) {
+    if (!opts.lazy_pages && std::any_of(p.pagemap.begin(), p.pagemap.end(), IsRemoteRun)) {
+      return MakeError(ErrorKind::kInvalidArg,
+                       "pid {}: the image is a post-copy dump whose pages are on its source: "
+                       "restore with --lazy-pages, `cryo lazy-pages --page-server` serving them",
+                       p.pid);
+    }
+  }
   std::vector<std::optional<image::PageChain>> chains(tree.processes.size());
   for (size_t i = 0; i < tree.processes.size(); i++) {
     const model::Process& p = tree.processes[i];

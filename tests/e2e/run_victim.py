@@ -50,6 +50,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import sys
 import time
 
@@ -109,6 +110,13 @@ def check_stats(images, stats):
     if not isinstance(ratio, (int, float)) or abs(
             ratio - stats["bytes_content"] / max(1, stats["bytes_written"])) > 1e-6:
         fail("compression_ratio is not bytes_content / bytes_written")
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sk:
+        sk.bind(("127.0.0.1", 0))
+        return sk.getsockname()[1]
 
 
 class VictimTest:
@@ -370,7 +378,8 @@ class VictimTest:
     def start_lazy_daemon(self, images):
         """Starts `cryo lazy-pages` on the image; the next restore uses it (--lazy-pages)."""
         delay = ["--fill-delay", str(self.args.fill_delay)] if self.args.fill_delay else []
-        argv = self.h.cryo_cmd("lazy-pages", "-D", images, *delay)
+        server = ["--page-server", self.args.page_server] if self.args.page_server else []
+        argv = self.h.cryo_cmd("lazy-pages", "-D", images, *delay, *server)
         e2elib.log_cmd(argv)
         self.lazy_daemon = self.h.start("cryo lazy-pages", argv, cwd=self.h.workdir)
         sock = os.path.join(images, "lazy-pages.sock")
@@ -409,6 +418,91 @@ class VictimTest:
         self.go()
         self.expect_pass(restorer, "restored victim")
         self.expect_lazy_done(images)
+
+    def mode_postcopy(self):
+        """Post-copy: `dump --lazy-pages --port P` keeps the pages in the frozen victim and serves
+        them; `lazy-pages --page-server` pulls them for a restore in a new PID namespace (the
+        frozen source still holds the PIDs here, as it would on the source host). The source is
+        killed once every page went over."""
+        self.h.check_cryo_binary()
+        self.before = self.start_victim()
+        images = self.h.path("images")
+        port = free_port()
+        argv = self.h.cryo_cmd("dump", "-t", str(self.pid), "-D", images, "--lazy-pages",
+                               "--port", str(port))
+        e2elib.log_cmd(argv)
+        source = self.h.start("cryo dump --lazy-pages", argv, cwd=self.h.workdir)
+        stats = os.path.join(images, "stats-dump.json")
+        limit = time.monotonic() + e2elib.CRYO_TIMEOUT
+        while not os.path.exists(stats):
+            if source.poll() is not None or time.monotonic() > limit:
+                raise TestFailure(f"cryo dump --lazy-pages never finished the image: "
+                                  f"{e2elib.last_line(source.stderr)}")
+            time.sleep(0.01)
+        with open(stats) as f:
+            if json.load(f)["pages_lazy"] == 0:
+                raise TestFailure("cryo dump --lazy-pages left no page lazy")
+        if not e2elib.pid_exists(self.pid):
+            raise TestFailure("the source process is gone before its pages were served")
+        self.args.page_server = f"127.0.0.1:{port}"
+        self.start_lazy_daemon(images)
+        argv = ["unshare", "--pid", "--fork", "--mount-proc",
+                *self.h.cryo_cmd("restore", "-D", images, "--lazy-pages")]
+        e2elib.log_cmd(argv)
+        restorer = self.h.start("cryo restore --lazy-pages (new PID namespace)", argv,
+                                cwd=self.h.workdir)
+        time.sleep(0.2)
+        self.go()
+        self.expect_pass(restorer, "victim restored from the page server")
+        self.expect_lazy_done(images)
+        rc = source.wait(self.h.remaining(e2elib.CRYO_TIMEOUT))
+        if rc != 0:
+            raise TestFailure(f"cryo dump --lazy-pages: {e2elib.describe_status(rc)}: "
+                              f"{e2elib.last_line(source.stderr)}")
+        self.wait_tree_gone(self.pid, proc=self.victim_proc)
+
+    def mode_fail_postcopy_garbage(self):
+        """Post-copy peers that do not speak the protocol. The source, sent garbage instead of
+        HELLO, fails clearly and resumes the victim (no page went out); a lazy-pages daemon whose
+        page server answers garbage fails clearly before it serves anything."""
+        self.h.check_cryo_binary()
+        self.before = self.start_victim()
+        images = self.h.path("images")
+        port = free_port()
+        argv = self.h.cryo_cmd("dump", "-t", str(self.pid), "-D", images, "--lazy-pages",
+                               "--port", str(port))
+        e2elib.log_cmd(argv)
+        source = self.h.start("cryo dump --lazy-pages", argv, cwd=self.h.workdir)
+        limit = time.monotonic() + e2elib.CRYO_TIMEOUT
+        while not os.path.exists(os.path.join(images, "stats-dump.json")):
+            if source.poll() is not None or time.monotonic() > limit:
+                raise TestFailure("cryo dump --lazy-pages never finished the image")
+            time.sleep(0.01)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sk:
+            sk.sendall(b"GET / HTTP/1.0\r\n\r\n" + b"x" * 14)  # 32 bytes, not a frame
+            source.wait(self.h.remaining(e2elib.CRYO_TIMEOUT))
+        e2elib.expect_cryo_error(source, "dump", must_mention=r"not the cryo page-server "
+                                 r"protocol.*|resumed")
+        if not re.search(r"resumed here", source.stderr):
+            raise TestFailure(f"the source does not say it resumed the victim: {source.stderr}")
+        self.expect_unchanged_and_running("after the failed post-copy")
+        self.expect_tree_released("after the failed post-copy")
+
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as fake:
+            fake.bind(("127.0.0.1", 0))
+            fake.listen(1)
+            argv = self.h.cryo_cmd("lazy-pages", "-D", images, "--page-server",
+                                   f"127.0.0.1:{fake.getsockname()[1]}")
+            e2elib.log_cmd(argv)
+            daemon = self.h.start("cryo lazy-pages", argv, cwd=self.h.workdir)
+            conn, _ = fake.accept()
+            with conn:
+                conn.recv(32)
+                conn.sendall(b"\0" * 32)
+                daemon.wait(self.h.remaining(e2elib.CRYO_TIMEOUT))
+        e2elib.expect_cryo_error(daemon, "lazy-pages", must_mention="bad magic")
+        self.go()
+        self.expect_pass(self.victim_proc, "victim after the failed post-copy")
 
     def mode_predump_lazy(self):
         """Pre-dump rounds, an incremental dump, then a lazy restore: pages of the parent
@@ -814,6 +908,8 @@ MODES = {
     "predump": VictimTest.mode_predump,
     "lazy": VictimTest.mode_lazy,
     "predump-lazy": VictimTest.mode_predump_lazy,
+    "postcopy": VictimTest.mode_postcopy,
+    "fail-postcopy-garbage": VictimTest.mode_fail_postcopy_garbage,
     "fail-predump-exited": VictimTest.mode_fail_predump_exited,
     "fail-seccomp-strict": VictimTest.mode_fail_seccomp_strict,
     "fail-stale-parent": VictimTest.mode_fail_stale_parent,
@@ -835,6 +931,7 @@ def main():
     ap.add_argument("--victim", help="victim executable")
     ap.add_argument("--victim-arg", action="append", default=[], help="argument before <workdir>")
     ap.add_argument("--mode", required=True, choices=sorted(MODES))
+    ap.set_defaults(page_server=None)
     ap.add_argument("--fill-delay", type=float, default=0,
                     help="lazy modes: seconds the daemon answers only faults (its --fill-delay)")
     ap.add_argument("--steps", action="store_true", help="the victim follows the step protocol")
