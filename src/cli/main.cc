@@ -140,9 +140,31 @@ int main(int argc, char** argv) {
                    "seconds to wait for every process to be handed over (default 60)");
   lazy->add_option("--page-server", lazy_opts.page_server,
                    "ADDRESS:PORT of `cryo dump --lazy-pages` holding the pages the image lacks");
+  lazy->add_option("--page-server-fd", lazy_opts.page_server_fd,
+                   "internal (migrate-receive): an inherited, connected page-server socket");
   lazy->add_option("--fill-delay", lazy_opts.fill_delay_seconds,
                    "seconds to answer only faults before filling the rest (default 0)");
   AddCommon(lazy, common);
+
+  auto* migrate = app.add_subcommand(
+      "migrate", "move a running process to another host: pre-copy rounds, then post-copy");
+  cryo::cli::MigrateOptions migrate_opts;
+  migrate->add_option("-t,--tree", migrate_opts.pid, "pid of the process to move")->required();
+  migrate->add_option("--to", migrate_opts.to, "ADDRESS:PORT of `cryo migrate-receive`")
+      ->required();
+  migrate->add_option("--work-dir", migrate_opts.work_dir,
+                      "where the pre-dump rounds are kept (default: a new dir in /dev/shm)");
+  migrate->add_option("--max-rounds", migrate_opts.max_rounds,
+                      "pre-dump rounds at most (default 8)");
+  AddCommon(migrate, common);
+
+  auto* receive = app.add_subcommand("migrate-receive",
+                                     "receive a process sent with `cryo migrate` and run it here");
+  cryo::cli::MigrateReceiveOptions receive_opts;
+  receive->add_option("--listen", receive_opts.listen, "ADDRESS:PORT to listen on")->required();
+  receive->add_option("-D,--images-dir", receive_opts.images_dir, "where the image goes")
+      ->required();
+  AddCommon(receive, common);
 
   auto* show = app.add_subcommand("show", "print an image directory or file as JSON");
   std::string show_path;
@@ -174,6 +196,8 @@ int main(int argc, char** argv) {
   if (*pre_dump) return cryo::cli::RunPreDump(pre_opts);
   if (*restore) return cryo::cli::RunRestore(restore_opts);
   if (*lazy) return cryo::cli::RunLazyPages(lazy_opts);
+  if (*migrate) return cryo::cli::RunMigrate(migrate_opts);
+  if (*receive) return cryo::cli::RunMigrateReceive(receive_opts);
   if (*show) return cryo::cli::RunShow(show_path);
   if (*merge) return cryo::cli::RunMerge(merge_dir, merge_c);
   return 2;

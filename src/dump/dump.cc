@@ -226,10 +226,17 @@ Result<DumpStats> ServeAndEnd(const DumpOptions& opts, const image::ImageDir& di
   stats.frozen_seconds = SecondsSince(t_frozen);  // until the image is complete
   stats.total_seconds = SecondsSince(t_start);
   CRYO_TRYV(WriteStats(dir, stats));
-  log::Info("pid {}: {} pages left lazy; serving them on {} port {}", opts.pid, stats.pages_lazy,
-            opts.address, opts.port);
   ServeStats served;
-  if (auto s = ServeLazyPages(listener, lazy, served); !s) {
+  Status s;
+  if (opts.lazy_conn >= 0) {
+    s = opts.on_image ? opts.on_image(stats) : Status{};
+    if (s) s = ServeLazyPagesOn(opts.lazy_conn, lazy, served);
+  } else {
+    log::Info("pid {}: {} pages left lazy; serving them on {} port {}", opts.pid, stats.pages_lazy,
+              opts.address, opts.port);
+    s = ServeLazyPages(listener, lazy, served);
+  }
+  if (!s) {
     if (served.requests == 0) {
       for (auto& i : inet) (void)i->Resumed();
       (void)tree.Release();
@@ -246,7 +253,7 @@ Result<DumpStats> ServeAndEnd(const DumpOptions& opts, const image::ImageDir& di
                                served.bytes / 4096, opts.pid));
   }
   CRYO_TRYV(tree.Kill());
-  for (auto& s : inet) s->Killed();
+  for (auto& i : inet) i->Killed();
   return stats;
 }
 
@@ -273,8 +280,10 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
                        "--lazy-pages serves the memory of the frozen process: not with "
                        "--leave-running or --track-mem");
     }
-    if (opts.port == 0) return MakeError(ErrorKind::kInvalidArg, "--lazy-pages needs --port");
-    listener.emplace(CRYO_TRY(mem::WireListen(opts.address, opts.port)));  // before freezing
+    if (opts.lazy_conn < 0) {
+      if (opts.port == 0) return MakeError(ErrorKind::kInvalidArg, "--lazy-pages needs --port");
+      listener.emplace(CRYO_TRY(mem::WireListen(opts.address, opts.port)));  // before freezing
+    }
   }
   bool stopped = shape.state == 'T';
   FrozenTree tree = CRYO_TRY(FrozenTree::Freeze(pid, stopped));
@@ -286,7 +295,8 @@ Result<DumpStats> Dump(const DumpOptions& opts) {
   std::map<pid_t, std::vector<mem::PageRange>> lazy;
   CRYO_TRYV(DumpTree(dir, opts, tree, parents, trackers, inet, stats, lazy));
   if (opts.lazy_pages)
-    return ServeAndEnd(opts, dir, listener->get(), tree, inet, lazy, stats, t_start, t_frozen);
+    return ServeAndEnd(opts, dir, listener ? listener->get() : -1, tree, inet, lazy, stats, t_start,
+                       t_frozen);
   // Frozen time ends when the processes run again or are killed; waiting for a killed process to
   // release its memory (tens of ms per GiB) is not time it spends frozen.
   stats.frozen_seconds = SecondsSince(t_frozen);

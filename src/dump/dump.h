@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -10,6 +11,8 @@
 #include "image/pages_file.h"
 
 namespace cryo::dump {
+
+struct DumpStats;
 
 struct DumpOptions {
   pid_t pid = 0;
@@ -34,6 +37,10 @@ struct DumpOptions {
   bool lazy_pages = false;
   std::string address = "127.0.0.1";
   uint16_t port = 0;
+  // cryo migrate: serve on this connection (already made) instead of accepting on `port`, after
+  // on_image has sent the image over it.
+  int lazy_conn = -1;
+  std::function<Status(const DumpStats&)> on_image;
 };
 
 struct DumpStats {

@@ -57,6 +57,15 @@ Status ServeLazyPages(int listener, const std::map<pid_t, std::vector<mem::PageR
   if (!conn.valid()) return ErrnoError("accept the lazy-pages daemon's connection");
   int one = 1;
   (void)::setsockopt(conn.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return ServeLazyPagesOn(conn.get(), lazy, stats);
+}
+
+Status ServeLazyPagesOn(int conn_fd, const std::map<pid_t, std::vector<mem::PageRange>>& lazy,
+                        ServeStats& stats) {
+  struct Borrowed {
+    int fd;
+    int get() const { return fd; }
+  } conn{conn_fd};
   auto t0 = SteadyClock::now();
   std::string peer = PeerName(conn.get());
   log::Info("page server: {} connected", peer);

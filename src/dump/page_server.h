@@ -25,5 +25,8 @@ struct ServeStats {
 // much was served before).
 Status ServeLazyPages(int listener, const std::map<pid_t, std::vector<mem::PageRange>>& lazy,
                       ServeStats& stats);
+// The same on a connection made already (cryo migrate).
+Status ServeLazyPagesOn(int conn, const std::map<pid_t, std::vector<mem::PageRange>>& lazy,
+                        ServeStats& stats);
 
 }  // namespace cryo::dump

@@ -1,14 +1,22 @@
 #include "mem/page_wire.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <vector>
+
+#include "base/io.h"
 
 namespace cryo::mem {
 namespace {
@@ -144,7 +152,15 @@ Result<WireFrame> WireRecv(int fd, const std::string& peer) {
   switch (static_cast<WireType>(f.type)) {
     case WireType::kHello:
     case WireType::kDone:
+    case WireType::kFileEnd:
+    case WireType::kRestore:
       if (f.len != 0) return bad("payload on a frame that has none");
+      return f;
+    case WireType::kFileBegin:
+      if (f.len == 0 || f.len > 255) return bad("file name of bad length");
+      return f;
+    case WireType::kFileData:
+      if (f.len == 0 || f.len > kWireMaxPayload) return bad("file data of bad length");
       return f;
     case WireType::kGet:
     case WireType::kData:
@@ -161,6 +177,67 @@ Result<WireFrame> WireRecv(int fd, const std::string& peer) {
     }
   }
   return bad(fmt::format("unknown message type {}", f.type));
+}
+
+Status WireSendDir(int fd, const std::string& dir, const std::string& prefix,
+                   bool (*skip)(const std::string& name)) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return ErrnoError("open {}", dir);
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n == "." || n == ".." || (skip != nullptr && skip(n))) continue;
+    struct stat st {};
+    if (::fstatat(::dirfd(d), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
+      names.push_back(n);
+    }
+  }
+  ::closedir(d);
+  std::vector<std::byte> buf(1 << 20);
+  for (const std::string& n : names) {
+    UniqueFd in(::open((dir + "/" + n).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!in.valid()) return ErrnoError("open {}/{}", dir, n);
+    struct stat st {};
+    if (::fstat(in.get(), &st) < 0) return ErrnoError("stat {}/{}", dir, n);
+    std::string name = prefix + "/" + n;
+    WireFrame f;
+    f.type = static_cast<uint16_t>(WireType::kFileBegin);
+    f.addr = static_cast<uint64_t>(st.st_size);
+    f.len = name.size();
+    CRYO_TRYV(WireSend(fd, f, std::as_bytes(std::span(name))));
+    for (uint64_t off = 0; off < static_cast<uint64_t>(st.st_size);) {
+      size_t want = std::min<uint64_t>(buf.size(), static_cast<uint64_t>(st.st_size) - off);
+      CRYO_TRYV(PreadFull(in.get(), {buf.data(), want}, off, name));
+      WireFrame chunk;
+      chunk.type = static_cast<uint16_t>(WireType::kFileData);
+      chunk.addr = off;
+      chunk.len = want;
+      CRYO_TRYV(WireSend(fd, chunk, {buf.data(), want}));
+      off += want;
+    }
+    WireFrame e;
+    e.type = static_cast<uint16_t>(WireType::kFileEnd);
+    CRYO_TRYV(WireSend(fd, e));
+  }
+  return {};
+}
+
+bool WireSafeName(const std::string& name) {
+  size_t parts = 0, start = 0;
+  while (start <= name.size()) {
+    size_t end = name.find('/', start);
+    if (end == std::string::npos) end = name.size();
+    std::string part = name.substr(start, end - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    for (char c : part) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+        return false;
+      }
+    }
+    parts++;
+    start = end + 1;
+  }
+  return parts >= 1 && parts <= 2;
 }
 
 Status WireRecvPayload(int fd, std::span<std::byte> out, const std::string& peer) {

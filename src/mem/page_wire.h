@@ -25,6 +25,11 @@ enum class WireType : uint16_t {
   kData = 3,   // source -> daemon: the answer to the GET before it, `len` bytes follow
   kError = 4,  // either way: `len` bytes of message follow; the connection ends
   kDone = 5,   // daemon -> source: every page was delivered, the source may end
+  // Migration (cryo migrate -> migrate-receive), before the page traffic on the same connection:
+  kFileBegin = 6,  // an image file: payload = its relative name (dir/file), `addr` = its size
+  kFileData = 7,   // the next bytes of that file (any length up to kWireMaxPayload)
+  kFileEnd = 8,    // the file is complete
+  kRestore = 9,    // the image is complete: restore it; `addr` = µs frozen so far at the source
 };
 
 struct WireFrame {
@@ -48,6 +53,14 @@ Status WireSend(int fd, const WireFrame& f, std::span<const std::byte> payload =
 // over kWireMaxPayload, a kGet over it, an unknown type: kCorruptImage errors naming `peer`).
 // A kError frame's message becomes the error.
 Result<WireFrame> WireRecv(int fd, const std::string& peer);
+// Sends the regular files of `dir` as `prefix`/name (kFileBegin, kFileData..., kFileEnd each),
+// skipping names `skip` returns true for.
+Status WireSendDir(int fd, const std::string& dir, const std::string& prefix,
+                   bool (*skip)(const std::string& name) = nullptr);
+// A received file name is safe to create under a directory: one or two components of
+// [A-Za-z0-9._-], none empty, "." or "..".
+bool WireSafeName(const std::string& name);
+
 // Reads exactly `out.size()` payload bytes.
 Status WireRecvPayload(int fd, std::span<std::byte> out, const std::string& peer);
 

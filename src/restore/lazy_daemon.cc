@@ -82,9 +82,13 @@ class IntervalSet {
 // The source of a post-copy dump (`cryo dump --lazy-pages`), asked one range at a time.
 class Remote {
  public:
-  Status Connect(const std::string& host_port) {
-    peer_ = host_port;
-    fd_ = CRYO_TRY(mem::WireConnect(host_port));
+  Status Connect(const std::string& host_port, int fd) {
+    peer_ = fd >= 0 ? "the migration source" : host_port;
+    if (fd >= 0) {
+      fd_.Reset(fd);
+    } else {
+      fd_ = CRYO_TRY(mem::WireConnect(host_port));
+    }
     mem::WireFrame hello;
     hello.type = static_cast<uint16_t>(mem::WireType::kHello);
     CRYO_TRYV(mem::WireSend(fd_.get(), hello));
@@ -219,7 +223,7 @@ class Daemon {
       if (s->lazy.empty()) continue;
       bool remote = std::any_of(p.pagemap.begin(), p.pagemap.end(), IsRemoteRun);
       if (remote) {
-        if (opts_.page_server.empty()) {
+        if (opts_.page_server.empty() && opts_.page_server_fd < 0) {
           return MakeError(ErrorKind::kInvalidArg,
                            "pid {}: the image is a post-copy dump (its pages are on the source): "
                            "give --page-server ADDRESS:PORT",
@@ -227,7 +231,7 @@ class Daemon {
         }
         if (!remote_) {
           remote_ = std::make_unique<Remote>();
-          CRYO_TRYV(remote_->Connect(opts_.page_server));
+          CRYO_TRYV(remote_->Connect(opts_.page_server, opts_.page_server_fd));
         }
         s->remote = remote_.get();
       }

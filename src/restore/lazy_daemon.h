@@ -22,6 +22,8 @@ struct LazyPagesOptions {
   // ADDRESS:PORT of the source (`cryo dump --lazy-pages`) for pages the image holds as LAZY
   // only; empty: every lazy page is in the image's pages files.
   std::string page_server;
+  // The same, already connected (cryo migrate-receive hands its connection over): -1 for none.
+  int page_server_fd = -1;
 };
 
 struct LazyPagesStats {

@@ -1,0 +1,273 @@
+// cryo migrate / migrate-receive (docs/page-server.md, "Migration"): pre-dump rounds while the
+// process runs, each sent to the destination as it is taken, until the dirty set stops
+// shrinking; then a post-copy dump whose image goes over the same connection, a lazy restore at
+// the destination, and the remaining pages served from the frozen source on that connection.
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "base/io.h"
+#include "base/log.h"
+#include "base/stopwatch.h"
+#include "cli/verbs.h"
+#include "mem/page_wire.h"
+#include "proc/tasks.h"
+
+namespace cryo::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+Status Hello(int fd, bool first, const std::string& peer) {
+  mem::WireFrame h;
+  h.type = static_cast<uint16_t>(mem::WireType::kHello);
+  if (first) CRYO_TRYV(mem::WireSend(fd, h));
+  auto r = CRYO_TRY(mem::WireRecv(fd, peer));
+  if (r.type != static_cast<uint16_t>(mem::WireType::kHello)) {
+    return MakeError(ErrorKind::kCorruptImage, "{} did not start with HELLO", peer);
+  }
+  if (!first) CRYO_TRYV(mem::WireSend(fd, h));
+  return {};
+}
+
+bool IsPagesFile(const std::string& name) { return name.rfind("pages-", 0) == 0; }
+
+Result<MigrateResult> Migrate(const MigrateOptions& opts) {
+  auto t0 = SteadyClock::now();
+  UniqueFd conn = CRYO_TRY(mem::WireConnect(opts.to));
+  CRYO_TRYV(Hello(conn.get(), true, opts.to));
+  std::string work = opts.work_dir;
+  if (work.empty()) {
+    std::string tmpl = "/dev/shm/cryo-migrate-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) return ErrnoError("mkdtemp {}", tmpl);
+    work = tmpl;
+  }
+  MigrateResult res;
+  uint64_t last = UINT64_MAX;
+  std::string prev;
+  for (int round = 1; round <= opts.max_rounds; round++) {
+    std::string name = fmt::format("pre-{}", round);
+    dump::PreDumpOptions pre;
+    pre.pid = opts.pid;
+    pre.images_dir = work + "/" + name;
+    if (!prev.empty()) pre.prev_images_dir = "../" + prev;
+    auto stats = CRYO_TRY_CTX(dump::PreDump(pre), "pre-dump round {}", round);
+    CRYO_TRYV(mem::WireSendDir(conn.get(), pre.images_dir, name));
+    // The source keeps only what the next round reads (pagemaps, tracking): not the pages.
+    for (const auto& e : fs::directory_iterator(pre.images_dir)) {
+      if (IsPagesFile(e.path().filename().string())) fs::remove(e.path());
+    }
+    log::Info("migrate: round {}: {} pages written since the last round", round,
+              stats.pages_written);
+    res.rounds.push_back(stats.pages_written);
+    prev = name;
+    // Stop once the dirty set no longer shrinks by a tenth: more rounds would not cut the
+    // final dump's work.
+    if (round >= 2 && stats.pages_written * 10 >= last * 9) break;
+    last = stats.pages_written;
+  }
+  dump::DumpOptions d;
+  d.pid = opts.pid;
+  d.images_dir = work + "/final";
+  d.prev_images_dir = "../" + prev;
+  d.lazy_pages = true;
+  d.lazy_conn = conn.get();
+  d.on_image = [&](const dump::DumpStats& s) -> Status {
+    auto t_send = SteadyClock::now();
+    CRYO_TRYV(mem::WireSendDir(conn.get(), d.images_dir, "final"));
+    mem::WireFrame r;
+    r.type = static_cast<uint16_t>(mem::WireType::kRestore);
+    res.frozen_before_restore = s.frozen_seconds + SecondsSince(t_send);
+    r.addr = static_cast<uint64_t>(res.frozen_before_restore * 1e6);
+    return mem::WireSend(conn.get(), r);
+  };
+  auto final_stats = CRYO_TRY_CTX(dump::Dump(d), "final dump");
+  res.final_pages_stored = final_stats.pages_written;
+  res.final_pages_lazy = final_stats.pages_lazy;
+  res.total_seconds = SecondsSince(t0);
+  if (opts.work_dir.empty()) fs::remove_all(work);
+  return res;
+}
+
+// Receives files until kRestore; returns the µs the process had been frozen at the source.
+Result<uint64_t> ReceiveImages(int fd, const std::string& dir, const std::string& peer) {
+  UniqueFd out;
+  std::string name;
+  uint64_t size = 0, at = 0;
+  for (;;) {
+    auto f = CRYO_TRY(mem::WireRecv(fd, peer));
+    switch (static_cast<mem::WireType>(f.type)) {
+      case mem::WireType::kFileBegin: {
+        if (out.valid()) return MakeError(ErrorKind::kCorruptImage, "{}: file in a file", peer);
+        name.assign(f.len, '\0');
+        CRYO_TRYV(mem::WireRecvPayload(fd, std::as_writable_bytes(std::span(name)), peer));
+        if (!mem::WireSafeName(name)) {
+          return MakeError(ErrorKind::kCorruptImage, "{} sent a file named '{}'", peer, name);
+        }
+        auto slash = name.find('/');
+        if (slash != std::string::npos) {
+          std::string sub = dir + "/" + name.substr(0, slash);
+          if (::mkdir(sub.c_str(), 0700) < 0 && errno != EEXIST) return ErrnoError("mkdir {}", sub);
+        }
+        std::string path = dir + "/" + name;
+        out.Reset(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+        if (!out.valid()) return ErrnoError("create {}", path);
+        size = f.addr;
+        at = 0;
+        break;
+      }
+      case mem::WireType::kFileData: {
+        if (!out.valid() || f.addr != at || f.len > size - at) {
+          return MakeError(ErrorKind::kCorruptImage, "{}: data outside file {}", peer, name);
+        }
+        std::vector<std::byte> buf(f.len);
+        CRYO_TRYV(mem::WireRecvPayload(fd, buf, peer));
+        CRYO_TRYV(PwriteFull(out.get(), buf, at, name));
+        at += f.len;
+        break;
+      }
+      case mem::WireType::kFileEnd:
+        if (!out.valid() || at != size) {
+          return MakeError(ErrorKind::kCorruptImage, "{}: file {} cut short ({} of {} bytes)", peer,
+                           name, at, size);
+        }
+        out.Reset();
+        break;
+      case mem::WireType::kRestore:
+        if (out.valid()) return MakeError(ErrorKind::kCorruptImage, "{}: restore mid-file", peer);
+        return f.addr;
+      default:
+        return MakeError(ErrorKind::kCorruptImage, "{}: unexpected message {} while receiving",
+                         peer, f.type);
+    }
+  }
+}
+
+// Starts this cryo binary with `args`; `keep_fd` stays open in it.
+Result<pid_t> Spawn(std::vector<std::string> args, int keep_fd = -1) {
+  std::string self = CRYO_TRY(proc::ReadLink("/proc/self/exe"));
+  pid_t pid = ::fork();
+  if (pid < 0) return ErrnoError("fork");
+  if (pid == 0) {
+    if (keep_fd >= 0) ::fcntl(keep_fd, F_SETFD, 0);
+    std::vector<char*> argv;
+    argv.push_back(self.data());
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(self.c_str(), argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+Result<int> Wait(pid_t pid) {
+  int st = 0;
+  while (::waitpid(pid, &st, 0) < 0) {
+    if (errno != EINTR) return ErrnoError("wait for pid {}", pid);
+  }
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+Result<MigrateReceiveResult> MigrateReceive(const MigrateReceiveOptions& opts) {
+  auto colon = opts.listen.rfind(':');
+  if (colon == std::string::npos) {
+    return MakeError(ErrorKind::kInvalidArg, "--listen '{}' is not ADDRESS:PORT", opts.listen);
+  }
+  std::string host = opts.listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  int port = std::atoi(opts.listen.c_str() + colon + 1);
+  if (port <= 0 || port > 65535) {
+    return MakeError(ErrorKind::kInvalidArg, "--listen '{}': bad port", opts.listen);
+  }
+  UniqueFd listener = CRYO_TRY(mem::WireListen(host, static_cast<uint16_t>(port)));
+  if (::mkdir(opts.images_dir.c_str(), 0700) < 0 && errno != EEXIST) {
+    return ErrnoError("mkdir {}", opts.images_dir);
+  }
+  log::Info("migrate-receive: listening on {}", opts.listen);
+  UniqueFd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  if (!conn.valid()) return ErrnoError("accept");
+  auto t0 = SteadyClock::now();
+  std::string peer = "the migration source";
+  CRYO_TRYV(Hello(conn.get(), false, peer));
+  uint64_t frozen_us = CRYO_TRY(ReceiveImages(conn.get(), opts.images_dir, peer));
+  auto t_restore = SteadyClock::now();
+  std::string final_dir = opts.images_dir + "/final";
+
+  std::vector<std::string> verbose;
+  if (log::Enabled(log::Level::kDebug)) verbose = {"-v", "-v"};
+  std::vector<std::string> daemon_args = {"lazy-pages", "-D", final_dir, "--page-server-fd",
+                                          std::to_string(conn.get())};
+  daemon_args.insert(daemon_args.end(), verbose.begin(), verbose.end());
+  pid_t daemon = CRYO_TRY(Spawn(daemon_args, conn.get()));
+  conn.Reset();  // the daemon has it
+  std::string sock = final_dir + "/lazy-pages.sock";
+  for (int i = 0; i < 1000 && ::access(sock.c_str(), F_OK) != 0; i++) {
+    int st = 0;
+    if (::waitpid(daemon, &st, WNOHANG) == daemon) {
+      return MakeError(ErrorKind::kInternal, "the lazy-pages daemon ended before it listened");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::vector<std::string> restore_args = {"restore", "-D", final_dir, "--lazy-pages", "-d"};
+  restore_args.insert(restore_args.end(), verbose.begin(), verbose.end());
+  pid_t restore = CRYO_TRY(Spawn(restore_args));
+  int rrc = CRYO_TRY(Wait(restore));
+  MigrateReceiveResult res;
+  res.downtime_seconds = static_cast<double>(frozen_us) / 1e6 + SecondsSince(t_restore);
+  if (rrc != 0) {
+    (void)::kill(daemon, SIGTERM);
+    (void)Wait(daemon);
+    return MakeError(ErrorKind::kInternal, "restore at the destination failed (status {})", rrc);
+  }
+  log::Info("migrate-receive: running again after {:.1f} ms of downtime",
+            res.downtime_seconds * 1e3);
+  int drc = CRYO_TRY(Wait(daemon));
+  if (drc != 0) {
+    return MakeError(ErrorKind::kInternal, "the lazy-pages daemon failed (status {})", drc);
+  }
+  res.total_seconds = SecondsSince(t0);
+  nlohmann::json j = {{"downtime_seconds", res.downtime_seconds},
+                      {"source_frozen_before_restore_seconds", frozen_us / 1e6},
+                      {"total_seconds", res.total_seconds}};
+  CRYO_TRYV(WriteWholeFile(opts.images_dir + "/stats-migrate.json", j.dump(2) + "\n"));
+  return res;
+}
+
+}  // namespace
+
+int RunMigrate(const MigrateOptions& opts) {
+  auto r = Migrate(opts);
+  if (!r) {
+    fmt::print(stderr, "cryo migrate: {}\n", r.error().Message());
+    return 1;
+  }
+  std::string rounds;
+  for (uint64_t p : r->rounds) rounds += fmt::format("{}{}", rounds.empty() ? "" : ", ", p);
+  fmt::print(
+      "migrated pid {}: {} pre-dump rounds (pages: {}), final dump {} pages stored and {} "
+      "served after the restore, frozen {:.1f} ms until the destination had the image, "
+      "total {:.3f} s\n",
+      opts.pid, r->rounds.size(), rounds, r->final_pages_stored, r->final_pages_lazy,
+      r->frozen_before_restore * 1e3, r->total_seconds);
+  return 0;
+}
+
+int RunMigrateReceive(const MigrateReceiveOptions& opts) {
+  auto r = MigrateReceive(opts);
+  if (!r) {
+    fmt::print(stderr, "cryo migrate-receive: {}\n", r.error().Message());
+    return 1;
+  }
+  fmt::print("received: downtime {:.1f} ms, total {:.3f} s\n", r->downtime_seconds * 1e3,
+             r->total_seconds);
+  return 0;
+}
+
+}  // namespace cryo::cli
