@@ -2,6 +2,7 @@
 
 #include <sys/utsname.h>
 
+#include <cstdio>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -46,7 +47,13 @@ Status WriteStats(const image::ImageDir& dir, const DumpStats& s) {
       {"compression_ratio",
        s.bytes_written ? double(s.bytes_content) / double(s.bytes_written) : 1.0},
   };
-  return WriteWholeFile(dir.path() + "/stats-dump.json", j.dump(2) + "\n");
+  // Whole or not at all: a post-copy dump's caller takes the file as the sign the image is done.
+  std::string tmp = dir.path() + "/stats-dump.json.tmp";
+  CRYO_TRYV(WriteWholeFile(tmp, j.dump(2) + "\n"));
+  if (::rename(tmp.c_str(), (dir.path() + "/stats-dump.json").c_str()) < 0) {
+    return ErrnoError("rename {}", tmp);
+  }
+  return {};
 }
 
 void AddMemoryStats(DumpStats& s, const MemoryStats& m) {
