@@ -28,8 +28,8 @@ class Client:
     """One connection; replies are parsed as they arrive (simple strings, errors, integers,
     bulk strings, arrays)."""
 
-    def __init__(self, port, timeout=60):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, timeout=60, host="127.0.0.1"):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
         self.buf = b""
 
     def _line(self):
