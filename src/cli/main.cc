@@ -103,6 +103,10 @@ int main(int argc, char** argv) {
   dump->add_option("--address", dump_opts.address,
                    "with --lazy-pages: address to serve on (default 127.0.0.1)");
   dump->add_option("--port", dump_opts.port, "with --lazy-pages: TCP port to serve on");
+  std::string dump_server;
+  dump->add_option("--page-server", dump_server,
+                   "ADDRESS:PORT of a `cryo page-server`: send the image there (pages files "
+                   "are removed here once it has them)");
   CompressCli dump_compress;
   AddCompress(dump, dump_compress);
   AddCommon(dump, common);
@@ -114,6 +118,9 @@ int main(int argc, char** argv) {
   pre_dump->add_option("-D,--images-dir", pre_opts.images_dir, "image directory")->required();
   pre_dump->add_option("--prev-images-dir", pre_opts.prev_images_dir,
                        "previous pre-dump image (relative to -D)");
+  std::string pre_server;
+  pre_dump->add_option("--page-server", pre_server,
+                       "ADDRESS:PORT of a `cryo page-server`: send the image there");
   CompressCli pre_compress;
   AddCompress(pre_dump, pre_compress);
   AddCommon(pre_dump, common);
@@ -166,6 +173,13 @@ int main(int argc, char** argv) {
       ->required();
   AddCommon(receive, common);
 
+  auto* page_server = app.add_subcommand(
+      "page-server", "receive images sent with dump / pre-dump --page-server from another host");
+  cryo::cli::PageServerOptions ps_opts;
+  page_server->add_option("--listen", ps_opts.listen, "ADDRESS:PORT to listen on")->required();
+  page_server->add_option("-D,--images-dir", ps_opts.images_dir, "where the images go")->required();
+  AddCommon(page_server, common);
+
   auto* show = app.add_subcommand("show", "print an image directory or file as JSON");
   std::string show_path;
   show->add_option("path", show_path, "image directory, or a file in one")->required();
@@ -192,8 +206,9 @@ int main(int argc, char** argv) {
   if (pre_c) pre_opts.compress = *pre_c;
 
   if (*check) return cryo::cli::RunCheck(check_json);
-  if (*dump) return cryo::cli::RunDump(dump_opts);
-  if (*pre_dump) return cryo::cli::RunPreDump(pre_opts);
+  if (*dump) return cryo::cli::RunDump(dump_opts, dump_server);
+  if (*pre_dump) return cryo::cli::RunPreDump(pre_opts, pre_server);
+  if (*page_server) return cryo::cli::RunPageServer(ps_opts);
   if (*restore) return cryo::cli::RunRestore(restore_opts);
   if (*lazy) return cryo::cli::RunLazyPages(lazy_opts);
   if (*migrate) return cryo::cli::RunMigrate(migrate_opts);

@@ -96,8 +96,9 @@ Result<MigrateResult> Migrate(const MigrateOptions& opts) {
   return res;
 }
 
-// Receives files until kRestore; returns the µs the process had been frozen at the source.
-Result<uint64_t> ReceiveImages(int fd, const std::string& dir, const std::string& peer) {
+// Receives files until kRestore or kDone, which it returns (kRestore: `addr` = the µs the
+// process had been frozen at the source).
+Result<mem::WireFrame> ReceiveImages(int fd, const std::string& dir, const std::string& peer) {
   UniqueFd out;
   std::string name;
   uint64_t size = 0, at = 0;
@@ -141,8 +142,9 @@ Result<uint64_t> ReceiveImages(int fd, const std::string& dir, const std::string
         out.Reset();
         break;
       case mem::WireType::kRestore:
-        if (out.valid()) return MakeError(ErrorKind::kCorruptImage, "{}: restore mid-file", peer);
-        return f.addr;
+      case mem::WireType::kDone:
+        if (out.valid()) return MakeError(ErrorKind::kCorruptImage, "{}: end mid-file", peer);
+        return f;
       default:
         return MakeError(ErrorKind::kCorruptImage, "{}: unexpected message {} while receiving",
                          peer, f.type);
@@ -175,18 +177,22 @@ Result<int> Wait(pid_t pid) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-Result<MigrateReceiveResult> MigrateReceive(const MigrateReceiveOptions& opts) {
-  auto colon = opts.listen.rfind(':');
+Result<UniqueFd> ListenOn(const std::string& host_port) {
+  auto colon = host_port.rfind(':');
   if (colon == std::string::npos) {
-    return MakeError(ErrorKind::kInvalidArg, "--listen '{}' is not ADDRESS:PORT", opts.listen);
+    return MakeError(ErrorKind::kInvalidArg, "'{}' is not ADDRESS:PORT", host_port);
   }
-  std::string host = opts.listen.substr(0, colon);
+  std::string host = host_port.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  int port = std::atoi(opts.listen.c_str() + colon + 1);
+  int port = std::atoi(host_port.c_str() + colon + 1);
   if (port <= 0 || port > 65535) {
-    return MakeError(ErrorKind::kInvalidArg, "--listen '{}': bad port", opts.listen);
+    return MakeError(ErrorKind::kInvalidArg, "'{}': bad port", host_port);
   }
-  UniqueFd listener = CRYO_TRY(mem::WireListen(host, static_cast<uint16_t>(port)));
+  return mem::WireListen(host, static_cast<uint16_t>(port));
+}
+
+Result<MigrateReceiveResult> MigrateReceive(const MigrateReceiveOptions& opts) {
+  UniqueFd listener = CRYO_TRY(ListenOn(opts.listen));
   if (::mkdir(opts.images_dir.c_str(), 0700) < 0 && errno != EEXIST) {
     return ErrnoError("mkdir {}", opts.images_dir);
   }
@@ -196,7 +202,11 @@ Result<MigrateReceiveResult> MigrateReceive(const MigrateReceiveOptions& opts) {
   auto t0 = SteadyClock::now();
   std::string peer = "the migration source";
   CRYO_TRYV(Hello(conn.get(), false, peer));
-  uint64_t frozen_us = CRYO_TRY(ReceiveImages(conn.get(), opts.images_dir, peer));
+  auto end = CRYO_TRY(ReceiveImages(conn.get(), opts.images_dir, peer));
+  if (end.type != static_cast<uint16_t>(mem::WireType::kRestore)) {
+    return MakeError(ErrorKind::kCorruptImage, "{} ended without an image to restore", peer);
+  }
+  uint64_t frozen_us = end.addr;
   auto t_restore = SteadyClock::now();
   std::string final_dir = opts.images_dir + "/final";
 
@@ -240,7 +250,64 @@ Result<MigrateReceiveResult> MigrateReceive(const MigrateReceiveOptions& opts) {
   return res;
 }
 
+// `cryo page-server`: images pushed by dump and pre-dump --page-server, one connection each,
+// until a dump (not a pre-dump) has arrived.
+Status PageServer(const PageServerOptions& opts) {
+  UniqueFd listener = CRYO_TRY(ListenOn(opts.listen));
+  if (::mkdir(opts.images_dir.c_str(), 0700) < 0 && errno != EEXIST) {
+    return ErrnoError("mkdir {}", opts.images_dir);
+  }
+  log::Info("page-server: listening on {}, images into {}", opts.listen, opts.images_dir);
+  for (;;) {
+    UniqueFd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!conn.valid()) return ErrnoError("accept");
+    std::string peer = "the dumping cryo";
+    CRYO_TRYV(Hello(conn.get(), false, peer));
+    auto end = CRYO_TRY(ReceiveImages(conn.get(), opts.images_dir, peer));
+    if (end.type != static_cast<uint16_t>(mem::WireType::kDone)) {
+      return MakeError(ErrorKind::kCorruptImage, "{} asked for a restore", peer);
+    }
+    mem::WireFrame ack;
+    ack.type = static_cast<uint16_t>(mem::WireType::kDone);
+    CRYO_TRYV(mem::WireSend(conn.get(), ack));
+    log::Info("page-server: received {}", end.addr == 1 ? "a dump: done" : "a pre-dump");
+    if (end.addr == 1) return {};
+  }
+}
+
 }  // namespace
+
+Status PushImage(const std::string& server, const std::string& dir, bool final) {
+  UniqueFd conn = CRYO_TRY(mem::WireConnect(server));
+  CRYO_TRYV(Hello(conn.get(), true, server));
+  std::string name = fs::path(dir).filename().string();
+  if (name.empty()) name = fs::path(dir).parent_path().filename().string();
+  if (!mem::WireSafeName(name)) {
+    return MakeError(ErrorKind::kInvalidArg, "image directory name '{}' cannot be sent", name);
+  }
+  CRYO_TRYV(mem::WireSendDir(conn.get(), dir, name));
+  mem::WireFrame done;
+  done.type = static_cast<uint16_t>(mem::WireType::kDone);
+  done.addr = final ? 1 : 0;
+  CRYO_TRYV(mem::WireSend(conn.get(), done));
+  auto ack = CRYO_TRY(mem::WireRecv(conn.get(), server));
+  if (ack.type != static_cast<uint16_t>(mem::WireType::kDone)) {
+    return MakeError(ErrorKind::kCorruptImage, "page server {} did not acknowledge", server);
+  }
+  // The pages live on the server now; the rest stays for the next round to read.
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (IsPagesFile(e.path().filename().string())) fs::remove(e.path());
+  }
+  return {};
+}
+
+int RunPageServer(const PageServerOptions& opts) {
+  if (auto s = PageServer(opts); !s) {
+    fmt::print(stderr, "cryo page-server: {}\n", s.error().Message());
+    return 1;
+  }
+  return 0;
+}
 
 int RunMigrate(const MigrateOptions& opts) {
   auto r = Migrate(opts);

@@ -13,8 +13,8 @@
 
 namespace cryo::cli {
 
-int RunDump(const dump::DumpOptions& opts);
-int RunPreDump(const dump::PreDumpOptions& opts);
+int RunDump(const dump::DumpOptions& opts, const std::string& page_server = "");
+int RunPreDump(const dump::PreDumpOptions& opts, const std::string& page_server = "");
 int RunMerge(const std::string& dir, const std::optional<image::CompressOptions>& compress);
 int RunRestore(const restore::RestoreOptions& opts);
 int RunLazyPages(const restore::LazyPagesOptions& opts);
@@ -43,5 +43,15 @@ struct MigrateReceiveResult {
   double total_seconds = 0;
 };
 int RunMigrateReceive(const MigrateReceiveOptions& opts);
+
+struct PageServerOptions {
+  std::string listen;      // ADDRESS:PORT
+  std::string images_dir;  // created 0700; each pushed image goes into a subdirectory
+};
+int RunPageServer(const PageServerOptions& opts);
+// dump / pre-dump --page-server: sends image directory `dir` (as its last path component) to a
+// `cryo page-server` and removes the local pages files once it acknowledged. `final`: a dump,
+// after which the server exits.
+Status PushImage(const std::string& server, const std::string& dir, bool final);
 
 }  // namespace cryo::cli

@@ -92,6 +92,15 @@ TEST_F(PageWire, ClosedConnectionIsAnError) {
   EXPECT_NE(r.error().Message().find("closed"), std::string::npos) << r.error().Message();
 }
 
+TEST(PageWireNames, OnlyPlainRelativeNamesOfOneOrTwoParts) {
+  EXPECT_TRUE(WireSafeName("pre-1/pages-42.img"));
+  EXPECT_TRUE(WireSafeName("inventory.img"));
+  for (const char* bad : {"", "/etc/passwd", "../x", "a/../b", "a/./b", "a//b", "a/b/c", "a/",
+                          "x y", "a\\b", "..", "."}) {
+    EXPECT_FALSE(WireSafeName(bad)) << bad;
+  }
+}
+
 TEST(PageWireAddress, RefusesWhatIsNotAddressAndPort) {
   EXPECT_FALSE(WireConnect("localhost"));
   EXPECT_FALSE(WireConnect("127.0.0.1:0"));

@@ -119,6 +119,16 @@ def free_port():
         return sk.getsockname()[1]
 
 
+def listening(port):
+    """Whether something listens on TCP port `port` (IPv4) in this network namespace."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":
+                return True
+    return False
+
+
 class VictimTest:
     def __init__(self, args):
         self.args = args
@@ -132,6 +142,7 @@ class VictimTest:
         self.peer = None  # with --peer: the TCP client outside the tree (tcp_peer.py)
         self.lazy_daemon = None  # `cryo lazy-pages` serving the next restore (lazy modes)
         self.lazy_images = None  # predump-lazy: the final image, restored lazily
+        self.push_args = []  # pageserver mode: --page-server for every pre-dump
 
     def check_nft(self):
         """--tcp-established tests need the network lock's nft command."""
@@ -504,6 +515,47 @@ class VictimTest:
         self.go()
         self.expect_pass(self.victim_proc, "victim after the failed post-copy")
 
+    def mode_pageserver(self):
+        """Pre-dump rounds and the final dump pushed with --page-server to a `cryo page-server`
+        (which exits after the dump); the local pages files are gone and the restore runs from
+        what the server received."""
+        self.h.check_cryo_binary()
+        self.before = self.start_victim()
+        port = free_port()
+        received = self.h.path("received")
+        argv = self.h.cryo_cmd("page-server", "--listen", f"127.0.0.1:{port}", "-D", received)
+        e2elib.log_cmd(argv)
+        server = self.h.start("cryo page-server", argv, cwd=self.h.workdir)
+        limit = time.monotonic() + 10
+        while not listening(port):
+            if server.poll() is not None or time.monotonic() > limit:
+                raise TestFailure("cryo page-server never listened")
+            time.sleep(0.01)
+        self.push_args = ["--page-server", f"127.0.0.1:{port}"]
+        prev = None
+        for i in (1, 2, 3):
+            self.pre_dump(self.h.path(f"pre-{i}"), prev, round_index=i)
+            prev = f"../pre-{i}"
+        final = self.h.path("images")
+        p = self.h.run_cryo("dump", "-t", str(self.pid), "-D", final, "--prev-images-dir", prev,
+                            *self.push_args)
+        e2elib.expect_cryo_ok(p, f"incremental dump of pid {self.pid} sent to the page server")
+        self.wait_tree_gone(self.pid, proc=self.victim_proc)
+        rc = server.wait(self.h.remaining(e2elib.CRYO_TIMEOUT))
+        if rc != 0:
+            raise TestFailure(f"cryo page-server: {e2elib.describe_status(rc)}: "
+                              f"{e2elib.last_line(server.stderr)}")
+        for d in ("pre-1", "pre-2", "pre-3", "images"):
+            left = [n for n in os.listdir(self.h.path(d)) if n.startswith("pages-")]
+            if left:
+                raise TestFailure(f"{d}: pages files left after the push: {left}")
+            mode = os.stat(os.path.join(received, d)).st_mode & 0o777
+            if mode != 0o700:
+                raise TestFailure(f"received/{d} has mode {mode:03o}, expected 700")
+        restorer = self.restore(os.path.join(received, "images"), detach=False)
+        self.go()
+        self.expect_pass(restorer, "victim restored from what the page server received")
+
     def mode_predump_lazy(self):
         """Pre-dump rounds, an incremental dump, then a lazy restore: pages of the parent
         images come eagerly, only those written after the last round are lazy."""
@@ -561,7 +613,7 @@ class VictimTest:
         if as_dump:
             p = self.h.run_cryo("dump", *args, "--leave-running", "--track-mem")
         else:
-            p = self.h.run_cryo("pre-dump", *args)
+            p = self.h.run_cryo("pre-dump", *args, *self.push_args)
         e2elib.expect_cryo_ok(p, f"pre-dump of pid {self.pid}")
         self.check_compression(images, compress)
         with open(os.path.join(images, "stats-dump.json")) as f:
@@ -909,6 +961,7 @@ MODES = {
     "lazy": VictimTest.mode_lazy,
     "predump-lazy": VictimTest.mode_predump_lazy,
     "postcopy": VictimTest.mode_postcopy,
+    "pageserver": VictimTest.mode_pageserver,
     "fail-postcopy-garbage": VictimTest.mode_fail_postcopy_garbage,
     "fail-predump-exited": VictimTest.mode_fail_predump_exited,
     "fail-seccomp-strict": VictimTest.mode_fail_seccomp_strict,
