@@ -501,6 +501,8 @@ class Harness:
         self.procs = []  # every Proc started, for cleanup and logs
         self.cryo_extra = {}  # verb -> arguments added to every run of that verb
         self.foreign = {}  # pid -> cmdline of restored processes that are not our Popen children
+        self.lazy = False  # restore_detached restores with --lazy-pages from a daemon it starts
+        self.lazy_daemon = None
         self.log_files = []
         self.runs = 0
 
@@ -566,7 +568,19 @@ class Harness:
         """`cryo restore -D images -d`; it must succeed and leave `pid` running (it is then a
         foreign process: not our child until cryo exits). Returns the restorer Proc and the
         restored process's cmdline."""
-        argv = self.cryo_cmd("restore", "-D", images, "-d")
+        lazy = []
+        if self.lazy:
+            dargv = self.cryo_cmd("lazy-pages", "-D", images)
+            log_cmd(dargv)
+            self.lazy_daemon = self.start("cryo lazy-pages", dargv, cwd=self.workdir)
+            sock = os.path.join(images, "lazy-pages.sock")
+            limit = time.monotonic() + 10
+            while not os.path.exists(sock):
+                if self.lazy_daemon.poll() is not None or time.monotonic() > limit:
+                    raise TestFailure(f"cryo lazy-pages never listened on {sock}")
+                time.sleep(0.01)
+            lazy = ["--lazy-pages"]
+        argv = self.cryo_cmd("restore", "-D", images, "-d", *lazy)
         log_cmd(argv)
         restorer = self.start("cryo restore -d", argv, cwd=self.workdir)
         if restorer.wait(self.remaining(CRYO_TIMEOUT)) is None:
@@ -578,6 +592,14 @@ class Harness:
             cmdline = f.read()
         self.foreign[pid] = cmdline
         return restorer, cmdline
+
+    def expect_lazy_done(self):
+        """The lazy-pages daemon restore_detached started delivered everything and exited 0."""
+        rc = self.lazy_daemon.wait(self.remaining(CRYO_TIMEOUT))
+        if rc != 0:
+            raise TestFailure(f"cryo lazy-pages: {describe_status(rc)}: "
+                              f"{last_line(self.lazy_daemon.stderr)}")
+        log("cryo lazy-pages delivered every page and exited")
 
     def wait_gone(self, pid, timeout=GONE_TIMEOUT, proc=None):
         """Waits until pid no longer exists (reaping it if it is our child): a restore needs the

@@ -3,9 +3,10 @@
 that issues INCR in a loop before, during and after `dump --tcp-established` + `restore
 --tcp-established`: every reply arrives, the counter has no gap and no repeat, all keys intact.
 
-  redis_incr.py --cryo BIN --workdir DIR [--as-redis]
+  redis_incr.py --cryo BIN --workdir DIR [--as-redis] [--lazy]
 
 --as-redis runs redis-server as the `redis` user, without capabilities, as Debian's service does.
+--lazy restores it with --lazy-pages: redis answers while its memory is still arriving.
 
 The client's connection is established when redis is dumped; its INCRs sent while redis is down
 meet the network lock and are retransmitted once the restored connection is unlocked.
@@ -104,6 +105,8 @@ def body(h, user):
         raise TestFailure(f"DBSIZE is {size}, expected {redis_lib.N_KEYS + 1}")
     redis_lib.check_keys(check)
     check.close()
+    if h.lazy:
+        h.expect_lazy_done()
     inc.client.close()
     os.kill(pid, 9)
     h.wait_gone(pid)
@@ -113,9 +116,12 @@ def body(h, user):
 def main():
     parser = e2elib.common_args(__doc__.splitlines()[0])
     parser.add_argument("--as-redis", action="store_true", help="run redis-server as user redis")
+    parser.add_argument("--lazy", action="store_true",
+                        help="restore with --lazy-pages (cryo lazy-pages delivers the memory)")
     args = parser.parse_args()
     e2elib.enter_pid_namespace()
     h = e2elib.Harness(args)
+    h.lazy = args.lazy
     h.finish(lambda: body(h, "redis" if args.as_redis else None))
 
 
