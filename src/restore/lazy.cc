@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "sys/compat_uapi.h"
+#include "sys/syscalls.h"
 
 namespace cryo::restore {
 namespace {
@@ -129,8 +130,11 @@ Status HandOverToDaemon(const std::string& socket_path, pid_t pid,
   if (!areas.empty()) {
     std::memcpy(msg.data() + sizeof hello, areas.data(), areas.size() * sizeof(LazyArea));
   }
+  // With our pidfd: should the daemon fail, it ends this process rather than let it run on with
+  // holes in its memory (a pid alone could name another process in the daemon's namespace).
+  UniqueFd self = CRYO_TRY(sys::PidfdOpen(pid));
   iovec iov{msg.data(), msg.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
   msghdr mh{};
   mh.msg_iov = &iov;
   mh.msg_iovlen = 1;
@@ -139,9 +143,9 @@ Status HandOverToDaemon(const std::string& socket_path, pid_t pid,
   cmsghdr* c = CMSG_FIRSTHDR(&mh);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  int fd = uffd.get();
-  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  c->cmsg_len = CMSG_LEN(2 * sizeof(int));
+  int fds[2] = {uffd.get(), self.get()};
+  std::memcpy(CMSG_DATA(c), fds, sizeof fds);
   if (::sendmsg(sock.get(), &mh, MSG_NOSIGNAL) != static_cast<ssize_t>(msg.size())) {
     return ErrnoError("hand pid {}'s userfaultfd to the lazy-pages daemon", pid);
   }

@@ -51,8 +51,8 @@ uint64_t LazyUffdFeatures();
 Status HandOverToDaemon(const std::string& socket_path, pid_t pid,
                         const std::vector<LazyArea>& areas);
 
-// The wire format of the hand-over (SOCK_SEQPACKET, one message with the uffd in SCM_RIGHTS),
-// shared with the daemon. The reply is one LazyReply.
+// The wire format of the hand-over (SOCK_SEQPACKET, one message with the uffd and a pidfd of the
+// process in SCM_RIGHTS), shared with the daemon. The reply is one LazyReply.
 inline constexpr uint32_t kLazyMagic = 0x4c5a5931;  // "LZY1"
 struct LazyHello {
   uint32_t magic = kLazyMagic;

@@ -2,9 +2,11 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -163,6 +165,7 @@ struct Area {
 struct Target {
   pid_t pid = 0;  // 0: a child followed through a fork
   UniqueFd uffd;
+  UniqueFd pidfd;  // handed-over processes (not forked children): to end them if we fail
   const Source* source = nullptr;
   std::vector<Area> areas;
   IntervalSet pending;  // image addresses not delivered yet
@@ -268,6 +271,15 @@ class Daemon {
     return {};
   }
 
+  void KillWaiting() {
+    for (const auto& t : targets_) {
+      if (t->pidfd.valid() && !t->pending.empty()) {
+        log::Error("lazy-pages: killing pid {}: its memory cannot be delivered", t->pid);
+        (void)::syscall(SYS_pidfd_send_signal, t->pidfd.get(), SIGKILL, nullptr, 0);
+      }
+    }
+  }
+
   Result<LazyPagesStats> Run() {
     auto t_wait = Clock::now();
     while (received_ < sources_.size() || !targets_.empty()) {
@@ -280,6 +292,9 @@ class Daemon {
       if (received_ > 0 && !started_) {
         started_ = true;
         t_start_ = Clock::now();
+      }
+      if (!failure_.empty()) {
+        return MakeError(ErrorKind::kInternal, "pages could not be delivered: {}", failure_);
       }
       // Background work, one batch at a time: a fault never waits behind more than one.
       bool fill = started_ && SecondsSince(t_start_) >= opts_.fill_delay_seconds;
@@ -360,21 +375,26 @@ class Daemon {
   void HandleHello(int c) {
     std::vector<std::byte> buf(sizeof(LazyHello) + kMaxLazyAreas * sizeof(LazyArea));
     iovec iov{buf.data(), buf.size()};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
     msghdr mh{};
     mh.msg_iov = &iov;
     mh.msg_iovlen = 1;
     mh.msg_control = control;
     mh.msg_controllen = sizeof control;
     ssize_t n = ::recvmsg(c, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-    UniqueFd uffd;
+    UniqueFd uffd, pidfd;
     for (cmsghdr* h = CMSG_FIRSTHDR(&mh); h != nullptr; h = CMSG_NXTHDR(&mh, h)) {
-      if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS &&
-          h->cmsg_len == CMSG_LEN(sizeof(int))) {
-        int fd = -1;
-        std::memcpy(&fd, CMSG_DATA(h), sizeof fd);
-        uffd.Reset(fd);
+      if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS) continue;
+      size_t count = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      int fds[2] = {-1, -1};
+      std::memcpy(fds, CMSG_DATA(h), std::min<size_t>(count, 2) * sizeof(int));
+      for (size_t i = 2; i < count; i++) {  // more than asked for: not ours to keep
+        int extra = -1;
+        std::memcpy(&extra, CMSG_DATA(h) + i * sizeof(int), sizeof extra);
+        ::close(extra);
       }
+      uffd.Reset(fds[0]);
+      pidfd.Reset(fds[1]);
     }
     LazyHello hello;
     if (n < static_cast<ssize_t>(sizeof hello) || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
@@ -385,7 +405,9 @@ class Daemon {
         static_cast<size_t>(n) != sizeof hello + hello.area_count * sizeof(LazyArea)) {
       return Reply(c, EPROTO, "malformed hand-over message");
     }
-    if (!uffd.valid()) return Reply(c, EPROTO, "no userfaultfd in the hand-over");
+    if (!uffd.valid() || !pidfd.valid()) {
+      return Reply(c, EPROTO, "no userfaultfd and pidfd in the hand-over");
+    }
     auto src = sources_.find(hello.pid);
     if (src == sources_.end()) {
       return Reply(c, ESRCH, fmt::format("pid {} has no lazy pages in this image", hello.pid));
@@ -397,6 +419,7 @@ class Daemon {
     auto t = std::make_unique<Target>();
     t->pid = hello.pid;
     t->uffd = std::move(uffd);
+    t->pidfd = std::move(pidfd);
     t->source = src->second.get();
     for (uint32_t i = 0; i < hello.area_count; i++) {
       LazyArea a;
@@ -627,7 +650,14 @@ Result<LazyPagesStats> RunLazyPages(const LazyPagesOptions& opts) {
   Daemon d(opts);
   CRYO_TRYV(d.Load());
   CRYO_TRYV(d.Listen());
-  auto stats = CRYO_TRY(d.Run());
+  auto run = d.Run();
+  if (!run) {
+    // Their missing pages would read as zeros once our userfaultfds close: end the processes
+    // that depend on us rather than let them run on with holes in their memory.
+    d.KillWaiting();
+    return std::unexpected(std::move(run).error());
+  }
+  LazyPagesStats stats = *run;
   if (auto s = WriteStats(opts.images_dir, stats); !s) log::Warn("{}", s.error().Message());
   log::Info(
       "lazy-pages: {} processes ({} forked), {} faults, {} pages on fault, {} in the background "

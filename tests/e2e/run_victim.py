@@ -472,6 +472,47 @@ class VictimTest:
                               f"{e2elib.last_line(source.stderr)}")
         self.wait_tree_gone(self.pid, proc=self.victim_proc)
 
+    def mode_fail_postcopy_source_lost(self):
+        """The source of a post-copy dies after the restore, with pages still on it: the
+        lazy-pages daemon fails naming the broken connection and kills the restored victim
+        rather than let it run with holes in its memory; the original victim, released when
+        its dumping cryo died, runs on and passes."""
+        self.h.check_cryo_binary()
+        self.before = self.start_victim()
+        images = self.h.path("images")
+        port = free_port()
+        argv = self.h.cryo_cmd("dump", "-t", str(self.pid), "-D", images, "--lazy-pages",
+                               "--port", str(port))
+        e2elib.log_cmd(argv)
+        source = self.h.start("cryo dump --lazy-pages", argv, cwd=self.h.workdir)
+        limit = time.monotonic() + e2elib.CRYO_TIMEOUT
+        while not os.path.exists(os.path.join(images, "stats-dump.json")):
+            if source.poll() is not None or time.monotonic() > limit:
+                raise TestFailure("cryo dump --lazy-pages never finished the image")
+            time.sleep(0.01)
+        self.args.page_server = f"127.0.0.1:{port}"
+        self.args.fill_delay = 60  # nothing moves but what the victim touches
+        self.start_lazy_daemon(images)
+        argv = ["unshare", "--pid", "--fork", "--mount-proc",
+                *self.h.cryo_cmd("restore", "-D", images, "--lazy-pages")]
+        e2elib.log_cmd(argv)
+        restorer = self.h.start("cryo restore --lazy-pages (new PID namespace)", argv,
+                                cwd=self.h.workdir)
+        time.sleep(1)  # restored, waiting for go
+        source.kill()
+        source.wait(10)
+        self.go()
+        rc = self.lazy_daemon.wait(self.h.remaining(e2elib.CRYO_TIMEOUT))
+        e2elib.expect_cryo_error(self.lazy_daemon, "lazy-pages",
+                                 must_mention="could not be delivered")
+        if "killing pid" not in open(self.h.log_files[-2]).read():
+            raise TestFailure("the daemon's log does not say it killed the restored victim")
+        rc = restorer.wait(self.h.remaining(e2elib.CRYO_TIMEOUT))
+        if rc != 128 + 9:
+            raise TestFailure(f"the restored victim ended with {e2elib.describe_status(rc)}, "
+                              "not killed by SIGKILL")
+        self.expect_pass(self.victim_proc, "the original victim, released by its dead dumper")
+
     def mode_fail_postcopy_garbage(self):
         """Post-copy peers that do not speak the protocol. The source, sent garbage instead of
         HELLO, fails clearly and resumes the victim (no page went out); a lazy-pages daemon whose
@@ -963,6 +1004,7 @@ MODES = {
     "postcopy": VictimTest.mode_postcopy,
     "pageserver": VictimTest.mode_pageserver,
     "fail-postcopy-garbage": VictimTest.mode_fail_postcopy_garbage,
+    "fail-postcopy-source-lost": VictimTest.mode_fail_postcopy_source_lost,
     "fail-predump-exited": VictimTest.mode_fail_predump_exited,
     "fail-seccomp-strict": VictimTest.mode_fail_seccomp_strict,
     "fail-stale-parent": VictimTest.mode_fail_stale_parent,
