@@ -80,6 +80,16 @@ std::string LazySocketPath(const std::string& images_dir) {
   return images_dir + "/lazy-pages.sock";
 }
 
+Result<sockaddr_un> LazySocketAddress(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) {
+    return MakeError(ErrorKind::kInvalidArg, "lazy-pages socket path too long: {}", path);
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  return addr;
+}
+
 uint64_t LazyUffdFeatures() {
   return UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_REMOVE |
          UFFD_FEATURE_EVENT_UNMAP;
@@ -110,14 +120,9 @@ Status HandOverToDaemon(const std::string& socket_path, pid_t pid,
     }
   }
 
+  sockaddr_un addr = CRYO_TRY(LazySocketAddress(socket_path));
   UniqueFd sock(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
   if (!sock.valid()) return ErrnoError("socket");
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (socket_path.size() >= sizeof addr.sun_path) {
-    return MakeError(ErrorKind::kInvalidArg, "lazy-pages socket path too long: {}", socket_path);
-  }
-  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
   if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
     return ErrnoError("connect to the lazy-pages daemon at {} (is `cryo lazy-pages` running?)",
                       socket_path);

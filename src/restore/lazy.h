@@ -3,6 +3,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include <cstdint>
 #include <string>
@@ -29,8 +30,9 @@ inline bool IsRemoteRun(const model::PageRun& r) { return r.flags == model::kPag
 // Whether vma `i` of process `index` holds lazy pages (then it is registered whole).
 std::vector<bool> LazyVmas(const model::ProcessTree& tree, size_t index);
 
-// The daemon's socket in an image directory.
+// The daemon's socket in an image directory, and its address.
 std::string LazySocketPath(const std::string& images_dir);
+Result<sockaddr_un> LazySocketAddress(const std::string& path);
 
 // One registered area at hand-over: `len` bytes at `addr` (where the restore child premapped them)
 // hold image addresses [image_start, image_start + len). The blob's mremaps move them later; the

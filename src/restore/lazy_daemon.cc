@@ -253,14 +253,9 @@ class Daemon {
   Status Listen() {
     path_ = LazySocketPath(opts_.images_dir);
     ::unlink(path_.c_str());
+    sockaddr_un addr = CRYO_TRY(LazySocketAddress(path_));
     listener_.Reset(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!listener_.valid()) return ErrnoError("socket");
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (path_.size() >= sizeof addr.sun_path) {
-      return MakeError(ErrorKind::kInvalidArg, "socket path too long: {}", path_);
-    }
-    std::memcpy(addr.sun_path, path_.c_str(), path_.size() + 1);
     mode_t old = ::umask(0077);  // the socket is for root's restore only
     int r = ::bind(listener_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
     ::umask(old);

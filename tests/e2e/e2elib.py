@@ -570,15 +570,7 @@ class Harness:
         restored process's cmdline."""
         lazy = []
         if self.lazy:
-            dargv = self.cryo_cmd("lazy-pages", "-D", images)
-            log_cmd(dargv)
-            self.lazy_daemon = self.start("cryo lazy-pages", dargv, cwd=self.workdir)
-            sock = os.path.join(images, "lazy-pages.sock")
-            limit = time.monotonic() + 10
-            while not os.path.exists(sock):
-                if self.lazy_daemon.poll() is not None or time.monotonic() > limit:
-                    raise TestFailure(f"cryo lazy-pages never listened on {sock}")
-                time.sleep(0.01)
+            self.lazy_daemon = self.start_lazy_daemon(images)
             lazy = ["--lazy-pages"]
         argv = self.cryo_cmd("restore", "-D", images, "-d", *lazy)
         log_cmd(argv)
@@ -592,6 +584,19 @@ class Harness:
             cmdline = f.read()
         self.foreign[pid] = cmdline
         return restorer, cmdline
+
+    def start_lazy_daemon(self, images, *args):
+        """Starts `cryo lazy-pages -D images` and waits until it listens. Returns its Proc."""
+        argv = self.cryo_cmd("lazy-pages", "-D", images, *args)
+        log_cmd(argv)
+        daemon = self.start("cryo lazy-pages", argv, cwd=self.workdir)
+        sock = os.path.join(images, "lazy-pages.sock")
+        limit = time.monotonic() + 10
+        while not os.path.exists(sock):
+            if daemon.poll() is not None or time.monotonic() > limit:
+                raise TestFailure(f"cryo lazy-pages never listened on {sock}")
+            time.sleep(0.01)
+        return daemon
 
     def expect_lazy_done(self):
         """The lazy-pages daemon restore_detached started delivered everything and exited 0."""

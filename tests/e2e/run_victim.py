@@ -390,15 +390,32 @@ class VictimTest:
         """Starts `cryo lazy-pages` on the image; the next restore uses it (--lazy-pages)."""
         delay = ["--fill-delay", str(self.args.fill_delay)] if self.args.fill_delay else []
         server = ["--page-server", self.args.page_server] if self.args.page_server else []
-        argv = self.h.cryo_cmd("lazy-pages", "-D", images, *delay, *server)
+        self.lazy_daemon = self.h.start_lazy_daemon(images, *delay, *server)
+
+    def start_postcopy_source(self, images):
+        """`cryo dump --lazy-pages --port P` of the victim, once its image is complete (it then
+        serves the pages). Returns (the dumping cryo, P)."""
+        port = free_port()
+        argv = self.h.cryo_cmd("dump", "-t", str(self.pid), "-D", images, "--lazy-pages",
+                               "--port", str(port))
         e2elib.log_cmd(argv)
-        self.lazy_daemon = self.h.start("cryo lazy-pages", argv, cwd=self.h.workdir)
-        sock = os.path.join(images, "lazy-pages.sock")
-        limit = time.monotonic() + 10
-        while not os.path.exists(sock):
-            if self.lazy_daemon.poll() is not None or time.monotonic() > limit:
-                raise TestFailure(f"cryo lazy-pages never listened on {sock}")
+        source = self.h.start("cryo dump --lazy-pages", argv, cwd=self.h.workdir)
+        limit = time.monotonic() + e2elib.CRYO_TIMEOUT
+        while not os.path.exists(os.path.join(images, "stats-dump.json")):
+            if source.poll() is not None or time.monotonic() > limit:
+                raise TestFailure(f"cryo dump --lazy-pages never finished the image: "
+                                  f"{e2elib.last_line(source.stderr)}")
             time.sleep(0.01)
+        return source, port
+
+    def start_restore_in_new_pidns(self, images):
+        """`cryo restore --lazy-pages` as PID 1's child of a new PID namespace: on one host the
+        frozen post-copy source still holds the PIDs."""
+        argv = ["unshare", "--pid", "--fork", "--mount-proc",
+                *self.h.cryo_cmd("restore", "-D", images, "--lazy-pages")]
+        e2elib.log_cmd(argv)
+        return self.h.start("cryo restore --lazy-pages (new PID namespace)", argv,
+                            cwd=self.h.workdir)
 
     def expect_lazy_done(self, images):
         """The daemon delivered every lazy page and exited by itself."""
@@ -438,18 +455,8 @@ class VictimTest:
         self.h.check_cryo_binary()
         self.before = self.start_victim()
         images = self.h.path("images")
-        port = free_port()
-        argv = self.h.cryo_cmd("dump", "-t", str(self.pid), "-D", images, "--lazy-pages",
-                               "--port", str(port))
-        e2elib.log_cmd(argv)
-        source = self.h.start("cryo dump --lazy-pages", argv, cwd=self.h.workdir)
+        source, port = self.start_postcopy_source(images)
         stats = os.path.join(images, "stats-dump.json")
-        limit = time.monotonic() + e2elib.CRYO_TIMEOUT
-        while not os.path.exists(stats):
-            if source.poll() is not None or time.monotonic() > limit:
-                raise TestFailure(f"cryo dump --lazy-pages never finished the image: "
-                                  f"{e2elib.last_line(source.stderr)}")
-            time.sleep(0.01)
         with open(stats) as f:
             if json.load(f)["pages_lazy"] == 0:
                 raise TestFailure("cryo dump --lazy-pages left no page lazy")
@@ -457,11 +464,7 @@ class VictimTest:
             raise TestFailure("the source process is gone before its pages were served")
         self.args.page_server = f"127.0.0.1:{port}"
         self.start_lazy_daemon(images)
-        argv = ["unshare", "--pid", "--fork", "--mount-proc",
-                *self.h.cryo_cmd("restore", "-D", images, "--lazy-pages")]
-        e2elib.log_cmd(argv)
-        restorer = self.h.start("cryo restore --lazy-pages (new PID namespace)", argv,
-                                cwd=self.h.workdir)
+        restorer = self.start_restore_in_new_pidns(images)
         time.sleep(0.2)
         self.go()
         self.expect_pass(restorer, "victim restored from the page server")
@@ -480,24 +483,11 @@ class VictimTest:
         self.h.check_cryo_binary()
         self.before = self.start_victim()
         images = self.h.path("images")
-        port = free_port()
-        argv = self.h.cryo_cmd("dump", "-t", str(self.pid), "-D", images, "--lazy-pages",
-                               "--port", str(port))
-        e2elib.log_cmd(argv)
-        source = self.h.start("cryo dump --lazy-pages", argv, cwd=self.h.workdir)
-        limit = time.monotonic() + e2elib.CRYO_TIMEOUT
-        while not os.path.exists(os.path.join(images, "stats-dump.json")):
-            if source.poll() is not None or time.monotonic() > limit:
-                raise TestFailure("cryo dump --lazy-pages never finished the image")
-            time.sleep(0.01)
+        source, port = self.start_postcopy_source(images)
         self.args.page_server = f"127.0.0.1:{port}"
         self.args.fill_delay = 60  # nothing moves but what the victim touches
         self.start_lazy_daemon(images)
-        argv = ["unshare", "--pid", "--fork", "--mount-proc",
-                *self.h.cryo_cmd("restore", "-D", images, "--lazy-pages")]
-        e2elib.log_cmd(argv)
-        restorer = self.h.start("cryo restore --lazy-pages (new PID namespace)", argv,
-                                cwd=self.h.workdir)
+        restorer = self.start_restore_in_new_pidns(images)
         time.sleep(1)  # restored, waiting for go
         source.kill()
         source.wait(10)
@@ -520,16 +510,7 @@ class VictimTest:
         self.h.check_cryo_binary()
         self.before = self.start_victim()
         images = self.h.path("images")
-        port = free_port()
-        argv = self.h.cryo_cmd("dump", "-t", str(self.pid), "-D", images, "--lazy-pages",
-                               "--port", str(port))
-        e2elib.log_cmd(argv)
-        source = self.h.start("cryo dump --lazy-pages", argv, cwd=self.h.workdir)
-        limit = time.monotonic() + e2elib.CRYO_TIMEOUT
-        while not os.path.exists(os.path.join(images, "stats-dump.json")):
-            if source.poll() is not None or time.monotonic() > limit:
-                raise TestFailure("cryo dump --lazy-pages never finished the image")
-            time.sleep(0.01)
+        source, port = self.start_postcopy_source(images)
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sk:
             sk.sendall(b"GET / HTTP/1.0\r\n\r\n" + b"x" * 14)  # 32 bytes, not a frame
             source.wait(self.h.remaining(e2elib.CRYO_TIMEOUT))
