@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -137,6 +138,21 @@ struct Source {
   std::unique_ptr<image::PagesReader> reader;
   Remote* remote = nullptr;  // for LAZY-only runs
   std::vector<mem::PageRange> lazy;
+  // The raw pages file, mapped (null: compressed, or none).
+  const std::byte* map = nullptr;
+  size_t map_len = 0;
+  ~Source() {
+    if (map != nullptr) ::munmap(const_cast<std::byte*>(map), map_len);
+  }
+  // Where image page `a` (in a PRESENT run) is in the mapped pages file, or null.
+  const std::byte* Mapped(uint64_t a) const {
+    if (map == nullptr) return nullptr;
+    auto it = std::upper_bound(p->pagemap.begin(), p->pagemap.end(), a,
+                               [](uint64_t x, const model::PageRun& r) { return x < r.vaddr; });
+    const model::PageRun& r = *std::prev(it);
+    if (!(r.flags & model::kPagePresent)) return nullptr;
+    return map + r.offset + (a - r.vaddr);  // inside: ValidatePagemap checked the offsets
+  }
   // Image bytes [a, a + out.size()), inside one run.
   Status Read(uint64_t a, std::span<std::byte> out, image::BlockCache& cache) const {
     auto it = std::upper_bound(p->pagemap.begin(), p->pagemap.end(), a,
@@ -243,6 +259,16 @@ class Daemon {
         if (!s->fd.valid()) return ErrnoError("open {}", p.pages_file);
         s->reader = std::make_unique<image::PagesReader>(
             s->fd.get(), opts_.images_dir + "/" + p.pages_file, &p.pages_compression);
+        struct stat st {};
+        if (p.pages_compression.codec == model::PageCodec::kNone &&
+            ::fstat(s->fd.get(), &st) == 0 && st.st_size > 0) {
+          void* m = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_SHARED,
+                           s->fd.get(), 0);
+          if (m != MAP_FAILED) {
+            s->map = static_cast<const std::byte*>(m);
+            s->map_len = static_cast<size_t>(st.st_size);
+          }
+        }
       }
       for (const auto& r : s->lazy) lazy_pages_ += r.pages();
       sources_[p.pid] = std::move(s);
@@ -506,18 +532,23 @@ class Daemon {
     if (a == nullptr) return CopyResult::kDone;
     uint64_t left = t.source->Offset(img).second;
     pages = std::min({pages, left / kPage, (a->image + a->len - img) / kPage});
-    buf_.resize(pages * kPage);
-    if (auto r = t.source->Read(img, {buf_.data(), buf_.size()}, cache_); !r) {
-      log::Error("lazy-pages: {}", r.error().Message());
-      failure_ = r.error().Message();
-      return CopyResult::kGone;
+    // A raw pages file is mapped: UFFDIO_COPY takes the pages from the page cache directly.
+    const std::byte* src = t.source->Mapped(img);
+    if (src == nullptr) {
+      buf_.resize(pages * kPage);
+      if (auto r = t.source->Read(img, {buf_.data(), buf_.size()}, cache_); !r) {
+        log::Error("lazy-pages: {}", r.error().Message());
+        failure_ = r.error().Message();
+        return CopyResult::kGone;
+      }
+      src = buf_.data();
     }
     uint64_t cur = a->cur + (img - a->image);
     uint64_t done = 0;
     while (done < pages) {
       uffdio_copy c{};
       c.dst = cur + done * kPage;
-      c.src = reinterpret_cast<uint64_t>(buf_.data() + done * kPage);
+      c.src = reinterpret_cast<uint64_t>(src + done * kPage);
       c.len = (pages - done) * kPage;
       int r = ::ioctl(t.uffd.get(), UFFDIO_COPY, &c);
       int64_t got = c.copy > 0 ? c.copy : 0;
@@ -534,10 +565,13 @@ class Daemon {
         copied = done;
         return CopyResult::kAgain;
       }
-      log::Debug("lazy-pages: pid {}: copy to {:#x} ({} pages): {}", t.pid, c.dst, pages - done,
-                 strerror(errno));
       copied = done;
-      return CopyResult::kGone;  // ESRCH: the process went away
+      if (errno == ESRCH) return CopyResult::kGone;  // the process went away
+      // Anything else (EFAULT: the pages file shrank under us, ENOMEM): those pages cannot
+      // be delivered.
+      failure_ = fmt::format("pid {}: UFFDIO_COPY to {:#x} ({} pages): {}", t.pid, c.dst,
+                             pages - done, strerror(errno));
+      return CopyResult::kGone;
     }
     copied = done;
     return CopyResult::kDone;
@@ -598,6 +632,7 @@ class Daemon {
   // Targets done: every page delivered (their userfaultfd is closed, which unregisters it), or
   // the process went away.
   void Reap() {
+    if (!failure_.empty()) return;  // kept for KillWaiting
     std::erase_if(targets_, [](const auto& t) { return t->gone || t->pending.empty(); });
     if (next_ >= targets_.size()) next_ = 0;
   }
