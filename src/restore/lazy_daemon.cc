@@ -187,6 +187,7 @@ struct Target {
   IntervalSet pending;  // image addresses not delivered yet
   IntervalSet view;     // image addresses whose content is still the image's (not discarded)
   bool gone = false;
+  uint64_t batch = 16;  // pages of the next background batch (doubling up to kBackgroundBatch)
 
   const Area* ByCur(uint64_t a) const {
     for (const Area& x : areas) {
@@ -621,7 +622,10 @@ class Daemon {
     }
     auto t0 = Clock::now();
     uint64_t copied = 0;
-    CopyResult r = CopyPages(t, s, std::min<uint64_t>(kBackgroundBatch, (e - s) / kPage), copied);
+    // Small batches first: right after the hand-over the blob is still moving the areas, and
+    // each move waits until we read its event (between two batches).
+    CopyResult r = CopyPages(t, s, std::min(t.batch, (e - s) / kPage), copied);
+    t.batch = std::min(t.batch * 2, kBackgroundBatch);
     background_seconds_ += SecondsSince(t0);
     t.pending.Erase(s, s + copied * kPage);
     stats_.pages_background += copied;
