@@ -11,7 +11,7 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler libcli11-dev libfmt-dev nlohmann-json3-dev libgtest-dev
   libzstd-dev liblz4-dev
   python3 binutils clang-format clang-tidy util-linux procps
-  nftables redis-server redis-tools nginx
+  nftables redis-server redis-tools nginx iproute2
 )
 
 missing=()
