@@ -134,6 +134,9 @@ int main(int argc, char** argv) {
                     "restore established TCP connections and remove their network lock");
   restore->add_flag("-j,--shell-job", restore_opts.shell_job,
                     "give the process this terminal (it was dumped with --shell-job)");
+  restore->add_flag("--lazy-parent-pages", restore_opts.lazy_parent_pages,
+                    "with --lazy-pages: parent images' pages too are delivered after the process "
+                    "runs (the daemon needs the same flag)");
   restore->add_flag("--lazy-pages", restore_opts.lazy_pages,
                     "let the processes run before their memory is in: `cryo lazy-pages -D DIR` "
                     "delivers it");
@@ -149,6 +152,8 @@ int main(int argc, char** argv) {
                    "ADDRESS:PORT of `cryo dump --lazy-pages` holding the pages the image lacks");
   lazy->add_option("--page-server-fd", lazy_opts.page_server_fd,
                    "internal (migrate-receive): an inherited, connected page-server socket");
+  lazy->add_flag("--lazy-parent-pages", lazy_opts.parent_pages,
+                 "deliver the parent images' pages too (restore --lazy-parent-pages)");
   lazy->add_option("--fill-delay", lazy_opts.fill_delay_seconds,
                    "seconds to answer only faults before filling the rest (default 0)");
   AddCommon(lazy, common);

@@ -212,8 +212,11 @@ Result<MigrateReceiveResult> MigrateReceive(const MigrateReceiveOptions& opts) {
 
   std::vector<std::string> verbose;
   if (log::Enabled(log::Level::kDebug)) verbose = {"-v", "-v"};
-  std::vector<std::string> daemon_args = {"lazy-pages", "-D", final_dir, "--page-server-fd",
-                                          std::to_string(conn.get())};
+  // The pre-dump rounds' pages are here already: delivered from the local images after the
+  // process runs, so that the downtime does not grow with the memory.
+  std::vector<std::string> daemon_args = {"lazy-pages",       "-D",
+                                          final_dir,          "--lazy-parent-pages",
+                                          "--page-server-fd", std::to_string(conn.get())};
   daemon_args.insert(daemon_args.end(), verbose.begin(), verbose.end());
   pid_t daemon = CRYO_TRY(Spawn(daemon_args, conn.get()));
   conn.Reset();  // the daemon has it
@@ -225,7 +228,8 @@ Result<MigrateReceiveResult> MigrateReceive(const MigrateReceiveOptions& opts) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  std::vector<std::string> restore_args = {"restore", "-D", final_dir, "--lazy-pages", "-d"};
+  std::vector<std::string> restore_args = {
+      "restore", "-D", final_dir, "--lazy-pages", "--lazy-parent-pages", "-d"};
   restore_args.insert(restore_args.end(), verbose.begin(), verbose.end());
   pid_t restore = CRYO_TRY(Spawn(restore_args));
   int rrc = CRYO_TRY(Wait(restore));

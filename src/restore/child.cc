@@ -110,7 +110,7 @@ Status PremapInherited(const model::Process& p, const PremapSlot& s) {
 
 Status PremapAndFill(const model::Process& p, const Plan& plan, int pages_fd,
                      const image::PageChain* chain, const ShmemObjects* shmem,
-                     const std::vector<bool>* lazy) {
+                     const std::vector<bool>* lazy, bool lazy_parent_pages) {
   for (const PremapSlot& s : plan.premap) {
     const model::Vma& v = p.vmas[s.vma_index];
     if (s.inherit_from != 0) {
@@ -143,8 +143,9 @@ Status PremapAndFill(const model::Process& p, const Plan& plan, int pages_fd,
     }
     const model::Vma& v = p.vmas[plan.premap[slot].vma_index];
     uint64_t base = plan.premap[slot].addr - v.start;
-    if ((run.flags & model::kPagePresent) && lazy != nullptr &&
-        (*lazy)[plan.premap[slot].vma_index]) {
+    if (lazy != nullptr && (*lazy)[plan.premap[slot].vma_index] &&
+        ((run.flags & model::kPagePresent) ||
+         (lazy_parent_pages && (run.flags & model::kPageInParent)))) {
       continue;  // delivered by the lazy-pages daemon
     }
     if (run.flags & model::kPagePresent) {
@@ -515,7 +516,8 @@ Status BuildMemory(const ChildContext& ctx) {
   if (!pages.valid()) return ErrnoError("open {}", p.pages_file);
   CRYO_TRYV(ReserveKeepRegion(plan));
   const auto* lazy = ctx.tree->lazy_vmas.empty() ? nullptr : &ctx.tree->lazy_vmas[ctx.index];
-  CRYO_TRYV(PremapAndFill(p, plan, pages.get(), ctx.chain, ctx.shmem, lazy));
+  CRYO_TRYV(
+      PremapAndFill(p, plan, pages.get(), ctx.chain, ctx.shmem, lazy, ctx.tree->lazy_parent_pages));
   const Plan* parent = ctx.index == 0 ? nullptr : &ctx.tree->plans[ctx.tree->parents[ctx.index]];
   if (parent != nullptr && !parent->cow_slots.empty() &&
       ::munmap(reinterpret_cast<void*>(parent->keep_start), parent->keep_end - parent->keep_start) <
@@ -536,7 +538,8 @@ Status HandOverLazyAreas(const ChildContext& ctx) {
     if (lazy[s.vma_index]) areas.push_back({s.addr, v.start, v.length()});
   }
   if (areas.empty()) return {};
-  return HandOverToDaemon(ctx.tree->lazy_socket, ctx.process->pid, areas);
+  return HandOverToDaemon(ctx.tree->lazy_socket, ctx.process->pid, areas,
+                          ctx.tree->lazy_parent_pages ? kLazyParentPages : 0);
 }
 
 // Around the creation of the children of a process that fills its memory first: only the slots

@@ -37,7 +37,7 @@ std::vector<bool> CowSources(const model::ProcessTree& tree, size_t index) {
 
 }  // namespace
 
-std::vector<bool> LazyVmas(const model::ProcessTree& tree, size_t index) {
+std::vector<bool> LazyVmas(const model::ProcessTree& tree, size_t index, bool parent_pages) {
   const model::Process& p = tree.processes[index];
   std::vector<bool> cow = CowSources(tree, index);
   std::vector<bool> out(p.vmas.size(), false);
@@ -47,7 +47,8 @@ std::vector<bool> LazyVmas(const model::ProcessTree& tree, size_t index) {
     bool present = false, remote = false;
     for (; run != p.pagemap.end() && run->vaddr < v.end; ++run) {
       if (run->vaddr < v.start) continue;
-      present = present || (run->flags & model::kPagePresent);
+      present = present || (run->flags & model::kPagePresent) ||
+                (parent_pages && (run->flags & model::kPageInParent));
       remote = remote || IsRemoteRun(*run);
     }
     // Pages only the page server holds make the vma lazy whatever else (validation refuses
@@ -57,13 +58,16 @@ std::vector<bool> LazyVmas(const model::ProcessTree& tree, size_t index) {
   return out;
 }
 
-std::vector<mem::PageRange> LazyPages(const model::ProcessTree& tree, size_t index) {
+std::vector<mem::PageRange> LazyPages(const model::ProcessTree& tree, size_t index,
+                                      bool parent_pages) {
   const model::Process& p = tree.processes[index];
-  std::vector<bool> lazy = LazyVmas(tree, index);
+  std::vector<bool> lazy = LazyVmas(tree, index, parent_pages);
   std::vector<mem::PageRange> out;
   size_t vi = 0;
   for (const model::PageRun& r : p.pagemap) {
-    if (!(r.flags & model::kPagePresent) && !IsRemoteRun(r)) continue;
+    bool content = (r.flags & model::kPagePresent) || IsRemoteRun(r) ||
+                   (parent_pages && (r.flags & model::kPageInParent));
+    if (!content) continue;
     while (vi < p.vmas.size() && p.vmas[vi].end <= r.vaddr) vi++;
     if (vi == p.vmas.size() || !lazy[vi]) continue;
     mem::PageRange pr{r.vaddr, r.vaddr + (r.nr_pages << 12)};
@@ -96,7 +100,7 @@ uint64_t LazyUffdFeatures() {
 }
 
 Status HandOverToDaemon(const std::string& socket_path, pid_t pid,
-                        const std::vector<LazyArea>& areas) {
+                        const std::vector<LazyArea>& areas, uint32_t flags) {
   if (areas.size() > kMaxLazyAreas) {
     return MakeError(ErrorKind::kUnsupported, "{} lazy areas (at most {})", areas.size(),
                      kMaxLazyAreas);
@@ -130,6 +134,7 @@ Status HandOverToDaemon(const std::string& socket_path, pid_t pid,
   LazyHello hello;
   hello.pid = pid;
   hello.area_count = static_cast<uint32_t>(areas.size());
+  hello.flags = flags;
   std::vector<std::byte> msg(sizeof hello + areas.size() * sizeof(LazyArea));
   std::memcpy(msg.data(), &hello, sizeof hello);
   if (!areas.empty()) {

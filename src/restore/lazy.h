@@ -21,14 +21,17 @@ namespace cryo::restore {
 // serves no other private kind) that are neither locked, nor registered with the process's own
 // userfaultfd, nor the source of pages a child inherits (those are filled before the child is
 // created, so it shares them). Pages in parent images (pre-dump) are always filled before the
-// process runs: only what changed after the last pre-dump is lazy.
-std::vector<mem::PageRange> LazyPages(const model::ProcessTree& tree, size_t index);
+// process runs: only what changed after the last pre-dump is lazy, unless `parent_pages`
+// (--lazy-parent-pages, cryo migrate): then the daemon delivers those too, from the local images,
+// after the process runs.
+std::vector<mem::PageRange> LazyPages(const model::ProcessTree& tree, size_t index,
+                                      bool parent_pages = false);
 
 // A run whose content only the page server has (a post-copy dump, `dump --lazy-pages`).
 inline bool IsRemoteRun(const model::PageRun& r) { return r.flags == model::kPageLazy; }
 
 // Whether vma `i` of process `index` holds lazy pages (then it is registered whole).
-std::vector<bool> LazyVmas(const model::ProcessTree& tree, size_t index);
+std::vector<bool> LazyVmas(const model::ProcessTree& tree, size_t index, bool parent_pages = false);
 
 // The daemon's socket in an image directory, and its address.
 std::string LazySocketPath(const std::string& images_dir);
@@ -51,7 +54,7 @@ uint64_t LazyUffdFeatures();
 // registers `areas` with it (MISSING mode) and hands it to the daemon listening at `socket_path`,
 // then waits for the daemon's acknowledgement. The fd is closed again here: the daemon holds it.
 Status HandOverToDaemon(const std::string& socket_path, pid_t pid,
-                        const std::vector<LazyArea>& areas);
+                        const std::vector<LazyArea>& areas, uint32_t flags);
 
 // The wire format of the hand-over (SOCK_SEQPACKET, one message with the uffd and a pidfd of the
 // process in SCM_RIGHTS), shared with the daemon. The reply is one LazyReply.
@@ -60,7 +63,7 @@ struct LazyHello {
   uint32_t magic = kLazyMagic;
   int32_t pid = 0;
   uint32_t area_count = 0;
-  uint32_t reserved = 0;
+  uint32_t flags = 0;  // kLazyParentPages
   // followed by area_count LazyArea
 };
 struct LazyReply {
@@ -69,5 +72,6 @@ struct LazyReply {
   char message[248] = {};
 };
 inline constexpr size_t kMaxLazyAreas = 4096;
+inline constexpr uint32_t kLazyParentPages = 1;  // pages of parent images are lazy too
 
 }  // namespace cryo::restore

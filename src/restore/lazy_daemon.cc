@@ -22,6 +22,8 @@
 #include "base/log.h"
 #include "base/stopwatch.h"
 #include "image/image_dir.h"
+#include "image/inventory.h"
+#include "image/page_chain.h"
 #include "image/pages_file.h"
 #include "image/tree_io.h"
 #include "image/validate.h"
@@ -136,7 +138,8 @@ struct Source {
   const model::Process* p = nullptr;
   UniqueFd fd;
   std::unique_ptr<image::PagesReader> reader;
-  Remote* remote = nullptr;  // for LAZY-only runs
+  Remote* remote = nullptr;               // for LAZY-only runs
+  std::optional<image::PageChain> chain;  // for IN_PARENT runs (--lazy-parent-pages)
   std::vector<mem::PageRange> lazy;
   // The raw pages file, mapped (null: compressed, or none).
   const std::byte* map = nullptr;
@@ -159,7 +162,21 @@ struct Source {
                                [](uint64_t x, const model::PageRun& r) { return x < r.vaddr; });
     const model::PageRun& r = *std::prev(it);
     if (IsRemoteRun(r)) return remote->Get(p->pid, a, out);
+    if (r.flags & model::kPageInParent) return ReadFromChain(a, out, cache);
     return reader->Read(r.offset + (a - r.vaddr), out, cache);
+  }
+  // From the parent images (--lazy-parent-pages); pages the chain records as zero read as zeros.
+  Status ReadFromChain(uint64_t a, std::span<std::byte> out, image::BlockCache& cache) const {
+    if (!chain) {
+      return MakeError(ErrorKind::kInternal, "pid {}: {:#x} is in a parent image", p->pid, a);
+    }
+    std::vector<image::PageSegment> segs;
+    CRYO_TRYV(chain->Resolve(a, out.size(), segs));
+    std::memset(out.data(), 0, out.size());
+    for (const auto& sg : segs) {
+      CRYO_TRYV(chain->pages(sg.level).Read(sg.offset, out.subspan(sg.vaddr - a, sg.len), cache));
+    }
+    return {};
   }
   // The byte offset of image page `a` in the pages file's content, and how many bytes from
   // there stay in the same run (a PRESENT run holds `a`: it is lazy).
@@ -239,7 +256,11 @@ class Daemon {
       if (p.zombie) continue;
       auto s = std::make_unique<Source>();
       s->p = &p;
-      s->lazy = LazyPages(tree_, i);
+      s->lazy = LazyPages(tree_, i, opts_.parent_pages);
+      if (opts_.parent_pages && !s->lazy.empty()) {
+        auto inv = CRYO_TRY(image::ReadInventory(*dir_));
+        s->chain.emplace(CRYO_TRY(image::PageChain::Open(*dir_, inv, p.pid)));
+      }
       if (s->lazy.empty()) continue;
       bool remote = std::any_of(p.pagemap.begin(), p.pagemap.end(), IsRemoteRun);
       if (remote) {
@@ -423,6 +444,10 @@ class Daemon {
       return Reply(c, EPROTO, "short or truncated hand-over message");
     }
     std::memcpy(&hello, buf.data(), sizeof hello);
+    if (((hello.flags & kLazyParentPages) != 0) != opts_.parent_pages) {
+      return Reply(c, EINVAL,
+                   "restore and lazy-pages disagree on --lazy-parent-pages: give both or none");
+    }
     if (hello.magic != kLazyMagic || hello.area_count > kMaxLazyAreas ||
         static_cast<size_t>(n) != sizeof hello + hello.area_count * sizeof(LazyArea)) {
       return Reply(c, EPROTO, "malformed hand-over message");

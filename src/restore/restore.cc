@@ -148,17 +148,18 @@ Status PlanTree(TreeRestore& tr, const std::vector<std::optional<image::PageChai
 }
 
 // Lazy restore: which vmas each process leaves to the daemon, which must be listening.
-Status PrepareLazy(TreeRestore& tr, const std::string& images_dir) {
+Status PrepareLazy(TreeRestore& tr, const std::string& images_dir, bool parent_pages) {
   const auto& procs = tr.tree->processes;
   tr.lazy_vmas.assign(procs.size(), {});
   bool any = false;
   for (size_t i = 0; i < procs.size(); i++) {
     if (procs[i].zombie) continue;
-    tr.lazy_vmas[i] = LazyVmas(*tr.tree, i);
+    tr.lazy_vmas[i] = LazyVmas(*tr.tree, i, parent_pages);
     any = any ||
           std::find(tr.lazy_vmas[i].begin(), tr.lazy_vmas[i].end(), true) != tr.lazy_vmas[i].end();
   }
   tr.lazy_socket = LazySocketPath(images_dir);
+  tr.lazy_parent_pages = parent_pages;
   struct stat st {};
   if (any && (::stat(tr.lazy_socket.c_str(), &st) < 0 || !S_ISSOCK(st.st_mode))) {
     return MakeError(ErrorKind::kInvalidArg,
@@ -213,7 +214,7 @@ Result<RestoreResult> Restore(const RestoreOptions& opts) {
   auto shmem = CRYO_TRY(ShmemObjects::Create(tree.shmem, dir.fd()));
   tr.shmem = &shmem;
   CRYO_TRYV(PlanTree(tr, chains));
-  if (opts.lazy_pages) CRYO_TRYV(PrepareLazy(tr, opts.images_dir));
+  if (opts.lazy_pages) CRYO_TRYV(PrepareLazy(tr, opts.images_dir, opts.lazy_parent_pages));
 
   const model::Process& root = tree.processes.front();
   pid_t pid = CRYO_TRY_CTX(sys::Clone3WithTid(root.pid, 0), "create pid {}", root.pid);

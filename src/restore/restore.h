@@ -19,6 +19,9 @@ struct RestoreOptions {
   // --lazy-pages: private anonymous memory written since the last pre-dump is left to the
   // lazy-pages daemon (restore/lazy_daemon.h) listening in the image directory.
   bool lazy_pages = false;
+  // --lazy-parent-pages: with lazy_pages, pages of parent images (pre-dump rounds) are delivered
+  // by the daemon (started with the same flag) after the process runs too, not filled before.
+  bool lazy_parent_pages = false;
 };
 
 struct RestoreResult {

@@ -70,6 +70,7 @@ struct TreeRestore {
   // registered with a userfaultfd handed to the daemon at lazy_socket); empty without it.
   std::vector<std::vector<bool>> lazy_vmas;
   std::string lazy_socket;
+  bool lazy_parent_pages = false;  // pages of parent images are lazy too
   pid_t host_pid = 0;
   pid_t host_pgid = 0;  // the group and session a root that led neither inherits
   pid_t host_sid = 0;

@@ -143,6 +143,7 @@ class VictimTest:
         self.lazy_daemon = None  # `cryo lazy-pages` serving the next restore (lazy modes)
         self.lazy_images = None  # predump-lazy: the final image, restored lazily
         self.push_args = []  # pageserver mode: --page-server for every pre-dump
+        self.lazy_parent_pages = False  # lazy modes: the pre-dump rounds' pages are lazy too
 
     def check_nft(self):
         """--tcp-established tests need the network lock's nft command."""
@@ -338,6 +339,8 @@ class VictimTest:
         """Starts `cryo restore`, waits until pid runs again with the state recorded before the
         first dump. Returns the cryo Proc (running unless detach)."""
         lazy = ["--lazy-pages"] if self.lazy_daemon is not None else []
+        if lazy and self.lazy_parent_pages:
+            lazy.append("--lazy-parent-pages")
         argv = self.h.cryo_cmd("restore", "-D", images, *(["-d"] if detach else []), *lazy)
         e2elib.log_cmd(argv)
         p = self.h.start("cryo restore" + (" -d" if detach else ""), argv, cwd=self.h.workdir)
@@ -390,7 +393,8 @@ class VictimTest:
         """Starts `cryo lazy-pages` on the image; the next restore uses it (--lazy-pages)."""
         delay = ["--fill-delay", str(self.args.fill_delay)] if self.args.fill_delay else []
         server = ["--page-server", self.args.page_server] if self.args.page_server else []
-        self.lazy_daemon = self.h.start_lazy_daemon(images, *delay, *server)
+        parents = ["--lazy-parent-pages"] if self.lazy_parent_pages else []
+        self.lazy_daemon = self.h.start_lazy_daemon(images, *delay, *server, *parents)
 
     def start_postcopy_source(self, images):
         """`cryo dump --lazy-pages --port P` of the victim, once its image is complete (it then
@@ -577,6 +581,12 @@ class VictimTest:
         restorer = self.restore(os.path.join(received, "images"), detach=False)
         self.go()
         self.expect_pass(restorer, "victim restored from what the page server received")
+
+    def mode_predump_lazy_parents(self):
+        """predump-lazy with --lazy-parent-pages: the pre-dump rounds' pages too arrive after
+        the process runs, read from the chain by the daemon (what cryo migrate does)."""
+        self.lazy_parent_pages = True
+        self.mode_predump_lazy()
 
     def mode_predump_lazy(self):
         """Pre-dump rounds, an incremental dump, then a lazy restore: pages of the parent
@@ -982,6 +992,7 @@ MODES = {
     "predump": VictimTest.mode_predump,
     "lazy": VictimTest.mode_lazy,
     "predump-lazy": VictimTest.mode_predump_lazy,
+    "predump-lazy-parents": VictimTest.mode_predump_lazy_parents,
     "postcopy": VictimTest.mode_postcopy,
     "pageserver": VictimTest.mode_pageserver,
     "fail-postcopy-garbage": VictimTest.mode_fail_postcopy_garbage,
