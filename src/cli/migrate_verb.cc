@@ -49,6 +49,14 @@ Result<MigrateResult> Migrate(const MigrateOptions& opts) {
     if (::mkdtemp(tmpl.data()) == nullptr) return ErrnoError("mkdtemp {}", tmpl);
     work = tmpl;
   }
+  // A directory we made goes away whatever happens (its rounds are on the destination).
+  struct RemoveAfter {
+    std::string dir;
+    ~RemoveAfter() {
+      std::error_code ec;
+      if (!dir.empty()) fs::remove_all(dir, ec);
+    }
+  } remove_after{opts.work_dir.empty() ? work : ""};
   MigrateResult res;
   uint64_t last = UINT64_MAX;
   std::string prev;
@@ -92,7 +100,6 @@ Result<MigrateResult> Migrate(const MigrateOptions& opts) {
   res.final_pages_stored = final_stats.pages_written;
   res.final_pages_lazy = final_stats.pages_lazy;
   res.total_seconds = SecondsSince(t0);
-  if (opts.work_dir.empty()) fs::remove_all(work);
   return res;
 }
 
