@@ -9,13 +9,14 @@
 // its own PID namespace; its downtime is compared with a plain dump + restore of the same size
 // measured above. Prints one JSON object.
 //
-//   lazy_bench --cryo PATH [--mib-list 256,1024,4096] [--mib 1024] [--dir /dev/shm/...]
+//   lazy_bench --cryo PATH [--mib-list 256,1024,4096] [--mib 1024] [--runs 3] [--dir ...]
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -133,13 +134,20 @@ nlohmann::json ReadJson(const fs::path& p) {
   return nlohmann::json::parse(f, nullptr, false);
 }
 
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
 [[noreturn]] void Fail(const std::string& what) {
   std::fprintf(stderr, "lazy_bench: %s\n", what.c_str());
   std::exit(1);
 }
 
 struct RestoreRun {
-  double dump_s = 0, restore_s = 0, running_s = 0;
+  // restore_s: cryo's own measure (stats-restore.json: from its start until the processes run,
+  // less waiting for the PIDs to be free); restore_wall_s: the whole `cryo restore -d` command.
+  double dump_s = 0, restore_s = 0, restore_wall_s = 0, running_s = 0;
   nlohmann::json lazy;  // stats-lazy.json
 };
 
@@ -167,7 +175,10 @@ RestoreRun DumpAndRestore(const std::string& cryo, const fs::path& dir, size_t m
   if (lazy) restore.push_back("--lazy-pages");
   auto t1 = Clock::now();
   if (Run(restore) != 0) Fail("restore");
-  r.restore_s = Seconds(t1, Clock::now());
+  r.restore_wall_s = Seconds(t1, Clock::now());
+  nlohmann::json rs = ReadJson(images / "stats-restore.json");
+  if (!rs.is_object()) Fail("no stats-restore.json");
+  r.restore_s = rs.value("restore_seconds", 0.0);
   if (!WaitRunning(v.progress, 60)) Fail("the restored victim makes no progress");
   r.running_s = Seconds(t1, Clock::now());
   if (lazy) {
@@ -236,11 +247,13 @@ int main(int argc, char** argv) {
   std::string cryo, dir = "/dev/shm/cryo-lazy-bench";
   std::vector<size_t> sizes = {256, 1024, 4096};
   size_t mib = 1024;
+  int n_runs = 3;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     if (k == "--cryo") cryo = argv[i + 1];
     if (k == "--dir") dir = argv[i + 1];
     if (k == "--mib") mib = std::stoul(argv[i + 1]);
+    if (k == "--runs") n_runs = std::max(1, std::stoi(argv[i + 1]));
     if (k == "--mib-list") {
       sizes.clear();
       std::stringstream ss(argv[i + 1]);
@@ -250,7 +263,7 @@ int main(int argc, char** argv) {
   if (cryo.empty()) {
     std::fprintf(stderr,
                  "usage: lazy_bench --cryo PATH [--mib-list 256,1024,4096] [--mib 1024] "
-                 "[--dir DIR]\n");
+                 "[--runs 3] [--dir DIR]\n");
     return 2;
   }
   cryo = fs::absolute(cryo).string();
@@ -258,21 +271,38 @@ int main(int argc, char** argv) {
   nlohmann::json per_size = nlohmann::json::array();
   double plain_downtime = 0;
   for (size_t s : sizes) {
-    RestoreRun eager = DumpAndRestore(cryo, dir, s, false);
-    RestoreRun lazy = DumpAndRestore(cryo, dir, s, true);
-    if (s == mib) plain_downtime = eager.dump_s + eager.restore_s;
+    // Medians over the runs (the first restore of a run is often slow here: fresh memory).
+    std::vector<double> eager_r, lazy_r, lazy_wall, dump, bg, fmed, fp99;
+    nlohmann::json runs = nlohmann::json::array();
+    for (int i = 0; i < n_runs; i++) {
+      RestoreRun eager = DumpAndRestore(cryo, dir, s, false);
+      RestoreRun lazy = DumpAndRestore(cryo, dir, s, true);
+      eager_r.push_back(eager.restore_s);
+      lazy_r.push_back(lazy.restore_s);
+      lazy_wall.push_back(lazy.restore_wall_s);
+      dump.push_back(eager.dump_s);
+      bg.push_back(lazy.lazy.value("background_gibps", 0.0));
+      fmed.push_back(lazy.lazy.value("fault_us_median", 0.0));
+      fp99.push_back(lazy.lazy.value("fault_us_p99", 0.0));
+      runs.push_back({{"eager_restore_s", eager.restore_s},
+                      {"lazy_restore_s", lazy.restore_s},
+                      {"lazy_restore_wall_s", lazy.restore_wall_s},
+                      {"dump_s", eager.dump_s},
+                      {"lazy_until_progress_s", lazy.running_s},
+                      {"faults", lazy.lazy.value("faults", 0)},
+                      {"pages_on_fault", lazy.lazy.value("pages_on_fault", 0)},
+                      {"pages_background", lazy.lazy.value("pages_background", 0)}});
+    }
+    if (s == mib) plain_downtime = Median(dump) + Median(eager_r);
     per_size.push_back({{"mib", s},
-                        {"eager_restore_s", eager.restore_s},
-                        {"eager_until_progress_s", eager.running_s},
-                        {"lazy_restore_s", lazy.restore_s},
-                        {"lazy_until_progress_s", lazy.running_s},
-                        {"dump_s", eager.dump_s},
-                        {"background_gibps", lazy.lazy.value("background_gibps", 0.0)},
-                        {"faults", lazy.lazy.value("faults", 0)},
-                        {"fault_us_median", lazy.lazy.value("fault_us_median", 0.0)},
-                        {"fault_us_p99", lazy.lazy.value("fault_us_p99", 0.0)},
-                        {"pages_on_fault", lazy.lazy.value("pages_on_fault", 0)},
-                        {"pages_background", lazy.lazy.value("pages_background", 0)}});
+                        {"lazy_restore_s_median", Median(lazy_r)},
+                        {"lazy_restore_wall_s_median", Median(lazy_wall)},
+                        {"eager_restore_s_median", Median(eager_r)},
+                        {"dump_s_median", Median(dump)},
+                        {"background_gibps_median", Median(bg)},
+                        {"fault_us_median", Median(fmed)},
+                        {"fault_us_p99_median", Median(fp99)},
+                        {"runs", runs}});
   }
   out["restore"] = per_size;
   nlohmann::json m = Migrate(cryo, dir, mib);
