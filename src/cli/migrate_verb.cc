@@ -228,12 +228,12 @@ Result<MigrateReceiveResult> MigrateReceive(const MigrateReceiveOptions& opts) {
   pid_t daemon = CRYO_TRY(Spawn(daemon_args, conn.get()));
   conn.Reset();  // the daemon has it
   std::string sock = final_dir + "/lazy-pages.sock";
-  for (int i = 0; i < 1000 && ::access(sock.c_str(), F_OK) != 0; i++) {
+  for (int i = 0; i < 5000 && ::access(sock.c_str(), F_OK) != 0; i++) {
     int st = 0;
     if (::waitpid(daemon, &st, WNOHANG) == daemon) {
       return MakeError(ErrorKind::kInternal, "the lazy-pages daemon ended before it listened");
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   std::vector<std::string> restore_args = {
       "restore", "-D", final_dir, "--lazy-pages", "--lazy-parent-pages", "-d"};
