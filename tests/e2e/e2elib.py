@@ -11,6 +11,7 @@
 import argparse
 import ctypes
 import difflib
+import glob
 import os
 import re
 import shutil
@@ -719,6 +720,14 @@ class Harness:
             self.report_logs()
         finally:
             self.cleanup()
+            # Files a victim made in /dev/shm under its workdir's name (shm_devshm keeps one
+            # there on purpose, for the restore): gone with the test, passed or not.
+            tag = os.path.basename(os.path.normpath(self.workdir))
+            for f in glob.glob(f"/dev/shm/cryo-e2e-{glob.escape(tag)}-*"):
+                try:
+                    os.unlink(f)
+                except OSError:
+                    pass
         if rc == EXIT_PASS:
             print("PASS", flush=True)
             if not self.args.keep:
