@@ -767,6 +767,7 @@ def expect_cryo_error(p, verb, must_mention=None):
         raise TestFailure(f"cryo {verb} succeeded; it should have failed")
     if rc is None or rc < 0 or rc >= 128:
         raise TestFailure(f"cryo {verb} did not fail cleanly: {describe_status(rc)}")
+    p.drain()  # exited: its last lines may still be on their way to us
     lines = [line for line in p.stderr.splitlines() if line.startswith(f"cryo {verb}:")]
     if not lines:
         raise TestFailure(f"cryo {verb} failed (status {rc}) without a `cryo {verb}: ...` line")
