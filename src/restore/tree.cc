@@ -301,6 +301,16 @@ class Driver {
         first = ErrnoError("stop pid {}", p.pid);
       }
     }
+    // A stop takes effect when the process next runs: on a busy machine it may still show
+    // running after we return (seen once in CI). Wait (bounded) until each has stopped.
+    for (const model::Process& p : procs_) {
+      if (p.zombie || !p.stopped) continue;
+      for (int i = 0; i < 2000; i++) {
+        auto st = proc::ReadStat(p.pid);
+        if (!st || st->state == 'T' || st->state == 'Z' || st->state == 'X') break;
+        ::usleep(1000);
+      }
+    }
     return first;
   }
 
