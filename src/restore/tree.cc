@@ -284,41 +284,27 @@ class Driver {
     for (size_t i = 0; i < procs_.size(); i++) {
       if (!procs_[i].zombie) CRYO_TRYV(Finish(i));
     }
-    // Every process is at its final stop with its registers in place: let them all run.
+    // Every process is at its final stop with its registers in place: let them all run. Those
+    // stopped by job control go first and are stopped again before any other runs, and the rest
+    // go children before parents (the root last): no restored process can see another one still
+    // traced, or a job-control stopped one not yet stopped.
     Status first;
-    for (auto& [leader, threads] : finished_) {
-      for (auto& t : threads) {
-        if (auto s = t.Detach(); !s && first) first = std::move(s);
-      }
-      if (auto s = leader.Detach(); !s && first) first = std::move(s);
+    for (Finished& f : finished_) {
+      if (procs_[f.index].stopped) Keep(first, Release(f));
     }
+    for (Finished& f : finished_) {
+      if (procs_[f.index].stopped) AwaitStop(procs_[f.index].pid);
+    }
+    for (size_t i = finished_.size(); i-- > 0;) Keep(first, Release(finished_[i]));
     finished_.clear();
-    // Stopped by job control when dumped: stopped again, once no longer traced, so the stop is a
-    // plain group stop and not a signal a tracer sees and a detach drops. (Like the dump, this
-    // lets the process run a moment first.)
-    for (const model::Process& p : procs_) {
-      if (!p.zombie && p.stopped && ::kill(p.pid, SIGSTOP) < 0 && first) {
-        first = ErrnoError("stop pid {}", p.pid);
-      }
-    }
-    // A stop takes effect when the process next runs: on a busy machine it may still show
-    // running after we return (seen once in CI). Wait (bounded) until each has stopped.
-    for (const model::Process& p : procs_) {
-      if (p.zombie || !p.stopped) continue;
-      for (int i = 0; i < 2000; i++) {
-        auto st = proc::ReadStat(p.pid);
-        if (!st || st->state == 'T' || st->state == 'Z' || st->state == 'X') break;
-        ::usleep(1000);
-      }
-    }
     return first;
   }
 
   // Kills every process this restore created and reaps what is ours to reap.
   void KillAll() {
-    for (auto& [leader, threads] : finished_) {
-      leader.Forget();
-      for (auto& t : threads) t.Forget();
+    for (Finished& f : finished_) {
+      f.leader.Forget();
+      for (auto& t : f.threads) t.Forget();
     }
     finished_.clear();
     for (size_t i = procs_.size(); i-- > 0;) {
@@ -421,14 +407,49 @@ class Driver {
       for (auto& t : threads) t.Forget();
       return Wrapped(std::move(done).error(), fmt::format("restore pid {}", p.pid));
     }
-    finished_.emplace_back(std::move(leader), std::move(threads));
+    finished_.push_back({i, std::move(leader), std::move(threads)});
     return {};
   }
 
   const TreeRestore& tr_;
   const std::vector<model::Process>& procs_;
   int error_fd_;
-  std::vector<std::pair<ptrace::Tracee, std::vector<ptrace::Tracee>>> finished_;
+  // A process at its final stop, still traced.
+  struct Finished {
+    size_t index;  // in procs_
+    ptrace::Tracee leader;
+    std::vector<ptrace::Tracee> threads;
+  };
+
+  static void Keep(Status& first, Status s) {
+    if (!s && first) first = std::move(s);
+  }
+
+  // Detaches a finished process; one stopped by job control when dumped is stopped again, once no
+  // longer traced, so that the stop is a plain group stop and not a signal a tracer sees and a
+  // detach drops. (Like the dump, this lets the process run a moment first.)
+  Status Release(Finished& f) {
+    if (f.leader.tid() <= 0) return {};  // released already
+    Status first;
+    for (auto& t : f.threads) Keep(first, t.Detach());
+    Keep(first, f.leader.Detach());
+    const model::Process& p = procs_[f.index];
+    if (p.stopped && ::kill(p.pid, SIGSTOP) < 0) Keep(first, ErrnoError("stop pid {}", p.pid));
+    return first;
+  }
+
+  // A stop takes effect when the process next runs: wait (bounded) until it shows stopped. One
+  // that is slower than that still stops; only the order is lost, so that is not a failure.
+  static void AwaitStop(pid_t pid) {
+    for (int i = 0; i < 2000; i++) {
+      auto st = proc::ReadStat(pid);
+      if (!st || st->state == 'T' || st->state == 'Z' || st->state == 'X') return;
+      ::usleep(1000);
+    }
+    log::Warn("pid {} is not stopped again 2 s after its SIGSTOP", pid);
+  }
+
+  std::vector<Finished> finished_;
 };
 
 }  // namespace
