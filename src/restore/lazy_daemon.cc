@@ -247,6 +247,11 @@ enum class CopyResult { kDone, kAgain, kGone };
 class Daemon {
  public:
   explicit Daemon(const LazyPagesOptions& o) : opts_(o) {}
+  ~Daemon() {
+    if (!path_.empty()) ::unlink(path_.c_str());  // also when loading or serving failed
+  }
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
 
   Status Load() {
     dir_.emplace(CRYO_TRY(image::ImageDir::Open(opts_.images_dir)));
@@ -295,6 +300,8 @@ class Daemon {
       for (const auto& r : s->lazy) lazy_pages_ += r.pages();
       sources_[p.pid] = std::move(s);
     }
+    log::Info("lazy-pages: {} processes, {} pages ({} MiB) to deliver; listening on {}",
+              sources_.size(), lazy_pages_, lazy_pages_ >> 8, path_);
     return {};
   }
 
@@ -309,8 +316,6 @@ class Daemon {
     ::umask(old);
     if (r < 0) return ErrnoError("bind {}", path_);
     if (::listen(listener_.get(), 64) < 0) return ErrnoError("listen {}", path_);
-    log::Info("lazy-pages: {} processes, {} pages ({} MiB) to deliver; listening on {}",
-              sources_.size(), lazy_pages_, lazy_pages_ >> 8, path_);
     return {};
   }
 
@@ -707,8 +712,10 @@ Status WriteStats(const std::string& dir, const LazyPagesStats& s) {
 
 Result<LazyPagesStats> RunLazyPages(const LazyPagesOptions& opts) {
   Daemon d(opts);
-  CRYO_TRYV(d.Load());
+  // Listening first: a restore started at once (migrate-receive does) rebuilds its processes
+  // while the images load here, and its hand-over waits in the backlog until we accept it.
   CRYO_TRYV(d.Listen());
+  CRYO_TRYV(d.Load());
   auto run = d.Run();
   if (!run) {
     // Their missing pages would read as zeros once our userfaultfds close: end the processes
