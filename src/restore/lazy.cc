@@ -94,6 +94,35 @@ Result<sockaddr_un> LazySocketAddress(const std::string& path) {
   return addr;
 }
 
+namespace {
+
+Result<UniqueFd> ConnectDaemon(const std::string& socket_path) {
+  sockaddr_un addr = CRYO_TRY(LazySocketAddress(socket_path));
+  UniqueFd sock(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  if (!sock.valid()) return ErrnoError("socket");
+  if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+    return ErrnoError("connect to the lazy-pages daemon at {} (is `cryo lazy-pages` running?)",
+                      socket_path);
+  }
+  return sock;
+}
+
+Status AwaitReply(int sock, pid_t pid) {
+  LazyReply reply;
+  ssize_t n = ::recv(sock, &reply, sizeof reply, 0);
+  if (n != static_cast<ssize_t>(sizeof reply) || reply.magic != kLazyMagic) {
+    return MakeError(ErrorKind::kInternal, "the lazy-pages daemon did not acknowledge pid {}", pid);
+  }
+  if (reply.status != 0) {
+    reply.message[sizeof reply.message - 1] = 0;
+    return SysError(reply.status,
+                    fmt::format("the lazy-pages daemon refused pid {}: {}", pid, reply.message));
+  }
+  return {};
+}
+
+}  // namespace
+
 uint64_t LazyUffdFeatures() {
   return UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_REMOVE |
          UFFD_FEATURE_EVENT_UNMAP;
@@ -124,13 +153,7 @@ Status HandOverToDaemon(const std::string& socket_path, pid_t pid,
     }
   }
 
-  sockaddr_un addr = CRYO_TRY(LazySocketAddress(socket_path));
-  UniqueFd sock(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
-  if (!sock.valid()) return ErrnoError("socket");
-  if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
-    return ErrnoError("connect to the lazy-pages daemon at {} (is `cryo lazy-pages` running?)",
-                      socket_path);
-  }
+  UniqueFd sock = CRYO_TRY(ConnectDaemon(socket_path));
   LazyHello hello;
   hello.pid = pid;
   hello.area_count = static_cast<uint32_t>(areas.size());
@@ -159,17 +182,19 @@ Status HandOverToDaemon(const std::string& socket_path, pid_t pid,
   if (::sendmsg(sock.get(), &mh, MSG_NOSIGNAL) != static_cast<ssize_t>(msg.size())) {
     return ErrnoError("hand pid {}'s userfaultfd to the lazy-pages daemon", pid);
   }
-  LazyReply reply;
-  ssize_t n = ::recv(sock.get(), &reply, sizeof reply, 0);
-  if (n != static_cast<ssize_t>(sizeof reply) || reply.magic != kLazyMagic) {
-    return MakeError(ErrorKind::kInternal, "the lazy-pages daemon did not acknowledge pid {}", pid);
+  return AwaitReply(sock.get(), pid);
+}
+
+Status TellDaemonRunning(const std::string& socket_path, pid_t root) {
+  UniqueFd sock = CRYO_TRY(ConnectDaemon(socket_path));
+  LazyHello hello;
+  hello.pid = root;
+  hello.flags = kLazyRunning;
+  if (::send(sock.get(), &hello, sizeof hello, MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(sizeof hello)) {
+    return ErrnoError("tell the lazy-pages daemon that pid {} runs", root);
   }
-  if (reply.status != 0) {
-    reply.message[sizeof reply.message - 1] = 0;
-    return SysError(reply.status,
-                    fmt::format("the lazy-pages daemon refused pid {}: {}", pid, reply.message));
-  }
-  return {};
+  return AwaitReply(sock.get(), root);
 }
 
 }  // namespace cryo::restore

@@ -56,6 +56,12 @@ uint64_t LazyUffdFeatures();
 Status HandOverToDaemon(const std::string& socket_path, pid_t pid,
                         const std::vector<LazyArea>& areas, uint32_t flags);
 
+// In the restore, once every process is released: tells the daemon that the processes it was
+// handed run now, so that it may start the background fill. Until then the daemon only answers
+// faults and follows events: a batch in flight would hold up each mremap of the restorer blob,
+// which waits until the daemon has read its event.
+Status TellDaemonRunning(const std::string& socket_path, pid_t root);
+
 // The wire format of the hand-over (SOCK_SEQPACKET, one message with the uffd and a pidfd of the
 // process in SCM_RIGHTS), shared with the daemon. The reply is one LazyReply.
 inline constexpr uint32_t kLazyMagic = 0x4c5a5931;  // "LZY1"
@@ -73,5 +79,6 @@ struct LazyReply {
 };
 inline constexpr size_t kMaxLazyAreas = 4096;
 inline constexpr uint32_t kLazyParentPages = 1;  // pages of parent images are lazy too
+inline constexpr uint32_t kLazyRunning = 2;      // no areas, no fds: the processes run now
 
 }  // namespace cryo::restore

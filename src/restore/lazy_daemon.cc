@@ -38,6 +38,9 @@ using Clock = SteadyClock;
 constexpr uint64_t kPage = 4096;
 constexpr uint64_t kFaultReadAhead = 16;    // pages copied with a faulting one, if lazy too
 constexpr uint64_t kBackgroundBatch = 512;  // pages per background UFFDIO_COPY (2 MiB)
+// Without the restore's running notice (restore/lazy.h), the fill starts this long after the
+// first hand-over anyway.
+constexpr double kRunningFallbackSeconds = 2;
 
 // Sorted disjoint [start, end) ranges.
 class IntervalSet {
@@ -339,13 +342,18 @@ class Daemon {
       }
       if (received_ > 0 && !started_) {
         started_ = true;
-        t_start_ = Clock::now();
+        t_handed_ = Clock::now();
+      }
+      if (started_ && !running_ && SecondsSince(t_handed_) > kRunningFallbackSeconds) {
+        log::Info("lazy-pages: no word from the restore {} s after the hand-over: filling anyway",
+                  kRunningFallbackSeconds);
+        SetRunning();
       }
       if (!failure_.empty()) {
         return MakeError(ErrorKind::kInternal, "pages could not be delivered: {}", failure_);
       }
       // Background work, one batch at a time: a fault never waits behind more than one.
-      bool fill = started_ && SecondsSince(t_start_) >= opts_.fill_delay_seconds;
+      bool fill = running_ && SecondsSince(t_start_) >= opts_.fill_delay_seconds;
       for (size_t i = 0; fill && i < targets_.size(); i++) {
         Target& t = *targets_[(next_ + i) % targets_.size()];
         if (t.gone || t.pending.empty()) continue;
@@ -360,7 +368,7 @@ class Daemon {
       return MakeError(ErrorKind::kInternal, "pages could not be delivered: {}", failure_);
     }
     if (remote_) remote_->Done();
-    stats_.seconds = started_ ? SecondsSince(t_start_) : 0;
+    stats_.seconds = running_ ? SecondsSince(t_start_) : 0;
     if (background_seconds_ > 0) {
       stats_.background_gibps =
           static_cast<double>(stats_.pages_background * kPage) / (1 << 30) / background_seconds_;
@@ -375,7 +383,7 @@ class Daemon {
 
  private:
   bool HasPending() const {
-    if (started_ && SecondsSince(t_start_) < opts_.fill_delay_seconds) return false;
+    if (!running_ || SecondsSince(t_start_) < opts_.fill_delay_seconds) return false;
     return std::any_of(targets_.begin(), targets_.end(),
                        [](const auto& t) { return !t->gone && !t->pending.empty(); });
   }
@@ -420,6 +428,12 @@ class Daemon {
     (void)!::send(fd, &r, sizeof r, MSG_NOSIGNAL);
   }
 
+  void SetRunning() {
+    if (running_) return;
+    running_ = true;
+    t_start_ = Clock::now();
+  }
+
   void HandleHello(int c) {
     std::vector<std::byte> buf(sizeof(LazyHello) + kMaxLazyAreas * sizeof(LazyArea));
     iovec iov{buf.data(), buf.size()};
@@ -449,6 +463,14 @@ class Daemon {
       return Reply(c, EPROTO, "short or truncated hand-over message");
     }
     std::memcpy(&hello, buf.data(), sizeof hello);
+    if (hello.magic == kLazyMagic && (hello.flags & kLazyRunning)) {
+      if (static_cast<size_t>(n) != sizeof hello || hello.area_count != 0 || uffd.valid()) {
+        return Reply(c, EPROTO, "malformed running notice");
+      }
+      log::Debug("lazy-pages: pid {} runs", hello.pid);
+      SetRunning();
+      return Reply(c, 0, "");
+    }
     if (((hello.flags & kLazyParentPages) != 0) != opts_.parent_pages) {
       return Reply(c, EINVAL,
                    "restore and lazy-pages disagree on --lazy-parent-pages: give both or none");
@@ -684,7 +706,9 @@ class Daemon {
   std::vector<std::unique_ptr<Target>> targets_;
   size_t received_ = 0;
   size_t next_ = 0;
-  bool started_ = false;
+  bool started_ = false;  // a process was handed over (at t_handed_)
+  Clock::time_point t_handed_;
+  bool running_ = false;  // the restore said its processes run (at t_start_): fill from then on
   Clock::time_point t_start_;
   std::vector<std::byte> buf_;
   image::BlockCache cache_;

@@ -79,6 +79,10 @@ Status WriteStats(const std::string& dir, const RestoreResult& r, const model::P
                       {"zombies", tree.processes.size() - live},
                       {"restore_seconds", r.restore_seconds},
                       {"pid_wait_seconds", r.pid_wait_seconds},
+                      {"phases",
+                       {{"read_seconds", r.read_seconds},
+                        {"plan_seconds", r.plan_seconds},
+                        {"tree_seconds", r.tree_seconds}}},
                       {"pages_restored", pages},
                       {"bytes_restored", pages * 4096},
                       {"mappings", vmas},
@@ -199,7 +203,8 @@ Result<RestoreResult> Restore(const RestoreOptions& opts) {
     for (const model::Thread& t : p.threads) CRYO_TRYV(WaitPidFree(t.tid, opts.pid_wait_seconds));
   }
   for (pid_t g : HelperGroups(tree)) CRYO_TRYV(WaitPidFree(g, opts.pid_wait_seconds));
-  double pid_wait = std::chrono::duration<double>(Clock::now() - t_wait).count();
+  auto t_plan = Clock::now();
+  double pid_wait = std::chrono::duration<double>(t_plan - t_wait).count();
 
   auto error = CRYO_TRY(MakePipe());
   if (::fcntl(error.read.get(), F_SETFL, O_NONBLOCK) < 0) return ErrnoError("error pipe");
@@ -217,17 +222,28 @@ Result<RestoreResult> Restore(const RestoreOptions& opts) {
   if (opts.lazy_pages) CRYO_TRYV(PrepareLazy(tr, opts.images_dir, opts.lazy_parent_pages));
 
   const model::Process& root = tree.processes.front();
+  auto t_tree = Clock::now();
   pid_t pid = CRYO_TRY_CTX(sys::Clone3WithTid(root.pid, 0), "create pid {}", root.pid);
   if (pid == 0) RunTreeChild(tr, 0);  // never returns
   shared_files.clear();               // the tree holds them now
   error.write.Reset();
   CRYO_TRYV(DriveTree(tr, error.read.get()));
   CRYO_TRYV(shmem.Commit());
+  bool handed_over = std::any_of(tr.lazy_vmas.begin(), tr.lazy_vmas.end(), [](const auto& v) {
+    return std::find(v.begin(), v.end(), true) != v.end();
+  });
+  if (handed_over) {
+    // Only a slower start if this fails: the daemon begins its fill on its own after a while.
+    if (auto s = TellDaemonRunning(tr.lazy_socket, pid); !s) log::Warn("{}", s.error().Message());
+  }
   ::munmap(tr.control, tr.control_bytes);
 
   RestoreResult result;
   result.pid = pid;
   result.pid_wait_seconds = pid_wait;
+  result.read_seconds = std::chrono::duration<double>(t_wait - t0).count();
+  result.plan_seconds = std::chrono::duration<double>(t_tree - t_plan).count();
+  result.tree_seconds = std::chrono::duration<double>(Clock::now() - t_tree).count();
   result.restore_seconds = std::chrono::duration<double>(Clock::now() - t0).count() - pid_wait;
   if (auto s = WriteStats(dir.path(), result, tree); !s) log::Warn("{}", s.error().Message());
   log::Info("pid {} restored with {} processes in {:.3f} s", pid, tree.processes.size(),

@@ -29,6 +29,9 @@ struct RestoreResult {
   int exit_status = 0;         // when !detach: the restored process's exit code (128+sig if killed)
   double restore_seconds = 0;  // from start until the process runs, less pid_wait_seconds
   double pid_wait_seconds = 0;  // waiting for the dumped process's PID to be released
+  // Phases of restore_seconds: reading and checking the images, planning (shared files and
+  // memory, premap regions, lazy areas), and the tree rebuilding itself until it runs.
+  double read_seconds = 0, plan_seconds = 0, tree_seconds = 0;
 };
 
 // On failure no restored process is left behind.
