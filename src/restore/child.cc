@@ -414,8 +414,16 @@ void FillThreads(const model::Process& p, const Plan& plan, abi::Arena* a, uint6
   }
 }
 
-Status BuildArena(const model::Process& p, const Plan& plan, int exe_fd,
+// Whether premap slot i holds lazy pages.
+bool LazySlot(const ChildContext& ctx, size_t i) {
+  if (ctx.tree->lazy_vmas.empty()) return false;
+  return ctx.tree->lazy_vmas[ctx.index][ctx.plan->premap[i].vma_index];
+}
+
+Status BuildArena(const ChildContext& ctx, int exe_fd, int lazy_uffd,
                   const std::vector<int>& close_fds) {
+  const model::Process& p = *ctx.process;
+  const Plan& plan = *ctx.plan;
   if (::mprotect(reinterpret_cast<void*>(plan.arena_addr),
                  plan.arena_size + abi::kBlobStackSize + plan.thread_stacks_bytes,
                  PROT_READ | PROT_WRITE) < 0) {
@@ -435,7 +443,8 @@ Status BuildArena(const model::Process& p, const Plan& plan, int exe_fd,
   auto* moves = ArenaArray<abi::VmaMove>(a, a->vma_offset, cursor, plan.premap.size());
   for (size_t i = 0; i < plan.premap.size(); i++) {
     const model::Vma& v = p.vmas[plan.premap[i].vma_index];
-    moves[i] = {plan.premap[i].addr, v.start, v.length(), v.prot, v.flags & 0xff};
+    moves[i] = {plan.premap[i].addr, v.start, v.length(), v.prot,
+                (v.flags & 0xff) | (LazySlot(ctx, i) ? abi::kMadvLazy : 0u)};
   }
   const model::MmInfo& mm = p.mm;
   a->start_code = mm.start_code;
@@ -453,6 +462,7 @@ Status BuildArena(const model::Process& p, const Plan& plan, int exe_fd,
   auto* auxv = ArenaArray<uint64_t>(a, a->auxv_offset, cursor, mm.auxv.size());
   std::copy(mm.auxv.begin(), mm.auxv.end(), auxv);
   a->exe_fd = exe_fd;
+  a->lazy_uffd = lazy_uffd;
 
   a->rlimit_count = static_cast<uint32_t>(std::min<size_t>(p.rlimits.size(), abi::kMaxRlimits));
   for (uint32_t i = 0; i < a->rlimit_count; i++)
@@ -527,17 +537,16 @@ Status BuildMemory(const ChildContext& ctx) {
   return {};
 }
 
-// Lazy restore: the premapped slots holding lazy pages go to the daemon with a userfaultfd that
-// serves them (restore/lazy.h); the blob's moves reach it as UFFD_EVENT_REMAP.
-Status HandOverLazyAreas(const ChildContext& ctx) {
-  if (ctx.tree->lazy_vmas.empty()) return {};
-  const std::vector<bool>& lazy = ctx.tree->lazy_vmas[ctx.index];
+// Lazy restore: the vmas holding lazy pages go to the daemon (restore/lazy.h), at their final
+// addresses, with a userfaultfd that the blob registers them with once it has moved them there.
+// Returns that userfaultfd (invalid without lazy vmas).
+Result<UniqueFd> HandOverLazyAreas(const ChildContext& ctx) {
   std::vector<LazyArea> areas;
-  for (const PremapSlot& s : ctx.plan->premap) {
-    const model::Vma& v = ctx.process->vmas[s.vma_index];
-    if (lazy[s.vma_index]) areas.push_back({s.addr, v.start, v.length()});
+  for (size_t i = 0; i < ctx.plan->premap.size(); i++) {
+    const model::Vma& v = ctx.process->vmas[ctx.plan->premap[i].vma_index];
+    if (LazySlot(ctx, i)) areas.push_back({v.start, v.start, v.length()});
   }
-  if (areas.empty()) return {};
+  if (areas.empty()) return UniqueFd();
   return HandOverToDaemon(ctx.tree->lazy_socket, ctx.process->pid, areas,
                           ctx.tree->lazy_parent_pages ? kLazyParentPages : 0);
 }
@@ -574,8 +583,8 @@ Status ChildSteps(const ChildContext& ctx, int& error_fd) {
   } else {
     CRYO_TRYV(BuildMemory(ctx));
   }
-  // Only now, with the children created: they must not inherit the registration.
-  CRYO_TRYV(HandOverLazyAreas(ctx));
+  // Only now, with the children created (the blob registers the areas later still).
+  UniqueFd lazy_uffd = CRYO_TRY(HandOverLazyAreas(ctx));
   struct rlimit nofile {};
   if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
     nofile.rlim_cur = nofile.rlim_max;
@@ -590,6 +599,13 @@ Status ChildSteps(const ChildContext& ctx, int& error_fd) {
   error_fd = CRYO_TRY(MoveAbove(error_fd, floor));
   int exe_fd = CRYO_TRY(MoveAbove(exe.Release(), floor));
   std::set<int> keep = {error_fd, exe_fd};
+  std::vector<int> close_last = {error_fd};
+  int uffd_fd = -1;
+  if (lazy_uffd.valid()) {
+    uffd_fd = CRYO_TRY(MoveAbove(lazy_uffd.Release(), floor));
+    keep.insert(uffd_fd);
+    close_last.push_back(uffd_fd);
+  }
   auto shmem_fds = CRYO_TRY(ChildShmemFds::Take(ctx.shmem, floor));
   for (int fd : shmem_fds.Fds()) keep.insert(fd);
   for (const auto& f : p.fds) {
@@ -603,7 +619,7 @@ Status ChildSteps(const ChildContext& ctx, int& error_fd) {
   CRYO_TRYV(RestoreExecutionDomain(p));
   CRYO_TRYV(RestoreSigactions(p));
   CRYO_TRYV(QueuePendingSignals(p));
-  CRYO_TRYV(BuildArena(p, plan, exe_fd, {error_fd}));
+  CRYO_TRYV(BuildArena(ctx, exe_fd, uffd_fd, close_last));
   CRYO_TRYV(InstallBlob(plan));
   return TreeChildReady(*ctx.tree, ctx.index);
 }

@@ -128,8 +128,8 @@ uint64_t LazyUffdFeatures() {
          UFFD_FEATURE_EVENT_UNMAP;
 }
 
-Status HandOverToDaemon(const std::string& socket_path, pid_t pid,
-                        const std::vector<LazyArea>& areas, uint32_t flags) {
+Result<UniqueFd> HandOverToDaemon(const std::string& socket_path, pid_t pid,
+                                  const std::vector<LazyArea>& areas, uint32_t flags) {
   if (areas.size() > kMaxLazyAreas) {
     return MakeError(ErrorKind::kUnsupported, "{} lazy areas (at most {})", areas.size(),
                      kMaxLazyAreas);
@@ -143,16 +143,6 @@ Status HandOverToDaemon(const std::string& socket_path, pid_t pid,
     return ErrnoError("UFFDIO_API with the events lazy restore follows ({:#x})",
                       LazyUffdFeatures());
   }
-  for (const LazyArea& a : areas) {
-    uffdio_register reg{};
-    reg.range.start = a.addr;
-    reg.range.len = a.len;
-    reg.mode = UFFDIO_REGISTER_MODE_MISSING;
-    if (::ioctl(uffd.get(), UFFDIO_REGISTER, &reg) < 0) {
-      return ErrnoError("register lazy area {:#x}-{:#x}", a.image_start, a.image_start + a.len);
-    }
-  }
-
   UniqueFd sock = CRYO_TRY(ConnectDaemon(socket_path));
   LazyHello hello;
   hello.pid = pid;
@@ -182,7 +172,8 @@ Status HandOverToDaemon(const std::string& socket_path, pid_t pid,
   if (::sendmsg(sock.get(), &mh, MSG_NOSIGNAL) != static_cast<ssize_t>(msg.size())) {
     return ErrnoError("hand pid {}'s userfaultfd to the lazy-pages daemon", pid);
   }
-  return AwaitReply(sock.get(), pid);
+  CRYO_TRYV(AwaitReply(sock.get(), pid));
+  return uffd;
 }
 
 Status TellDaemonRunning(const std::string& socket_path, pid_t root) {

@@ -37,9 +37,9 @@ std::vector<bool> LazyVmas(const model::ProcessTree& tree, size_t index, bool pa
 std::string LazySocketPath(const std::string& images_dir);
 Result<sockaddr_un> LazySocketAddress(const std::string& path);
 
-// One registered area at hand-over: `len` bytes at `addr` (where the restore child premapped them)
-// hold image addresses [image_start, image_start + len). The blob's mremaps move them later; the
-// daemon follows through UFFD_EVENT_REMAP.
+// One area at hand-over: `len` bytes at `addr` hold image addresses [image_start, image_start +
+// len). The restore hands over areas at their final addresses (addr == image_start): the blob
+// registers each once it has moved it there (restorer/abi.h, kMadvLazy).
 struct LazyArea {
   uint64_t addr = 0;
   uint64_t image_start = 0;
@@ -51,10 +51,11 @@ struct LazyArea {
 uint64_t LazyUffdFeatures();
 
 // In the restore child (target mm, root credentials, before the blob): creates the userfaultfd,
-// registers `areas` with it (MISSING mode) and hands it to the daemon listening at `socket_path`,
-// then waits for the daemon's acknowledgement. The fd is closed again here: the daemon holds it.
-Status HandOverToDaemon(const std::string& socket_path, pid_t pid,
-                        const std::vector<LazyArea>& areas, uint32_t flags);
+// hands it to the daemon listening at `socket_path` with the `areas` it will serve, waits for the
+// daemon's acknowledgement and returns it, for the blob to register the areas with (MISSING mode)
+// and close.
+Result<UniqueFd> HandOverToDaemon(const std::string& socket_path, pid_t pid,
+                                  const std::vector<LazyArea>& areas, uint32_t flags);
 
 // In the restore, once every process is released: tells the daemon that the processes it was
 // handed run now, so that it may start the background fill. Until then the daemon only answers

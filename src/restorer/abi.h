@@ -7,7 +7,7 @@
 namespace cryo::restorer {
 
 inline constexpr uint64_t kArenaMagic = 0x414e5241'4f595243ull;  // "CRYOARNA" little-endian
-inline constexpr uint32_t kAbiVersion = 1;
+inline constexpr uint32_t kAbiVersion = 2;
 
 // Blob layout: offset 0 is the entry (a jump), offset kSyscallGadgetOffset holds the two
 // instructions "syscall; int3" that the host uses for remote syscalls once the blob has stopped,
@@ -25,6 +25,10 @@ enum MadvBits : uint32_t {
   kMadvNoHugePage = 1u << 5,
   kMadvMergeable = 1u << 6,
   kMadvLocked = 1u << 7,
+  // Not a model flag: registered (MISSING mode) with Arena::lazy_uffd once at its final address,
+  // so that the lazy-pages daemon serves its pages (restore/lazy.h). Registering after the move
+  // spares the move a UFFD_EVENT_REMAP, which would wait until the daemon has read it.
+  kMadvLazy = 1u << 8,
 };
 
 // One mapping to move from its premap place to its final address.
@@ -100,6 +104,7 @@ struct Arena {
   uint32_t auxv_words;   // number of u64 words of auxv
   uint32_t auxv_offset;  // u64[auxv_words]
   int32_t exe_fd;        // fd of the executable, for PR_SET_MM_MAP; closed by the blob.
+  int32_t lazy_uffd;     // -1, or the userfaultfd for kMadvLazy moves (in close_fds too)
                          // < 0: keep the current exe link. Must not also be in close_fds.
 
   uint32_t rlimit_count;  // <= kMaxRlimits; applied with prlimit64(0, i, ...)
@@ -164,7 +169,8 @@ struct Arena {
 //   kRseq       rdx = 0 unregistering host_rseq, 1 registering the target's rseq.
 //   kUnmap      rdx = 0 for [0, keep_start), 1 for [keep_end, task_size).
 //   kVdso       rdx = 0 ARCH_MAP_VDSO_64 failed, 1 it mapped the vdso elsewhere than asked.
-//   kMremap, kMprotect, kMadvise   rdx = VmaMove index; kMadvise: rcx = the MadvBits bit.
+//   kMremap, kMprotect, kMadvise   rdx = VmaMove index; kMadvise: rcx = the MadvBits bit
+//               (kMadvLazy: UFFDIO_REGISTER failed).
 //   kMmMap      rdx = 0 for PR_SET_MM_MAP, 1 for closing exe_fd.
 //   kRlimit     rdx = the resource.
 //   kCreds      rdx = CredStep, rcx = the capability for kCredBounding / kCredAmbient.

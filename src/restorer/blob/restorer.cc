@@ -2,8 +2,10 @@
 // memory and per-process state in place, then stop with int3 for the host. Runs with no libc,
 // on its own stack inside the keep region; never returns.
 #include <asm/prctl.h>
+#include <linux/ioctl.h>
 #include <linux/mman.h>
 #include <linux/prctl.h>
+#include <linux/userfaultfd.h>
 
 #include "restorer/abi.h"
 #include "restorer/blob/outcome.h"
@@ -165,6 +167,14 @@ Outcome MoveVmas(const Arena& a) {
     r = Syscall(__NR_mprotect, static_cast<long>(m.start), static_cast<long>(m.length), m.prot);
     if (IsError(r)) return Fail(kMprotect, r, i);
     if (Outcome o = ApplyAdvice(m, i); !o.ok()) return o;
+    if (m.madv & kMadvLazy) {
+      uffdio_register reg{};
+      reg.range.start = m.start;
+      reg.range.len = m.length;
+      reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+      r = Syscall(__NR_ioctl, a.lazy_uffd, static_cast<long>(UFFDIO_REGISTER), Arg(&reg));
+      if (IsError(r)) return Fail(kMadvise, r, i, kMadvLazy);
+    }
   }
   return {};
 }
