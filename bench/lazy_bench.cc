@@ -145,11 +145,31 @@ double Median(std::vector<double> v) {
   std::exit(1);
 }
 
+// The same-run baseline of the background fill: memcpy of `mib` MiB from a warm 2 MiB buffer into
+// fresh anonymous memory (no huge pages, as the victim), GiB/s. Both pay this VM's cost of memory
+// first touched (KERNEL.md: 0.35-1.6 GiB/s, varying 2-3x between runs); the fill also maps each
+// page into another process.
+double FreshCopyGiBps(size_t mib) {
+  constexpr size_t kChunk = 2 << 20;
+  std::vector<char> src(kChunk, 1);
+  size_t bytes = mib << 20;
+  auto* dst = static_cast<char*>(
+      ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  if (dst == MAP_FAILED) return 0;
+  ::madvise(dst, bytes, MADV_NOHUGEPAGE);
+  auto t0 = Clock::now();
+  for (size_t off = 0; off < bytes; off += kChunk) std::memcpy(dst + off, src.data(), kChunk);
+  double s = Seconds(t0, Clock::now());
+  ::munmap(dst, bytes);
+  return static_cast<double>(bytes) / (1 << 30) / s;
+}
+
 struct RestoreRun {
   // restore_s: cryo's own measure (stats-restore.json: from its start until the processes run,
   // less waiting for the PIDs to be free); restore_wall_s: the whole `cryo restore -d` command.
   double dump_s = 0, restore_s = 0, restore_wall_s = 0, running_s = 0;
-  nlohmann::json lazy;  // stats-lazy.json
+  nlohmann::json lazy;          // stats-lazy.json
+  double fresh_copy_gibps = 0;  // FreshCopyGiBps right after the fill (lazy runs)
 };
 
 RestoreRun DumpAndRestore(const std::string& cryo, const fs::path& dir, size_t mib, bool lazy) {
@@ -186,6 +206,7 @@ RestoreRun DumpAndRestore(const std::string& cryo, const fs::path& dir, size_t m
     if (Wait(daemon) != 0) Fail("lazy-pages");
     r.lazy = ReadJson(images / "stats-lazy.json");
     if (!r.lazy.is_object()) Fail("no stats-lazy.json");
+    r.fresh_copy_gibps = FreshCopyGiBps(mib);
   }
   EndRestored(v.pid);
   fs::remove_all(dir);
@@ -276,7 +297,7 @@ int main(int argc, char** argv) {
   nlohmann::json per_size = nlohmann::json::array();
   for (size_t s : sizes) {
     // Medians over the runs (the first restore of a run is often slow here: fresh memory).
-    std::vector<double> eager_r, lazy_r, lazy_wall, dump, bg, fmed, fp99;
+    std::vector<double> eager_r, lazy_r, lazy_wall, dump, bg, fresh, bg_ratio, fmed, fp99;
     nlohmann::json runs = nlohmann::json::array();
     for (int i = 0; i < n_runs; i++) {
       RestoreRun eager = DumpAndRestore(cryo, dir, s, false);
@@ -286,6 +307,8 @@ int main(int argc, char** argv) {
       lazy_wall.push_back(lazy.restore_wall_s);
       dump.push_back(eager.dump_s);
       bg.push_back(lazy.lazy.value("background_gibps", 0.0));
+      fresh.push_back(lazy.fresh_copy_gibps);
+      bg_ratio.push_back(fresh.back() > 0 ? bg.back() / fresh.back() : 0);
       fmed.push_back(lazy.lazy.value("fault_us_median", 0.0));
       fp99.push_back(lazy.lazy.value("fault_us_p99", 0.0));
       runs.push_back({{"eager_restore_s", eager.restore_s},
@@ -293,16 +316,21 @@ int main(int argc, char** argv) {
                       {"lazy_restore_wall_s", lazy.restore_wall_s},
                       {"dump_s", eager.dump_s},
                       {"lazy_until_progress_s", lazy.running_s},
+                      {"background_gibps", bg.back()},
+                      {"fresh_memcpy_gibps", fresh.back()},
                       {"faults", lazy.lazy.value("faults", 0)},
                       {"pages_on_fault", lazy.lazy.value("pages_on_fault", 0)},
                       {"pages_background", lazy.lazy.value("pages_background", 0)}});
     }
     per_size.push_back({{"mib", s},
                         {"lazy_restore_s_median", Median(lazy_r)},
+                        {"lazy_restore_s_max", *std::max_element(lazy_r.begin(), lazy_r.end())},
                         {"lazy_restore_wall_s_median", Median(lazy_wall)},
                         {"eager_restore_s_median", Median(eager_r)},
                         {"dump_s_median", Median(dump)},
                         {"background_gibps_median", Median(bg)},
+                        {"fresh_memcpy_gibps_median", Median(fresh)},
+                        {"background_vs_fresh_memcpy_median", Median(bg_ratio)},
                         {"fault_us_median", Median(fmed)},
                         {"fault_us_p99_median", Median(fp99)},
                         {"runs", runs}});
