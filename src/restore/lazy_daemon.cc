@@ -468,6 +468,7 @@ class Daemon {
         return Reply(c, EPROTO, "malformed running notice");
       }
       log::Debug("lazy-pages: pid {} runs", hello.pid);
+      stats_.running_notice = true;
       SetRunning();
       return Reply(c, 0, "");
     }
@@ -728,7 +729,8 @@ Status WriteStats(const std::string& dir, const LazyPagesStats& s) {
                       {"fault_us_median", s.fault_us_median},
                       {"fault_us_p99", s.fault_us_p99},
                       {"background_gibps", s.background_gibps},
-                      {"seconds", s.seconds}};
+                      {"seconds", s.seconds},
+                      {"running_notice", s.running_notice}};
   return WriteWholeFile(dir + "/stats-lazy.json", j.dump(2) + "\n");
 }
 

@@ -40,7 +40,8 @@ struct LazyPagesStats {
   double fault_us_median = 0;     // from reading the fault to the copy that wakes it
   double fault_us_p99 = 0;
   double background_gibps = 0;  // background fill throughput
-  double seconds = 0;           // from the first hand-over to the last page
+  double seconds = 0;           // from the running notice (or its fallback) to the last page
+  bool running_notice = false;  // the restore said its processes run (restore/lazy.h)
 };
 
 // Serves until done; writes DIR/stats-lazy.json.

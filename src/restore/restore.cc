@@ -234,7 +234,16 @@ Result<RestoreResult> Restore(const RestoreOptions& opts) {
   });
   if (handed_over) {
     // Only a slower start if this fails: the daemon begins its fill on its own after a while.
-    if (auto s = TellDaemonRunning(tr.lazy_socket, pid); !s) log::Warn("{}", s.error().Message());
+    // A daemon already gone has delivered everything on faults (or failed, and then it has
+    // killed the processes it served).
+    if (auto s = TellDaemonRunning(tr.lazy_socket, pid); !s) {
+      bool gone = s.error().sys_errno() == ENOENT || s.error().sys_errno() == ECONNREFUSED;
+      if (gone) {
+        log::Debug("lazy-pages daemon gone before the running notice: {}", s.error().Message());
+      } else {
+        log::Warn("{}", s.error().Message());
+      }
+    }
   }
   ::munmap(tr.control, tr.control_bytes);
 

@@ -12,6 +12,7 @@ import argparse
 import ctypes
 import difflib
 import glob
+import json
 import os
 import re
 import shutil
@@ -116,6 +117,20 @@ def enter_pid_namespace():
 def _exit_skip(reason):
     print(f"SKIP: {reason}", flush=True)
     sys.exit(EXIT_SKIP)
+
+
+def lazy_stats(images):
+    """DIR/stats-lazy.json of a daemon that finished, checked: pages were delivered, and a
+    background fill waited for the restore's running notice (not the fallback timer). (With few
+    lazy pages the process may fault them all in, and the daemon end, before the notice.)"""
+    with open(os.path.join(images, "stats-lazy.json")) as f:
+        stats = json.load(f)
+    if stats["processes"] > 0 and stats["pages_on_fault"] + stats["pages_background"] == 0:
+        raise TestFailure(f"cryo lazy-pages delivered no page: {stats}")
+    if stats["pages_background"] > 0 and not stats["running_notice"]:
+        raise TestFailure("cryo lazy-pages never got the restore's running notice: its fill "
+                          "started on the fallback timer")
+    return stats
 
 
 # --- /proc helpers --------------------------------------------------------------------------
@@ -591,6 +606,7 @@ class Harness:
         argv = self.cryo_cmd("lazy-pages", "-D", images, *args)
         log_cmd(argv)
         daemon = self.start("cryo lazy-pages", argv, cwd=self.workdir)
+        daemon.images = images
         sock = os.path.join(images, "lazy-pages.sock")
         limit = time.monotonic() + 10
         while not os.path.exists(sock):
@@ -605,7 +621,8 @@ class Harness:
         if rc != 0:
             raise TestFailure(f"cryo lazy-pages: {describe_status(rc)}: "
                               f"{last_line(self.lazy_daemon.stderr)}")
-        log("cryo lazy-pages delivered every page and exited")
+        lazy_stats(self.lazy_daemon.images)
+        log("cryo lazy-pages delivered every page and exited (after the running notice)")
 
     def wait_gone(self, pid, timeout=GONE_TIMEOUT, proc=None):
         """Waits until pid no longer exists (reaping it if it is our child): a restore needs the
