@@ -188,7 +188,11 @@ class Scanner {
   }
 
   const Rules& RulesFor(const Descriptor& type) {
+    // Repeated messages (thousands of page runs) ask for the same type again and again.
+    if (&type == last_type_) return *last_rules_;
     auto [it, inserted] = rules_.try_emplace(&type);
+    last_type_ = &type;
+    last_rules_ = &it->second;  // map nodes stay put
     if (!inserted) return it->second;
     for (int i = 0; i < type.field_count(); ++i) {
       const FieldDescriptor* f = type.field(i);
@@ -206,6 +210,8 @@ class Scanner {
   }
 
   std::map<const Descriptor*, Rules> rules_;
+  const Descriptor* last_type_ = nullptr;
+  const Rules* last_rules_ = nullptr;
   uint64_t elements_ = 0;
 };
 
