@@ -90,14 +90,23 @@ Result<int64_t> RemoteSyscalls::Call(long nr, uint64_t a0, uint64_t a1, uint64_t
   dirty_ = true;
   CRYO_TRYV(tracee_->SetRegs(regs));
   pid_t tid = tracee_->tid();
-  // Entry stop, then exit stop. Signals are blocked, so no other stop can come in between
-  // except a fatal one (then the tracee is gone).
-  for (int phase = 0; phase < 2; phase++) {
+  // Entry stop, then exit stop. Signals are blocked, so no signal stop can come in between
+  // except a fatal one (then the tracee is gone). A PTRACE_EVENT_STOP can: an interrupt or
+  // job-control notification still pending from the freeze (seen in CI, with a tree forking and
+  // exiting while it was frozen). It does nothing to the syscall: resume and go on waiting.
+  int others = 0;
+  for (int phase = 0; phase < 2;) {
     int status = CRYO_TRY_CTX(tracee_->ResumeAndWait(PTRACE_SYSCALL), "remote syscall {}", nr);
-    if (!WIFSTOPPED(status) || WSTOPSIG(status) != (SIGTRAP | 0x80)) {
+    if (WIFSTOPPED(status) && WSTOPSIG(status) == (SIGTRAP | 0x80)) {
+      phase++;
+      continue;
+    }
+    bool event_stop = WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_STOP;
+    if (!event_stop || ++others > 16) {
       return MakeError(ErrorKind::kInternal, "remote syscall {} in {}: unexpected stop {:#x}", nr,
                        tid, status);
     }
+    log::Debug("remote syscall {} in {}: event stop {:#x} on the way, resumed", nr, tid, status);
   }
   model::GpRegs after = CRYO_TRY(tracee_->GetRegs());
   return static_cast<int64_t>(after.rax);
