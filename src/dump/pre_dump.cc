@@ -21,6 +21,7 @@
 #include "image/format.h"
 #include "image/image_dir.h"
 #include "image/inventory.h"
+#include "proc/tasks.h"
 #include "ptrace/freezer.h"
 
 namespace cryo::dump {
@@ -152,10 +153,10 @@ Result<DumpStats> PreDump(const PreDumpOptions& opts) {
     pid_t mp = m->p.pid;
     auto copied = CopyMemory(dir.fd(), m->p, m->plan, m->mem, /*running=*/true);
     // A process that died during the copy leaves zeros where its pages were (or no /proc/PID/mem
-    // to read): not an image. The root's round fails; a child that exited is left out (the next
-    // round treats it as gone).
-    auto still = ProcessStartTime(mp);
-    if (!still || *still != m->next.start_time) {
+    // to read, once a zombie): not an image. The root's round fails; a child that exited is
+    // left out (the next round treats it as gone).
+    auto st = proc::ReadStat(mp);
+    if (!st || st->start_time != m->next.start_time || st->state == 'Z' || st->state == 'X') {
       if (mp == pid) {
         return MakeError(ErrorKind::kInvalidArg, "pid {} exited during the pre-dump", pid);
       }
