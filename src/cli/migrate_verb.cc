@@ -25,24 +25,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-Status Hello(int fd, bool first, const std::string& peer) {
-  mem::WireFrame h;
-  h.type = static_cast<uint16_t>(mem::WireType::kHello);
-  if (first) CRYO_TRYV(mem::WireSend(fd, h));
-  auto r = CRYO_TRY(mem::WireRecv(fd, peer));
-  if (r.type != static_cast<uint16_t>(mem::WireType::kHello)) {
-    return MakeError(ErrorKind::kCorruptImage, "{} did not start with HELLO", peer);
-  }
-  if (!first) CRYO_TRYV(mem::WireSend(fd, h));
-  return {};
-}
-
 bool IsPagesFile(const std::string& name) { return name.rfind("pages-", 0) == 0; }
 
 Result<MigrateResult> Migrate(const MigrateOptions& opts) {
   auto t0 = SteadyClock::now();
   UniqueFd conn = CRYO_TRY(mem::WireConnect(opts.to));
-  CRYO_TRYV(Hello(conn.get(), true, opts.to));
+  CRYO_TRYV(mem::WireHello(conn.get(), true, opts.to));
   std::string work = opts.work_dir;
   if (work.empty()) {
     std::string tmpl = "/dev/shm/cryo-migrate-XXXXXX";
@@ -90,8 +78,7 @@ Result<MigrateResult> Migrate(const MigrateOptions& opts) {
   d.on_image = [&](const dump::DumpStats& s) -> Status {
     auto t_send = SteadyClock::now();
     CRYO_TRYV(mem::WireSendDir(conn.get(), d.images_dir, "final"));
-    mem::WireFrame r;
-    r.type = static_cast<uint16_t>(mem::WireType::kRestore);
+    auto r = mem::WireFrame::Of(mem::WireType::kRestore);
     res.frozen_before_restore = s.frozen_seconds + SecondsSince(t_send);
     r.addr = static_cast<uint64_t>(res.frozen_before_restore * 1e6);
     return mem::WireSend(conn.get(), r);
@@ -208,9 +195,9 @@ Result<MigrateReceiveResult> MigrateReceive(const MigrateReceiveOptions& opts) {
   if (!conn.valid()) return ErrnoError("accept");
   auto t0 = SteadyClock::now();
   std::string peer = "the migration source";
-  CRYO_TRYV(Hello(conn.get(), false, peer));
+  CRYO_TRYV(mem::WireHello(conn.get(), false, peer));
   auto end = CRYO_TRY(ReceiveImages(conn.get(), opts.images_dir, peer));
-  if (end.type != static_cast<uint16_t>(mem::WireType::kRestore)) {
+  if (!end.Is(mem::WireType::kRestore)) {
     return MakeError(ErrorKind::kCorruptImage, "{} ended without an image to restore", peer);
   }
   uint64_t frozen_us = end.addr;
@@ -273,13 +260,12 @@ Status PageServer(const PageServerOptions& opts) {
     UniqueFd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
     if (!conn.valid()) return ErrnoError("accept");
     std::string peer = "the dumping cryo";
-    CRYO_TRYV(Hello(conn.get(), false, peer));
+    CRYO_TRYV(mem::WireHello(conn.get(), false, peer));
     auto end = CRYO_TRY(ReceiveImages(conn.get(), opts.images_dir, peer));
-    if (end.type != static_cast<uint16_t>(mem::WireType::kDone)) {
+    if (!end.Is(mem::WireType::kDone)) {
       return MakeError(ErrorKind::kCorruptImage, "{} asked for a restore", peer);
     }
-    mem::WireFrame ack;
-    ack.type = static_cast<uint16_t>(mem::WireType::kDone);
+    auto ack = mem::WireFrame::Of(mem::WireType::kDone);
     CRYO_TRYV(mem::WireSend(conn.get(), ack));
     log::Info("page-server: received {}", end.addr == 1 ? "a dump: done" : "a pre-dump");
     if (end.addr == 1) return {};
@@ -290,19 +276,18 @@ Status PageServer(const PageServerOptions& opts) {
 
 Status PushImage(const std::string& server, const std::string& dir, bool final) {
   UniqueFd conn = CRYO_TRY(mem::WireConnect(server));
-  CRYO_TRYV(Hello(conn.get(), true, server));
+  CRYO_TRYV(mem::WireHello(conn.get(), true, server));
   std::string name = fs::path(dir).filename().string();
   if (name.empty()) name = fs::path(dir).parent_path().filename().string();
   if (!mem::WireSafeName(name)) {
     return MakeError(ErrorKind::kInvalidArg, "image directory name '{}' cannot be sent", name);
   }
   CRYO_TRYV(mem::WireSendDir(conn.get(), dir, name));
-  mem::WireFrame done;
-  done.type = static_cast<uint16_t>(mem::WireType::kDone);
+  auto done = mem::WireFrame::Of(mem::WireType::kDone);
   done.addr = final ? 1 : 0;
   CRYO_TRYV(mem::WireSend(conn.get(), done));
   auto ack = CRYO_TRY(mem::WireRecv(conn.get(), server));
-  if (ack.type != static_cast<uint16_t>(mem::WireType::kDone)) {
+  if (!ack.Is(mem::WireType::kDone)) {
     return MakeError(ErrorKind::kCorruptImage, "page server {} did not acknowledge", server);
   }
   // The pages live on the server now; the rest stays for the next round to read.

@@ -43,8 +43,7 @@ std::string PeerName(int fd) {
 }
 
 void SendError(int fd, const std::string& msg) {
-  mem::WireFrame f;
-  f.type = static_cast<uint16_t>(mem::WireType::kError);
+  auto f = mem::WireFrame::Of(mem::WireType::kError);
   f.len = msg.size();
   (void)mem::WireSend(fd, f, std::as_bytes(std::span(msg)));
 }
@@ -76,19 +75,18 @@ Status ServeLazyPagesOn(int conn_fd, const std::map<pid_t, std::vector<mem::Page
     if (!mems[pid].valid()) return ErrnoError("open {}", path);
   }
   auto hello = CRYO_TRY(mem::WireRecv(conn.get(), peer));
-  if (hello.type != static_cast<uint16_t>(mem::WireType::kHello)) {
+  if (!hello.Is(mem::WireType::kHello)) {
     SendError(conn.get(), "expected HELLO");
     return MakeError(ErrorKind::kCorruptImage, "page server: {} did not start with HELLO", peer);
   }
-  mem::WireFrame reply;
-  reply.type = static_cast<uint16_t>(mem::WireType::kHello);
+  auto reply = mem::WireFrame::Of(mem::WireType::kHello);
   CRYO_TRYV(mem::WireSend(conn.get(), reply));
 
   std::vector<std::byte> buf;
   for (;;) {
     auto f = CRYO_TRY(mem::WireRecv(conn.get(), peer));
-    if (f.type == static_cast<uint16_t>(mem::WireType::kDone)) break;
-    if (f.type != static_cast<uint16_t>(mem::WireType::kGet)) {
+    if (f.Is(mem::WireType::kDone)) break;
+    if (!f.Is(mem::WireType::kGet)) {
       SendError(conn.get(), "expected GET or DONE");
       return MakeError(ErrorKind::kCorruptImage, "page server: unexpected message {} from {}",
                        f.type, peer);
@@ -103,8 +101,7 @@ Status ServeLazyPagesOn(int conn_fd, const std::map<pid_t, std::vector<mem::Page
     }
     buf.resize(f.len);
     CRYO_TRYV(PreadFull(mems[f.pid].get(), buf, f.addr, "memory of a frozen process"));
-    mem::WireFrame data;
-    data.type = static_cast<uint16_t>(mem::WireType::kData);
+    auto data = mem::WireFrame::Of(mem::WireType::kData);
     data.pid = f.pid;
     data.addr = f.addr;
     data.len = f.len;

@@ -200,23 +200,20 @@ Status WireSendDir(int fd, const std::string& dir, const std::string& prefix,
     struct stat st {};
     if (::fstat(in.get(), &st) < 0) return ErrnoError("stat {}/{}", dir, n);
     std::string name = prefix + "/" + n;
-    WireFrame f;
-    f.type = static_cast<uint16_t>(WireType::kFileBegin);
+    auto f = WireFrame::Of(WireType::kFileBegin);
     f.addr = static_cast<uint64_t>(st.st_size);
     f.len = name.size();
     CRYO_TRYV(WireSend(fd, f, std::as_bytes(std::span(name))));
     for (uint64_t off = 0; off < static_cast<uint64_t>(st.st_size);) {
       size_t want = std::min<uint64_t>(buf.size(), static_cast<uint64_t>(st.st_size) - off);
       CRYO_TRYV(PreadFull(in.get(), {buf.data(), want}, off, name));
-      WireFrame chunk;
-      chunk.type = static_cast<uint16_t>(WireType::kFileData);
+      auto chunk = WireFrame::Of(WireType::kFileData);
       chunk.addr = off;
       chunk.len = want;
       CRYO_TRYV(WireSend(fd, chunk, {buf.data(), want}));
       off += want;
     }
-    WireFrame e;
-    e.type = static_cast<uint16_t>(WireType::kFileEnd);
+    auto e = WireFrame::Of(WireType::kFileEnd);
     CRYO_TRYV(WireSend(fd, e));
   }
   return {};
@@ -242,6 +239,17 @@ bool WireSafeName(const std::string& name) {
 
 Status WireRecvPayload(int fd, std::span<std::byte> out, const std::string& peer) {
   return RecvAll(fd, out.data(), out.size(), peer);
+}
+
+Status WireHello(int fd, bool first, const std::string& peer) {
+  auto h = WireFrame::Of(WireType::kHello);
+  if (first) CRYO_TRYV(WireSend(fd, h));
+  auto r = CRYO_TRY(WireRecv(fd, peer));
+  if (!r.Is(WireType::kHello)) {
+    return MakeError(ErrorKind::kCorruptImage, "{} did not start with HELLO", peer);
+  }
+  if (!first) CRYO_TRYV(WireSend(fd, h));
+  return {};
 }
 
 }  // namespace cryo::mem

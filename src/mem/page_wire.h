@@ -40,6 +40,13 @@ struct WireFrame {
   uint32_t reserved = 0;
   uint64_t addr = 0;
   uint64_t len = 0;  // payload bytes (kData, kError), or bytes asked (kGet)
+
+  static WireFrame Of(WireType t) {
+    WireFrame f;
+    f.type = static_cast<uint16_t>(t);
+    return f;
+  }
+  bool Is(WireType t) const { return type == static_cast<uint16_t>(t); }
 };
 static_assert(sizeof(WireFrame) == 32);
 
@@ -60,6 +67,10 @@ Status WireSendDir(int fd, const std::string& dir, const std::string& prefix,
 // A received file name is safe to create under a directory: one or two components of
 // [A-Za-z0-9._-], none empty, "." or "..".
 bool WireSafeName(const std::string& name);
+
+// The HELLO exchange that opens a connection: `first` sends ours and then expects the peer's,
+// otherwise the other way round. A peer starting with anything else is a kCorruptImage error.
+Status WireHello(int fd, bool first, const std::string& peer);
 
 // Reads exactly `out.size()` payload bytes.
 Status WireRecvPayload(int fd, std::span<std::byte> out, const std::string& peer);
