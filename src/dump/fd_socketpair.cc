@@ -19,32 +19,17 @@ struct Message {
 Result<std::vector<Message>> Drain(int sock, bool stream, const std::string& what) {
   std::vector<Message> out;
   std::string buf(1 << 20, '\0');
-  alignas(cmsghdr) char control[CMSG_SPACE(253 * sizeof(int))];
   for (;;) {
-    iovec iov{buf.data(), buf.size()};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    ssize_t n = ::recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    if (n < 0) return ErrnoError("read the queue of {}", what);
-    Message m;
-    m.bytes.assign(buf.data(), static_cast<size_t>(n));
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      const int* fds = reinterpret_cast<const int*>(CMSG_DATA(c));
-      for (size_t i = 0; i < count; i++) m.fds.emplace_back(fds[i]);
-    }
+    auto got = sys::RecvWithFds(sock, std::as_writable_bytes(std::span(buf)), 253, MSG_DONTWAIT);
+    if (!got && got.error().sys_errno() == EAGAIN) break;
+    if (!got) return Wrapped(std::move(got).error(), fmt::format("read the queue of {}", what));
     // The kernel drops what did not fit: larger than any socket buffer, should not happen.
-    if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+    if (got->truncated) {
       return MakeError(ErrorKind::kInternal, "{}: a queued message did not fit in {} bytes", what,
                        buf.size());
     }
-    out.push_back(std::move(m));
-    if (n == 0 && stream) break;
+    out.push_back({buf.substr(0, got->bytes), std::move(got->fds)});
+    if (got->bytes == 0 && stream) break;
   }
   return out;
 }
@@ -54,26 +39,15 @@ Status PutBack(int peer, bool stream, const std::vector<Message>& messages,
                const std::string& what) {
   for (const Message& m : messages) {
     if (stream && m.bytes.empty() && m.fds.empty()) continue;
-    iovec iov{const_cast<char*>(m.bytes.data()), m.bytes.size()};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    std::vector<char> control;
-    if (!m.fds.empty()) {
-      control.resize(CMSG_SPACE(m.fds.size() * sizeof(int)));
-      msg.msg_control = control.data();
-      msg.msg_controllen = control.size();
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(m.fds.size() * sizeof(int));
-      int* out = reinterpret_cast<int*>(CMSG_DATA(c));
-      for (size_t i = 0; i < m.fds.size(); i++) out[i] = m.fds[i].get();
-    }
-    if (::sendmsg(peer, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) !=
-        static_cast<ssize_t>(m.bytes.size())) {
-      return ErrnoError("put back {} queued bytes of {}", m.bytes.size(), what);
-    }
+    std::vector<int> fds;
+    for (const UniqueFd& fd : m.fds) fds.push_back(fd.get());
+    auto sent = sys::SendWithFds(peer, std::as_bytes(std::span(m.bytes)), fds, MSG_DONTWAIT);
+    auto context = [&] {
+      return fmt::format("put back {} queued bytes of {}", m.bytes.size(), what);
+    };
+    if (!sent) return Wrapped(std::move(sent).error(), context());
+    if (*sent != m.bytes.size())
+      return MakeError(ErrorKind::kInternal, "{}: short write", context());
   }
   return {};
 }

@@ -156,21 +156,15 @@ Result<UniqueFd> HandOverToDaemon(const std::string& socket_path, pid_t pid,
   // With our pidfd: should the daemon fail, it ends this process rather than let it run on with
   // holes in its memory (a pid alone could name another process in the daemon's namespace).
   UniqueFd self = CRYO_TRY(sys::PidfdOpen(pid));
-  iovec iov{msg.data(), msg.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
-  msghdr mh{};
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = control;
-  mh.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&mh);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(2 * sizeof(int));
   int fds[2] = {uffd.get(), self.get()};
-  std::memcpy(CMSG_DATA(c), fds, sizeof fds);
-  if (::sendmsg(sock.get(), &mh, MSG_NOSIGNAL) != static_cast<ssize_t>(msg.size())) {
-    return ErrnoError("hand pid {}'s userfaultfd to the lazy-pages daemon", pid);
+  auto sent = sys::SendWithFds(sock.get(), msg, fds);
+  if (!sent) {
+    return Wrapped(std::move(sent).error(),
+                   fmt::format("hand pid {}'s userfaultfd to the lazy-pages daemon", pid));
+  }
+  if (*sent != msg.size()) {
+    return MakeError(ErrorKind::kInternal, "short hand-over of pid {} to the lazy-pages daemon",
+                     pid);
   }
   CRYO_TRYV(AwaitReply(sock.get(), pid));
   return uffd;

@@ -2,10 +2,12 @@
 
 #include <linux/sched.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <vector>
 
 #include "sys/compat_uapi.h"
@@ -85,5 +87,52 @@ Status SetPrlimit(pid_t pid, int resource, const rlimit& limit) {
 }
 
 pid_t Gettid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+
+Result<size_t> SendWithFds(int sock, std::span<const std::byte> bytes, std::span<const int> fds,
+                           int flags) {
+  iovec iov{const_cast<std::byte*>(bytes.data()), bytes.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  std::vector<char> control;
+  if (!fds.empty()) {
+    control.resize(CMSG_SPACE(fds.size() * sizeof(int)));
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+    std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
+  }
+  ssize_t n = ::sendmsg(sock, &msg, flags | MSG_NOSIGNAL);
+  if (n < 0) return ErrnoError("send {} bytes and {} fds", bytes.size(), fds.size());
+  return static_cast<size_t>(n);
+}
+
+Result<Received> RecvWithFds(int sock, std::span<std::byte> buf, size_t max_fds, int flags) {
+  iovec iov{buf.data(), buf.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  std::vector<char> control(CMSG_SPACE(max_fds * sizeof(int)));
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
+  ssize_t n = ::recvmsg(sock, &msg, flags | MSG_CMSG_CLOEXEC);
+  if (n < 0) return ErrnoError("receive a message");
+  Received r;
+  r.bytes = static_cast<size_t>(n);
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; i++) {
+      int fd = -1;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      r.fds.emplace_back(fd);
+    }
+  }
+  r.truncated = (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
+  return r;
+}
 
 }  // namespace cryo::sys

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "base/error.h"
 #include "base/types.h"
@@ -53,5 +54,20 @@ Status SetPrlimit(pid_t pid, int resource, const rlimit& limit);
 
 // gettid(2). Cannot fail.
 pid_t Gettid();
+
+// sendmsg(2) of `bytes` with `fds` passed in one SCM_RIGHTS message (none if empty); `flags` as
+// for sendmsg (MSG_NOSIGNAL is added). Returns the bytes sent.
+Result<size_t> SendWithFds(int sock, std::span<const std::byte> bytes, std::span<const int> fds,
+                           int flags = 0);
+
+// One message read with recvmsg(2) into `buf`, with the fds it carried (close-on-exec, room for
+// `max_fds`). `truncated`: the data or the fds did not fit (MSG_TRUNC, MSG_CTRUNC; the kernel
+// closes the fds beyond). A failure keeps errno (EAGAIN with MSG_DONTWAIT and nothing queued).
+struct Received {
+  size_t bytes = 0;
+  std::vector<UniqueFd> fds;
+  bool truncated = false;
+};
+Result<Received> RecvWithFds(int sock, std::span<std::byte> buf, size_t max_fds, int flags = 0);
 
 }  // namespace cryo::sys
