@@ -4,9 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -29,7 +27,9 @@
 #include "image/validate.h"
 #include "mem/page_wire.h"
 #include "restore/lazy.h"
+#include "restore/lazy_source.h"
 #include "sys/compat_uapi.h"
+#include "sys/syscalls.h"
 
 namespace cryo::restore {
 namespace {
@@ -41,155 +41,6 @@ constexpr uint64_t kBackgroundBatch = 512;  // pages per background UFFDIO_COPY 
 // Without the restore's running notice (restore/lazy.h), the fill starts this long after the
 // first hand-over anyway.
 constexpr double kRunningFallbackSeconds = 2;
-
-// Sorted disjoint [start, end) ranges.
-class IntervalSet {
- public:
-  void Insert(uint64_t s, uint64_t e) {
-    if (s >= e) return;
-    auto it = m_.upper_bound(s);
-    if (it != m_.begin() && std::prev(it)->second >= s) {
-      --it;
-      s = it->first;
-      e = std::max(e, it->second);
-      it = m_.erase(it);
-    }
-    while (it != m_.end() && it->first <= e) {
-      e = std::max(e, it->second);
-      it = m_.erase(it);
-    }
-    m_[s] = e;
-  }
-  void Erase(uint64_t s, uint64_t e) {
-    if (s >= e) return;
-    auto it = m_.upper_bound(s);
-    if (it != m_.begin() && std::prev(it)->second > s) --it;
-    while (it != m_.end() && it->first < e) {
-      uint64_t a = it->first, b = it->second;
-      it = m_.erase(it);
-      if (a < s) m_[a] = s;
-      if (b > e) {
-        m_[e] = b;
-        break;
-      }
-    }
-  }
-  bool Contains(uint64_t a) const {
-    auto it = m_.upper_bound(a);
-    return it != m_.begin() && std::prev(it)->second > a;
-  }
-  // The end of the range holding `a` (which it contains).
-  uint64_t EndOf(uint64_t a) const { return std::prev(m_.upper_bound(a))->second; }
-  bool empty() const { return m_.empty(); }
-  std::pair<uint64_t, uint64_t> First() const { return *m_.begin(); }
-
- private:
-  std::map<uint64_t, uint64_t> m_;
-};
-
-// The source of a post-copy dump (`cryo dump --lazy-pages`), asked one range at a time.
-class Remote {
- public:
-  Status Connect(const std::string& host_port, int fd) {
-    peer_ = fd >= 0 ? "the migration source" : host_port;
-    if (fd >= 0) {
-      fd_.Reset(fd);
-    } else {
-      fd_ = CRYO_TRY(mem::WireConnect(host_port));
-    }
-    mem::WireFrame hello;
-    hello.type = static_cast<uint16_t>(mem::WireType::kHello);
-    CRYO_TRYV(mem::WireSend(fd_.get(), hello));
-    auto r = CRYO_TRY(mem::WireRecv(fd_.get(), peer_));
-    if (r.type != static_cast<uint16_t>(mem::WireType::kHello)) {
-      return MakeError(ErrorKind::kCorruptImage, "page server {} did not answer HELLO", peer_);
-    }
-    return {};
-  }
-  Status Get(pid_t pid, uint64_t addr, std::span<std::byte> out) {
-    mem::WireFrame get;
-    get.type = static_cast<uint16_t>(mem::WireType::kGet);
-    get.pid = pid;
-    get.addr = addr;
-    get.len = out.size();
-    CRYO_TRYV(mem::WireSend(fd_.get(), get));
-    auto r = CRYO_TRY(mem::WireRecv(fd_.get(), peer_));
-    if (r.type != static_cast<uint16_t>(mem::WireType::kData) || r.pid != pid || r.addr != addr ||
-        r.len != out.size()) {
-      return MakeError(ErrorKind::kCorruptImage,
-                       "page server {}: answer to pid {} {:#x} (+{}) does not match it", peer_, pid,
-                       addr, out.size());
-    }
-    bytes_ += out.size();
-    return mem::WireRecvPayload(fd_.get(), out, peer_);
-  }
-  void Done() {
-    mem::WireFrame done;
-    done.type = static_cast<uint16_t>(mem::WireType::kDone);
-    (void)mem::WireSend(fd_.get(), done);
-  }
-  uint64_t bytes() const { return bytes_; }
-
- private:
-  std::string peer_;
-  UniqueFd fd_;
-  uint64_t bytes_ = 0;
-};
-
-// The lazy content of one process of the image.
-struct Source {
-  const model::Process* p = nullptr;
-  UniqueFd fd;
-  std::unique_ptr<image::PagesReader> reader;
-  Remote* remote = nullptr;               // for LAZY-only runs
-  std::optional<image::PageChain> chain;  // for IN_PARENT runs (--lazy-parent-pages)
-  std::vector<mem::PageRange> lazy;
-  // The raw pages file, mapped (null: compressed, or none).
-  const std::byte* map = nullptr;
-  size_t map_len = 0;
-  ~Source() {
-    if (map != nullptr) ::munmap(const_cast<std::byte*>(map), map_len);
-  }
-  // Where image page `a` (in a PRESENT run) is in the mapped pages file, or null.
-  const std::byte* Mapped(uint64_t a) const {
-    if (map == nullptr) return nullptr;
-    auto it = std::upper_bound(p->pagemap.begin(), p->pagemap.end(), a,
-                               [](uint64_t x, const model::PageRun& r) { return x < r.vaddr; });
-    const model::PageRun& r = *std::prev(it);
-    if (!(r.flags & model::kPagePresent)) return nullptr;
-    return map + r.offset + (a - r.vaddr);  // inside: ValidatePagemap checked the offsets
-  }
-  // Image bytes [a, a + out.size()), inside one run.
-  Status Read(uint64_t a, std::span<std::byte> out, image::BlockCache& cache) const {
-    auto it = std::upper_bound(p->pagemap.begin(), p->pagemap.end(), a,
-                               [](uint64_t x, const model::PageRun& r) { return x < r.vaddr; });
-    const model::PageRun& r = *std::prev(it);
-    if (IsRemoteRun(r)) return remote->Get(p->pid, a, out);
-    if (r.flags & model::kPageInParent) return ReadFromChain(a, out, cache);
-    return reader->Read(r.offset + (a - r.vaddr), out, cache);
-  }
-  // From the parent images (--lazy-parent-pages); pages the chain records as zero read as zeros.
-  Status ReadFromChain(uint64_t a, std::span<std::byte> out, image::BlockCache& cache) const {
-    if (!chain) {
-      return MakeError(ErrorKind::kInternal, "pid {}: {:#x} is in a parent image", p->pid, a);
-    }
-    std::vector<image::PageSegment> segs;
-    CRYO_TRYV(chain->Resolve(a, out.size(), segs));
-    std::memset(out.data(), 0, out.size());
-    for (const auto& sg : segs) {
-      CRYO_TRYV(chain->pages(sg.level).Read(sg.offset, out.subspan(sg.vaddr - a, sg.len), cache));
-    }
-    return {};
-  }
-  // The byte offset of image page `a` in the pages file's content, and how many bytes from
-  // there stay in the same run (a PRESENT run holds `a`: it is lazy).
-  std::pair<uint64_t, uint64_t> Offset(uint64_t a) const {
-    auto it = std::upper_bound(p->pagemap.begin(), p->pagemap.end(), a,
-                               [](uint64_t x, const model::PageRun& r) { return x < r.vaddr; });
-    const model::PageRun& r = *std::prev(it);
-    return {r.offset + (a - r.vaddr), r.vaddr + (r.nr_pages << 12) - a};
-  }
-};
 
 // A registered area: `len` bytes now at `cur` hold image addresses from `image`.
 struct Area {
@@ -259,6 +110,7 @@ class Daemon {
   Status Load() {
     dir_.emplace(CRYO_TRY(image::ImageDir::Open(opts_.images_dir)));
     tree_ = CRYO_TRY(image::ReadTree(*dir_));
+    std::optional<image::Inventory> inv;  // read once, if a parent chain is needed
     for (size_t i = 0; i < tree_.processes.size(); i++) {
       const model::Process& p = tree_.processes[i];
       if (p.zombie) continue;
@@ -266,8 +118,8 @@ class Daemon {
       s->p = &p;
       s->lazy = LazyPages(tree_, i, opts_.parent_pages);
       if (opts_.parent_pages && !s->lazy.empty()) {
-        auto inv = CRYO_TRY(image::ReadInventory(*dir_));
-        s->chain.emplace(CRYO_TRY(image::PageChain::Open(*dir_, inv, p.pid)));
+        if (!inv) inv = CRYO_TRY(image::ReadInventory(*dir_));
+        s->chain.emplace(CRYO_TRY(image::PageChain::Open(*dir_, *inv, p.pid)));
       }
       if (s->lazy.empty()) continue;
       bool remote = std::any_of(p.pagemap.begin(), p.pagemap.end(), IsRemoteRun);
@@ -284,22 +136,7 @@ class Daemon {
         }
         s->remote = remote_.get();
       }
-      if (image::NeedsPagesFile(p)) {
-        s->fd.Reset(::openat(dir_->fd(), p.pages_file.c_str(), O_RDONLY | O_CLOEXEC));
-        if (!s->fd.valid()) return ErrnoError("open {}", p.pages_file);
-        s->reader = std::make_unique<image::PagesReader>(
-            s->fd.get(), opts_.images_dir + "/" + p.pages_file, &p.pages_compression);
-        struct stat st {};
-        if (p.pages_compression.codec == model::PageCodec::kNone &&
-            ::fstat(s->fd.get(), &st) == 0 && st.st_size > 0) {
-          void* m = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_SHARED,
-                           s->fd.get(), 0);
-          if (m != MAP_FAILED) {
-            s->map = static_cast<const std::byte*>(m);
-            s->map_len = static_cast<size_t>(st.st_size);
-          }
-        }
-      }
+      if (image::NeedsPagesFile(p)) CRYO_TRYV(s->OpenPages(*dir_, opts_.images_dir));
       for (const auto& r : s->lazy) lazy_pages_ += r.pages();
       sources_[p.pid] = std::move(s);
     }
@@ -340,11 +177,7 @@ class Daemon {
                          "{} of {} processes were handed over within {} s: giving up", received_,
                          sources_.size(), opts_.wait_seconds);
       }
-      if (received_ > 0 && !started_) {
-        started_ = true;
-        t_handed_ = Clock::now();
-      }
-      if (started_ && !running_ && SecondsSince(t_handed_) > kRunningFallbackSeconds) {
+      if (received_ > 0 && !running_ && SecondsSince(t_handed_) > kRunningFallbackSeconds) {
         log::Info("lazy-pages: no word from the restore {} s after the hand-over: filling anyway",
                   kRunningFallbackSeconds);
         SetRunning();
@@ -436,35 +269,18 @@ class Daemon {
 
   void HandleHello(int c) {
     std::vector<std::byte> buf(sizeof(LazyHello) + kMaxLazyAreas * sizeof(LazyArea));
-    iovec iov{buf.data(), buf.size()};
-    alignas(cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
-    msghdr mh{};
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = control;
-    mh.msg_controllen = sizeof control;
-    ssize_t n = ::recvmsg(c, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-    UniqueFd uffd, pidfd;
-    for (cmsghdr* h = CMSG_FIRSTHDR(&mh); h != nullptr; h = CMSG_NXTHDR(&mh, h)) {
-      if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS) continue;
-      size_t count = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      int fds[2] = {-1, -1};
-      std::memcpy(fds, CMSG_DATA(h), std::min<size_t>(count, 2) * sizeof(int));
-      for (size_t i = 2; i < count; i++) {  // more than asked for: not ours to keep
-        int extra = -1;
-        std::memcpy(&extra, CMSG_DATA(h) + i * sizeof(int), sizeof extra);
-        ::close(extra);
-      }
-      uffd.Reset(fds[0]);
-      pidfd.Reset(fds[1]);
-    }
+    auto got = sys::RecvWithFds(c, buf, 2, MSG_DONTWAIT);
     LazyHello hello;
-    if (n < static_cast<ssize_t>(sizeof hello) || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+    if (!got || got->bytes < sizeof hello || got->truncated) {
       return Reply(c, EPROTO, "short or truncated hand-over message");
     }
+    size_t n = got->bytes;
+    UniqueFd uffd, pidfd;
+    if (got->fds.size() > 0) uffd = std::move(got->fds[0]);
+    if (got->fds.size() > 1) pidfd = std::move(got->fds[1]);
     std::memcpy(&hello, buf.data(), sizeof hello);
     if (hello.magic == kLazyMagic && (hello.flags & kLazyRunning)) {
-      if (static_cast<size_t>(n) != sizeof hello || hello.area_count != 0 || uffd.valid()) {
+      if (n != sizeof hello || hello.area_count != 0 || uffd.valid()) {
         return Reply(c, EPROTO, "malformed running notice");
       }
       log::Debug("lazy-pages: pid {} runs", hello.pid);
@@ -477,7 +293,7 @@ class Daemon {
                    "restore and lazy-pages disagree on --lazy-parent-pages: give both or none");
     }
     if (hello.magic != kLazyMagic || hello.area_count > kMaxLazyAreas ||
-        static_cast<size_t>(n) != sizeof hello + hello.area_count * sizeof(LazyArea)) {
+        n != sizeof hello + hello.area_count * sizeof(LazyArea)) {
       return Reply(c, EPROTO, "malformed hand-over message");
     }
     if (!uffd.valid() || !pidfd.valid()) {
@@ -510,7 +326,7 @@ class Daemon {
     }
     log::Debug("lazy-pages: pid {} handed over, {} areas", hello.pid, hello.area_count);
     targets_.push_back(std::move(t));
-    received_++;
+    if (received_++ == 0) t_handed_ = Clock::now();
     stats_.processes++;
     Reply(c, 0, "");
   }
@@ -613,8 +429,8 @@ class Daemon {
         continue;
       }
       if (errno == EAGAIN && got > 0) continue;  // stopped short (a page there already)
-      // EAGAIN: the address space is changing; ENOENT: the area moved (the blob's or the
-      // process's mremap) and its event is not read yet. Events first, then again.
+      // EAGAIN: the address space is changing; ENOENT: the area moved (the process's mremap)
+      // and its event is not read yet. Events first, then again.
       if (errno == EAGAIN || errno == ENOENT) {
         copied = done;
         return CopyResult::kAgain;
@@ -675,8 +491,8 @@ class Daemon {
     }
     auto t0 = Clock::now();
     uint64_t copied = 0;
-    // Small batches first: right after the hand-over the blob is still moving the areas, and
-    // each move waits until we read its event (between two batches).
+    // Small batches first: the process has just started, and whatever it maps or moves waits
+    // for the batch in flight.
     CopyResult r = CopyPages(t, s, std::min(t.batch, (e - s) / kPage), copied);
     t.batch = std::min(t.batch * 2, kBackgroundBatch);
     background_seconds_ += SecondsSince(t0);
@@ -707,8 +523,7 @@ class Daemon {
   std::vector<std::unique_ptr<Target>> targets_;
   size_t received_ = 0;
   size_t next_ = 0;
-  bool started_ = false;  // a process was handed over (at t_handed_)
-  Clock::time_point t_handed_;
+  Clock::time_point t_handed_;  // of the first process handed over
   bool running_ = false;  // the restore said its processes run (at t_start_): fill from then on
   Clock::time_point t_start_;
   std::vector<std::byte> buf_;

@@ -16,8 +16,8 @@ struct LazyPagesOptions {
   std::string images_dir;
   // How long to wait for the processes of the image to be handed over before giving up.
   double wait_seconds = 60;
-  // Background fill starts this long after the first hand-over (faults are answered at once):
-  // leaves the pages to the process's own faults first, as when it needs some early.
+  // Background fill starts this long after the restore says the processes run (faults are
+  // answered at once): leaves the pages to the process's own faults first.
   double fill_delay_seconds = 0;
   // ADDRESS:PORT of the source (`cryo dump --lazy-pages`) for pages the image holds as LAZY
   // only; empty: every lazy page is in the image's pages files.

@@ -151,8 +151,9 @@ Status PlanTree(TreeRestore& tr, const std::vector<std::optional<image::PageChai
   return {};
 }
 
-// Lazy restore: which vmas each process leaves to the daemon, which must be listening.
-Status PrepareLazy(TreeRestore& tr, const std::string& images_dir, bool parent_pages) {
+// Lazy restore: which vmas each process leaves to the daemon, which must be listening. Returns
+// whether any process leaves it pages (and so hands itself over).
+Result<bool> PrepareLazy(TreeRestore& tr, const std::string& images_dir, bool parent_pages) {
   const auto& procs = tr.tree->processes;
   tr.lazy_vmas.assign(procs.size(), {});
   bool any = false;
@@ -171,7 +172,7 @@ Status PrepareLazy(TreeRestore& tr, const std::string& images_dir, bool parent_p
                      "first)",
                      tr.lazy_socket, images_dir);
   }
-  return {};
+  return any;
 }
 
 }  // namespace
@@ -219,7 +220,10 @@ Result<RestoreResult> Restore(const RestoreOptions& opts) {
   auto shmem = CRYO_TRY(ShmemObjects::Create(tree.shmem, dir.fd()));
   tr.shmem = &shmem;
   CRYO_TRYV(PlanTree(tr, chains));
-  if (opts.lazy_pages) CRYO_TRYV(PrepareLazy(tr, opts.images_dir, opts.lazy_parent_pages));
+  bool handed_over = false;
+  if (opts.lazy_pages) {
+    handed_over = CRYO_TRY(PrepareLazy(tr, opts.images_dir, opts.lazy_parent_pages));
+  }
 
   const model::Process& root = tree.processes.front();
   auto t_tree = Clock::now();
@@ -229,9 +233,6 @@ Result<RestoreResult> Restore(const RestoreOptions& opts) {
   error.write.Reset();
   CRYO_TRYV(DriveTree(tr, error.read.get()));
   CRYO_TRYV(shmem.Commit());
-  bool handed_over = std::any_of(tr.lazy_vmas.begin(), tr.lazy_vmas.end(), [](const auto& v) {
-    return std::find(v.begin(), v.end(), true) != v.end();
-  });
   if (handed_over) {
     // Only a slower start if this fails: the daemon begins its fill on its own after a while.
     // A daemon already gone has delivered everything on faults (or failed, and then it has
