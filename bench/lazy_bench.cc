@@ -246,6 +246,23 @@ nlohmann::json Migrate(const std::string& cryo, const fs::path& dir, size_t mib)
     }
     if (stats.is_discarded()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  // Where the downtime went: the final dump's frozen phases (sent with its image) and the
+  // receiver's restore until the process ran.
+  nlohmann::json dump = ReadJson(dir / "received" / "final" / "stats-dump.json");
+  nlohmann::json restore = ReadJson(dir / "received" / "final" / "stats-restore.json");
+  nlohmann::json parts = nlohmann::json::object();
+  if (!dump.is_discarded()) {
+    parts["final_dump_frozen_s"] = dump.value("frozen_seconds", 0.0);
+    for (const auto& [k, val] : dump["phases"].items()) {
+      parts["final_dump_" + k.substr(0, k.size() - 8) + "_s"] = val;  // "..._seconds"
+    }
+  }
+  if (!restore.is_discarded()) {
+    parts["restore_s"] = restore.value("restore_seconds", 0.0);
+    for (const auto& [k, val] : restore["phases"].items()) {
+      parts["restore_" + k.substr(0, k.size() - 8) + "_s"] = val;
+    }
+  }
   std::ofstream(stop).put('\n');
   Wait(receiver);
   std::ifstream f(out);
@@ -260,6 +277,7 @@ nlohmann::json Migrate(const std::string& cryo, const fs::path& dir, size_t mib)
       {"source_frozen_before_restore_s", stats.value("source_frozen_before_restore_seconds", 0.0)},
       {"total_s", stats.value("total_seconds", 0.0)},
       {"migrate_wall_s", wall},
+      {"downtime_parts", parts},
       {"migrate_output", line.str()}};
 }
 
