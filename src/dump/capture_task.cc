@@ -5,7 +5,10 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 
+#include <array>
+#include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "base/io.h"
 #include "dump/capture_thread.h"
@@ -13,6 +16,7 @@
 #include "proc/stat.h"
 #include "proc/status.h"
 #include "proc/tasks.h"
+#include "ptrace/remote_batch.h"
 #include "ptrace/remote_syscalls.h"
 #include "sys/kernel_abi.h"
 
@@ -29,45 +33,63 @@ Status CaptureViaRemoteSyscalls(const ptrace::Freezer& frozen, model::Process& p
   auto gadget = CRYO_TRY(ptrace::FindSyscallGadget(pid));
   auto rs = CRYO_TRY(ptrace::RemoteSyscalls::Start(leader, gadget));
   {
-    auto scratch = CRYO_TRY(ptrace::RemoteScratch::Map(rs, pid, 4096));
-    uint64_t at = scratch.addr().value();
-    p.sigactions.assign(model::kNumSignals, {});
+    // Room for the code of about 150 calls (ptrace/remote_batch.h); more run in chunks.
+    auto scratch = CRYO_TRY(ptrace::RemoteScratch::Map(rs, pid, 16 << 10, /*exec=*/true));
+    ptrace::RemoteBatch b;
+    std::vector<size_t> sigactions(model::kNumSignals, SIZE_MAX);
     for (int sig = 1; sig <= model::kNumSignals; sig++) {
       if (sig == SIGKILL || sig == SIGSTOP) continue;
-      int64_t r = CRYO_TRY(rs.Call(SYS_rt_sigaction, sig, 0, at, 8));
-      if (r < 0)
-        return SysError(static_cast<int>(-r), fmt::format("rt_sigaction({}) in pid {}", sig, pid));
-      KernelSigaction ka{};
-      CRYO_TRYV(scratch.Read(0, std::as_writable_bytes(std::span(&ka, 1))));
-      p.sigactions[sig - 1] = {ka.handler, ka.flags, ka.restorer, ka.mask};
+      sigactions[sig - 1] = b.Add(SYS_rt_sigaction, {static_cast<uint64_t>(sig), 0, 0, 8},
+                                  sizeof(KernelSigaction), 2);
     }
     // Limits are read by the process itself: prlimit() on a process of another user needs
     // CAP_SYS_RESOURCE, which cryo may not have.
+    std::vector<size_t> rlimits;
+    for (int res = 0; res < model::kNumRlimits; res++) {
+      rlimits.push_back(b.Add(SYS_prlimit64, {0, static_cast<uint64_t>(res)}, 16, 3));
+    }
+    size_t dumpable = b.Add(SYS_prctl, {PR_GET_DUMPABLE});
+    size_t brk = b.Add(SYS_brk, {0});
+    auto timers = CRYO_TRY(QueueTimersAndFlags(b, p));
+    size_t own = QueueThreadCalls(b);
+    CRYO_TRYV_CTX(b.Run(rs, scratch, pid), "pid {}", pid);
+
+    p.sigactions.assign(model::kNumSignals, {});
+    for (int sig = 1; sig <= model::kNumSignals; sig++) {
+      size_t i = sigactions[sig - 1];
+      if (i == SIZE_MAX) continue;
+      if (int64_t r = b.Result(i); r < 0) {
+        return SysError(static_cast<int>(-r), fmt::format("rt_sigaction({}) in pid {}", sig, pid));
+      }
+      auto ka = b.Out<KernelSigaction>(i);
+      p.sigactions[sig - 1] = {ka.handler, ka.flags, ka.restorer, ka.mask};
+    }
     p.rlimits.assign(model::kNumRlimits, {});
     for (int res = 0; res < model::kNumRlimits; res++) {
-      int64_t rc = CRYO_TRY(rs.Call(SYS_prlimit64, 0, res, 0, at));
-      if (rc < 0) {
-        return SysError(static_cast<int>(-rc), fmt::format("prlimit {} in pid {}", res, pid));
+      if (int64_t r = b.Result(rlimits[res]); r < 0) {
+        return SysError(static_cast<int>(-r), fmt::format("prlimit {} in pid {}", res, pid));
       }
-      uint64_t lim[2] = {};
-      CRYO_TRYV(scratch.Read(0, std::as_writable_bytes(std::span(lim))));
+      auto lim = b.Out<std::array<uint64_t, 2>>(rlimits[res]);
       p.rlimits[res] = {lim[0], lim[1]};
     }
-    int64_t dumpable = CRYO_TRY(rs.Call(SYS_prctl, PR_GET_DUMPABLE));
-    if (dumpable < 0) {
-      return SysError(static_cast<int>(-dumpable), fmt::format("PR_GET_DUMPABLE in pid {}", pid));
+    if (int64_t r = b.Result(dumpable); r < 0) {
+      return SysError(static_cast<int>(-r), fmt::format("PR_GET_DUMPABLE in pid {}", pid));
     }
-    p.dumpable = static_cast<uint32_t>(dumpable);
-    int64_t brk = CRYO_TRY(rs.Call(SYS_brk, 0));
-    if (brk < 0) return SysError(static_cast<int>(-brk), fmt::format("brk in pid {}", pid));
-    p.mm.brk = static_cast<uint64_t>(brk);
-    CRYO_TRYV(CaptureTimersAndFlags(rs, scratch, p));
-    // Per-thread state only the thread can report: each runs its own remote syscalls, writing
-    // into the scratch page the leader mapped (the threads share the address space).
-    CRYO_TRYV(CaptureThreadViaRemoteSyscalls(rs, scratch, p.threads.at(0)));
+    p.dumpable = static_cast<uint32_t>(b.Result(dumpable));
+    if (int64_t r = b.Result(brk); r < 0) {
+      return SysError(static_cast<int>(-r), fmt::format("brk in pid {}", pid));
+    }
+    p.mm.brk = static_cast<uint64_t>(b.Result(brk));
+    CRYO_TRYV(TakeTimersAndFlags(b, timers, p));
+    CRYO_TRYV(TakeThreadCalls(b, own, p.threads.at(0)));
+    // Per-thread state only the thread can report: each runs its own calls, in the scratch the
+    // leader mapped (the threads share the address space).
     for (size_t i = 1; i < frozen.threads().size(); i++) {
       auto trs = CRYO_TRY(ptrace::RemoteSyscalls::Start(frozen.threads()[i], gadget));
-      CRYO_TRYV(CaptureThreadViaRemoteSyscalls(trs, scratch, p.threads.at(i)));
+      ptrace::RemoteBatch tb;
+      size_t first = QueueThreadCalls(tb);
+      CRYO_TRYV_CTX(tb.Run(trs, scratch, frozen.threads()[i].tid()), "pid {}", pid);
+      CRYO_TRYV(TakeThreadCalls(tb, first, p.threads.at(i)));
       CRYO_TRYV(trs.Finish());
     }
     CRYO_TRYV(scratch.Unmap());

@@ -60,21 +60,22 @@ Result<model::Thread> CaptureThread(pid_t pid, const ptrace::Tracee& t) {
   return th;
 }
 
-Status CaptureThreadViaRemoteSyscalls(ptrace::RemoteSyscalls& rs, const ptrace::RemoteScratch& at,
-                                      model::Thread& th) {
-  const uint64_t addr = at.addr().value();
-  int64_t r = CRYO_TRY(rs.Call(SYS_sigaltstack, 0, addr));
-  if (r < 0) return SysError(static_cast<int>(-r), fmt::format("sigaltstack in thread {}", th.tid));
-  KernelStack ks{};
-  CRYO_TRYV(at.Read(0, std::as_writable_bytes(std::span(&ks, 1))));
+size_t QueueThreadCalls(ptrace::RemoteBatch& b) {
+  size_t first = b.Add(SYS_sigaltstack, {0, 0}, sizeof(KernelStack), 1);
+  b.Add(SYS_prctl, {PR_GET_TID_ADDRESS}, sizeof(uint64_t), 1);
+  return first;
+}
+
+Status TakeThreadCalls(const ptrace::RemoteBatch& b, size_t first, model::Thread& th) {
+  if (int64_t r = b.Result(first); r < 0) {
+    return SysError(static_cast<int>(-r), fmt::format("sigaltstack in thread {}", th.tid));
+  }
+  auto ks = b.Out<KernelStack>(first);
   th.altstack = {ks.sp, static_cast<uint32_t>(ks.flags), ks.size};
-  r = CRYO_TRY(rs.Call(SYS_prctl, PR_GET_TID_ADDRESS, addr));
-  if (r < 0) {
+  if (int64_t r = b.Result(first + 1); r < 0) {
     return SysError(static_cast<int>(-r), fmt::format("PR_GET_TID_ADDRESS in thread {}", th.tid));
   }
-  uint64_t tid_address = 0;
-  CRYO_TRYV(at.Read(0, std::as_writable_bytes(std::span(&tid_address, 1))));
-  th.clear_child_tid = tid_address;
+  th.clear_child_tid = b.Out<uint64_t>(first + 1);
   return {};
 }
 

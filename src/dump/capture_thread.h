@@ -4,7 +4,7 @@
 
 #include "base/error.h"
 #include "model/process.h"
-#include "ptrace/remote_syscalls.h"
+#include "ptrace/remote_batch.h"
 #include "ptrace/tracee.h"
 
 namespace cryo::dump {
@@ -13,10 +13,10 @@ namespace cryo::dump {
 // xstate, mask, private pending signals, rseq registration, robust list, name.
 Result<model::Thread> CaptureThread(pid_t pid, const ptrace::Tracee& t);
 
-// What only the thread itself can tell, through remote syscalls `rs` running in it: its
-// alternate signal stack and its clear_child_tid address. `scratch` is at least 64 bytes of
-// writable memory of the process (threads share it).
-Status CaptureThreadViaRemoteSyscalls(ptrace::RemoteSyscalls& rs, const ptrace::RemoteScratch& at,
-                                      model::Thread& th);
+// What only the thread itself can tell, through remote calls running in it: its alternate
+// signal stack and its clear_child_tid address. Queue adds the calls to `b` (to run in the
+// thread), Take fills `th` from their results once the batch ran; Queue returns what Take needs.
+size_t QueueThreadCalls(ptrace::RemoteBatch& b);
+Status TakeThreadCalls(const ptrace::RemoteBatch& b, size_t first, model::Thread& th);
 
 }  // namespace cryo::dump

@@ -10,6 +10,7 @@
 
 #include "base/io.h"
 #include "proc/timers.h"
+#include "ptrace/remote_batch.h"
 
 namespace cryo::dump {
 namespace {
@@ -23,34 +24,28 @@ uint64_t Ns(const struct timespec& ts) {
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-Status CaptureITimers(ptrace::RemoteSyscalls& rs, const ptrace::RemoteScratch& scratch,
-                      model::Process& p) {
-  for (int which = 0; which < model::kNumITimers; which++) {
-    int64_t r = CRYO_TRY(rs.Call(SYS_getitimer, which, scratch.addr().value()));
-    if (r < 0) return SysError(static_cast<int>(-r), fmt::format("getitimer({})", which));
-    struct itimerval v {};
-    CRYO_TRYV(scratch.Read(0, std::as_writable_bytes(std::span(&v, 1))));
-    p.control.itimers[which] = {.value_ns = Ns(v.it_value), .interval_ns = Ns(v.it_interval)};
-  }
-  return {};
-}
-
-Result<int32_t> PrctlGetInt(ptrace::RemoteSyscalls& rs, const ptrace::RemoteScratch& scratch,
-                            int option, std::string_view what) {
-  int64_t r = CRYO_TRY(rs.Call(SYS_prctl, option, scratch.addr().value()));
+// A call's result, or the error it stands for.
+Result<int64_t> Checked(const ptrace::RemoteBatch& b, size_t i, std::string_view what) {
+  int64_t r = b.Result(i);
   if (r < 0) return SysError(static_cast<int>(-r), std::string(what));
-  int32_t v = 0;
-  CRYO_TRYV(scratch.Read(0, std::as_writable_bytes(std::span(&v, 1))));
-  return v;
+  return r;
 }
 
-Status CapturePosixTimers(ptrace::RemoteSyscalls& rs, const ptrace::RemoteScratch& scratch,
-                          model::Process& p) {
+}  // namespace
+
+Result<TimerCalls> QueueTimersAndFlags(ptrace::RemoteBatch& b, model::Process& p) {
+  TimerCalls c;
+  for (int which = 0; which < model::kNumITimers; which++) {
+    c.itimers.push_back(
+        b.Add(SYS_getitimer, {static_cast<uint64_t>(which)}, sizeof(struct itimerval), 1));
+  }
   std::string text = CRYO_TRY(ReadWholeFile(fmt::format("/proc/{}/timers", p.pid)));
-  auto entries = CRYO_TRY(proc::ParseTimers(text));
+  auto entries = CRYO_TRY_CTX(proc::ParseTimers(text), "pid {}", p.pid);
+  p.control.posix_timers.clear();
   for (const proc::TimerEntry& e : entries) {
     if (e.notify == SIGEV_THREAD) {
-      return MakeError(ErrorKind::kUnsupported, "timer {}: SIGEV_THREAD notification", e.id);
+      return MakeError(ErrorKind::kUnsupported, "pid {}: timer {}: SIGEV_THREAD notification",
+                       p.pid, e.id);
     }
     model::PosixTimer t{.id = e.id,
                         .clockid = e.clockid,
@@ -63,36 +58,43 @@ Status CapturePosixTimers(ptrace::RemoteSyscalls& rs, const ptrace::RemoteScratc
                               [&](const model::Thread& th) { return th.tid == e.notify_pid; });
       if (!ours) {
         return MakeError(ErrorKind::kUnsupported,
-                         "timer {} notifies thread {}, which is not a thread of the process", e.id,
-                         e.notify_pid);
+                         "pid {}: timer {} notifies thread {}, which is not a thread of the "
+                         "process",
+                         p.pid, e.id, e.notify_pid);
       }
       t.notify_tid = e.notify_pid;
     }
-    int64_t r = CRYO_TRY(rs.Call(SYS_timer_gettime, e.id, scratch.addr().value()));
-    if (r < 0) return SysError(static_cast<int>(-r), fmt::format("timer_gettime({})", e.id));
-    struct itimerspec its {};
-    CRYO_TRYV(scratch.Read(0, std::as_writable_bytes(std::span(&its, 1))));
-    t.value_ns = Ns(its.it_value);
-    t.interval_ns = Ns(its.it_interval);
-    r = CRYO_TRY(rs.Call(SYS_timer_getoverrun, e.id));
-    if (r < 0) return SysError(static_cast<int>(-r), fmt::format("timer_getoverrun({})", e.id));
-    t.overrun = static_cast<int32_t>(r);
+    auto id = static_cast<uint64_t>(e.id);
+    c.posix.emplace_back(b.Add(SYS_timer_gettime, {id}, sizeof(struct itimerspec), 1),
+                         b.Add(SYS_timer_getoverrun, {id}));
     p.control.posix_timers.push_back(t);
   }
-  return {};
+  c.pdeathsig = b.Add(SYS_prctl, {PR_GET_PDEATHSIG}, sizeof(int32_t), 1);
+  c.subreaper = b.Add(SYS_prctl, {PR_GET_CHILD_SUBREAPER}, sizeof(int32_t), 1);
+  return c;
 }
 
-}  // namespace
-
-Status CaptureTimersAndFlags(ptrace::RemoteSyscalls& rs, const ptrace::RemoteScratch& scratch,
-                             model::Process& p) {
-  CRYO_TRYV_CTX(CaptureITimers(rs, scratch, p), "pid {}", p.pid);
-  CRYO_TRYV_CTX(CapturePosixTimers(rs, scratch, p), "pid {}", p.pid);
-  p.control.pdeathsig =
-      CRYO_TRY_CTX(PrctlGetInt(rs, scratch, PR_GET_PDEATHSIG, "PR_GET_PDEATHSIG"), "pid {}", p.pid);
-  p.control.child_subreaper =
-      CRYO_TRY_CTX(PrctlGetInt(rs, scratch, PR_GET_CHILD_SUBREAPER, "PR_GET_CHILD_SUBREAPER"),
-                   "pid {}", p.pid) != 0;
+Status TakeTimersAndFlags(const ptrace::RemoteBatch& b, const TimerCalls& c, model::Process& p) {
+  for (int which = 0; which < model::kNumITimers; which++) {
+    CRYO_TRYV(Checked(b, c.itimers[which], fmt::format("pid {}: getitimer({})", p.pid, which)));
+    auto v = b.Out<struct itimerval>(c.itimers[which]);
+    p.control.itimers[which] = {.value_ns = Ns(v.it_value), .interval_ns = Ns(v.it_interval)};
+  }
+  for (size_t k = 0; k < c.posix.size(); k++) {
+    model::PosixTimer& t = p.control.posix_timers.at(k);
+    auto [get, overrun] = c.posix[k];
+    CRYO_TRYV(Checked(b, get, fmt::format("pid {}: timer_gettime({})", p.pid, t.id)));
+    auto its = b.Out<struct itimerspec>(get);
+    t.value_ns = Ns(its.it_value);
+    t.interval_ns = Ns(its.it_interval);
+    int64_t r =
+        CRYO_TRY(Checked(b, overrun, fmt::format("pid {}: timer_getoverrun({})", p.pid, t.id)));
+    t.overrun = static_cast<int32_t>(r);
+  }
+  CRYO_TRYV(Checked(b, c.pdeathsig, fmt::format("pid {}: PR_GET_PDEATHSIG", p.pid)));
+  p.control.pdeathsig = b.Out<int32_t>(c.pdeathsig);
+  CRYO_TRYV(Checked(b, c.subreaper, fmt::format("pid {}: PR_GET_CHILD_SUBREAPER", p.pid)));
+  p.control.child_subreaper = b.Out<int32_t>(c.subreaper) != 0;
   return {};
 }
 

@@ -112,6 +112,43 @@ Result<int64_t> RemoteSyscalls::Call(long nr, uint64_t a0, uint64_t a1, uint64_t
   return static_cast<int64_t>(after.rax);
 }
 
+Status RemoteSyscalls::RunUntilTrap(RemoteAddr entry, RemoteAddr end) {
+  if (!active_) return MakeError(ErrorKind::kInternal, "remote code after Finish");
+  model::GpRegs regs = saved_regs_;
+  regs.rip = entry.value();
+  regs.orig_rax = ~0ull;  // not in a syscall: no restart fix-ups on the way out
+  dirty_ = true;
+  CRYO_TRYV(tracee_->SetRegs(regs));
+  // SIGTRAP open for the int3 only: a forced signal that is blocked gets its action reset.
+  CRYO_TRYV(tracee_->SetSigmask(kAllBlocked & ~(1ull << (SIGTRAP - 1))));
+  pid_t tid = tracee_->tid();
+  int others = 0;
+  for (;;) {
+    int status = CRYO_TRY_CTX(tracee_->ResumeAndWait(PTRACE_CONT), "remote code in {}", tid);
+    if (WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP && (status >> 16) == 0) break;
+    // As in Call: an event stop left pending from the freeze does nothing to the code.
+    bool event_stop = WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_STOP;
+    if (!event_stop || ++others > 16) {
+      return MakeError(ErrorKind::kInternal, "remote code in {}: unexpected stop {:#x}", tid,
+                       status);
+    }
+  }
+  // The trap must be ours: a SIGTRAP from the kernel (int3 gives SI_KERNEL) at the end.
+  siginfo_t si{};
+  if (::ptrace(PTRACE_GETSIGINFO, tid, nullptr, &si) < 0) {
+    return ErrnoError("PTRACE_GETSIGINFO of {}", tid);
+  }
+  model::GpRegs after = CRYO_TRY(tracee_->GetRegs());
+  if (si.si_code != SI_KERNEL || after.rip != end.value()) {
+    return MakeError(ErrorKind::kInternal,
+                     "remote code in {}: SIGTRAP (code {}) at {:#x}, expected the trap at {:#x}",
+                     tid, si.si_code, after.rip, end.value());
+  }
+  // At this signal-delivery stop the SIGTRAP is dropped when the thread resumes (Finish resumes
+  // with no signal).
+  return tracee_->SetSigmask(kAllBlocked);
+}
+
 Status RemoteSyscalls::Finish() {
   if (!active_) return {};
   active_ = false;
@@ -130,15 +167,28 @@ Status RemoteSyscalls::Finish() {
   return tracee_->SetSigmask(saved_mask_);
 }
 
-Result<RemoteScratch> RemoteScratch::Map(RemoteSyscalls& rs, pid_t pid, uint64_t size) {
-  int64_t r = CRYO_TRY(
-      rs.Call(SYS_mmap, 0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, ~0ull, 0));
+Result<RemoteScratch> RemoteScratch::Map(RemoteSyscalls& rs, pid_t pid, uint64_t size, bool exec) {
+  constexpr int kRw = PROT_READ | PROT_WRITE;
+  int64_t r = -EACCES;
+  if (exec) {
+    r = CRYO_TRY(
+        rs.Call(SYS_mmap, 0, size, kRw | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, ~0ull, 0));
+  }
+  bool got_exec = !(r < 0 && r > -4096);
+  if (!got_exec) {
+    if (exec) log::Debug("pid {}: no executable scratch ({}): remote syscalls one by one", pid, -r);
+    r = CRYO_TRY(rs.Call(SYS_mmap, 0, size, kRw, MAP_PRIVATE | MAP_ANONYMOUS, ~0ull, 0));
+  }
   if (r < 0 && r > -4096) return SysError(static_cast<int>(-r), "remote mmap of scratch memory");
-  return RemoteScratch(&rs, pid, RemoteAddr(static_cast<uint64_t>(r)), size);
+  return RemoteScratch(&rs, pid, RemoteAddr(static_cast<uint64_t>(r)), size, got_exec);
 }
 
 RemoteScratch::RemoteScratch(RemoteScratch&& o) noexcept
-    : rs_(std::exchange(o.rs_, nullptr)), pid_(o.pid_), addr_(o.addr_), size_(o.size_) {}
+    : rs_(std::exchange(o.rs_, nullptr)),
+      pid_(o.pid_),
+      addr_(o.addr_),
+      size_(o.size_),
+      exec_(o.exec_) {}
 
 RemoteScratch::~RemoteScratch() {
   if (rs_ == nullptr) return;

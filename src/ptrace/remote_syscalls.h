@@ -31,6 +31,11 @@ class RemoteSyscalls {
   // Runs syscall `nr`; returns the raw kernel result (a negative errno on failure).
   Result<int64_t> Call(long nr, uint64_t a0 = 0, uint64_t a1 = 0, uint64_t a2 = 0, uint64_t a3 = 0,
                        uint64_t a4 = 0, uint64_t a5 = 0);
+  // Runs machine code the caller wrote into the tracee at `entry` until it traps with int3 at
+  // `end` - 1 (so it stops with the instruction pointer at `end`). The thread runs with every
+  // signal but SIGTRAP blocked. Preconditions (see RemoteBatch): SIGTRAP is neither ignored nor
+  // pending in the thread, as the kernel would otherwise reset its action for the trap.
+  Status RunUntilTrap(RemoteAddr entry, RemoteAddr end);
   // Restores registers and signal mask and returns the thread to an interrupt stop, so that the
   // kernel's syscall-restart handling still applies to its saved registers when it resumes.
   Status Finish();
@@ -55,23 +60,29 @@ class RemoteSyscalls {
 // Anonymous scratch memory mapped in the tracee; unmapped when destroyed.
 class RemoteScratch {
  public:
-  static Result<RemoteScratch> Map(RemoteSyscalls& rs, pid_t pid, uint64_t size);
+  // With `exec`, the memory is also executable if the process allows it (a W^X policy such as
+  // PR_SET_MDWE or an mmap seccomp filter refuses it): see executable().
+  static Result<RemoteScratch> Map(RemoteSyscalls& rs, pid_t pid, uint64_t size, bool exec = false);
   RemoteScratch(RemoteScratch&& o) noexcept;
   RemoteScratch& operator=(RemoteScratch&&) = delete;
   ~RemoteScratch();
 
   RemoteAddr addr() const { return addr_; }
+  uint64_t size() const { return size_; }
+  bool executable() const { return exec_; }
+  pid_t pid() const { return pid_; }
   Status Write(uint64_t offset, std::span<const std::byte> data) const;
   Status Read(uint64_t offset, std::span<std::byte> out) const;
   Status Unmap();
 
  private:
-  RemoteScratch(RemoteSyscalls* rs, pid_t pid, RemoteAddr a, uint64_t size)
-      : rs_(rs), pid_(pid), addr_(a), size_(size) {}
+  RemoteScratch(RemoteSyscalls* rs, pid_t pid, RemoteAddr a, uint64_t size, bool exec)
+      : rs_(rs), pid_(pid), addr_(a), size_(size), exec_(exec) {}
   RemoteSyscalls* rs_;
   pid_t pid_;
   RemoteAddr addr_;
   uint64_t size_;
+  bool exec_;
 };
 
 }  // namespace cryo::ptrace
