@@ -8,8 +8,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -19,6 +21,7 @@
 #include "cli/verbs.h"
 #include "mem/page_wire.h"
 #include "proc/tasks.h"
+#include "restore/lazy.h"
 
 namespace cryo::cli {
 namespace {
@@ -146,19 +149,17 @@ Result<mem::WireFrame> ReceiveImages(int fd, const std::string& dir, const std::
   }
 }
 
-// Starts this cryo binary with `args`; `keep_fd` stays open in it.
-Result<pid_t> Spawn(std::vector<std::string> args, int keep_fd = -1) {
-  std::string self = CRYO_TRY(proc::ReadLink("/proc/self/exe"));
+// Runs `body` in a forked child, which exits with its status. No exec: a fresh cryo spends
+// milliseconds of the downtime loading itself. The child first closes `close`, fds of ours it
+// must not hold (a daemon holding the listening port, a restore passing on the connection).
+Result<pid_t> ForkRun(std::initializer_list<int> close, const std::function<int()>& body) {
   pid_t pid = ::fork();
   if (pid < 0) return ErrnoError("fork");
   if (pid == 0) {
-    if (keep_fd >= 0) ::fcntl(keep_fd, F_SETFD, 0);
-    std::vector<char*> argv;
-    argv.push_back(self.data());
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(self.c_str(), argv.data());
-    ::_exit(127);
+    for (int fd : close) ::close(fd);
+    int rc = body();
+    std::fflush(nullptr);
+    ::_exit(rc);
   }
   return pid;
 }
@@ -204,29 +205,31 @@ Result<MigrateReceiveResult> MigrateReceive(const MigrateReceiveOptions& opts) {
   auto t_restore = SteadyClock::now();
   std::string final_dir = opts.images_dir + "/final";
 
-  std::vector<std::string> verbose;
-  if (log::Enabled(log::Level::kDebug)) verbose = {"-v", "-v"};
   // The pre-dump rounds' pages are here already: delivered from the local images after the
-  // process runs, so that the downtime does not grow with the memory.
-  std::vector<std::string> daemon_args = {"lazy-pages",       "-D",
-                                          final_dir,          "--lazy-parent-pages",
-                                          "--page-server-fd", std::to_string(conn.get())};
-  daemon_args.insert(daemon_args.end(), verbose.begin(), verbose.end());
-  pid_t daemon = CRYO_TRY(Spawn(daemon_args, conn.get()));
-  conn.Reset();  // the daemon has it
-  std::string sock = final_dir + "/lazy-pages.sock";
-  for (int i = 0; i < 5000 && ::access(sock.c_str(), F_OK) != 0; i++) {
-    int st = 0;
-    if (::waitpid(daemon, &st, WNOHANG) == daemon) {
-      return MakeError(ErrorKind::kInternal, "the lazy-pages daemon ended before it listened");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // process runs, so that the downtime does not grow with the memory. The daemon's socket is
+  // bound here, so that the restore starts at once, beside the daemon loading the images.
+  UniqueFd lazy_listener = CRYO_TRY(restore::ListenLazySocket(final_dir));
+  restore::LazyPagesOptions lazy;
+  lazy.images_dir = final_dir;
+  lazy.page_server_fd = conn.get();
+  lazy.parent_pages = true;
+  lazy.listen_fd = lazy_listener.get();
+  pid_t daemon = CRYO_TRY(ForkRun({listener.get()}, [&] { return cli::RunLazyPages(lazy); }));
+  restore::RestoreOptions ro;
+  ro.images_dir = final_dir;
+  ro.lazy_pages = true;
+  ro.lazy_parent_pages = true;
+  ro.detach = true;
+  auto restore = ForkRun({listener.get(), conn.get(), lazy_listener.get()},
+                         [&] { return cli::RunRestore(ro); });
+  conn.Reset();  // the daemon has them
+  lazy_listener.Reset();
+  if (!restore) {
+    (void)::kill(daemon, SIGTERM);
+    (void)Wait(daemon);
+    return std::unexpected(std::move(restore).error());
   }
-  std::vector<std::string> restore_args = {
-      "restore", "-D", final_dir, "--lazy-pages", "--lazy-parent-pages", "-d"};
-  restore_args.insert(restore_args.end(), verbose.begin(), verbose.end());
-  pid_t restore = CRYO_TRY(Spawn(restore_args));
-  int rrc = CRYO_TRY(Wait(restore));
+  int rrc = CRYO_TRY(Wait(*restore));
   MigrateReceiveResult res;
   res.downtime_seconds = static_cast<double>(frozen_us) / 1e6 + SecondsSince(t_restore);
   if (rrc != 0) {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -92,6 +93,20 @@ Result<sockaddr_un> LazySocketAddress(const std::string& path) {
   }
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   return addr;
+}
+
+Result<UniqueFd> ListenLazySocket(const std::string& images_dir) {
+  std::string path = LazySocketPath(images_dir);
+  sockaddr_un addr = CRYO_TRY(LazySocketAddress(path));
+  ::unlink(path.c_str());
+  UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd.valid()) return ErrnoError("socket");
+  mode_t old = ::umask(0077);  // the socket is for root's restore only
+  int r = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::umask(old);
+  if (r < 0) return ErrnoError("bind {}", path);
+  if (::listen(fd.get(), 64) < 0) return ErrnoError("listen {}", path);
+  return fd;
 }
 
 namespace {

@@ -36,6 +36,9 @@ std::vector<bool> LazyVmas(const model::ProcessTree& tree, size_t index, bool pa
 // The daemon's socket in an image directory, and its address.
 std::string LazySocketPath(const std::string& images_dir);
 Result<sockaddr_un> LazySocketAddress(const std::string& path);
+// The daemon's listening socket, bound at LazySocketPath (a stale one is replaced), for root
+// only; non-blocking and close-on-exec.
+Result<UniqueFd> ListenLazySocket(const std::string& images_dir);
 
 // One area at hand-over: `len` bytes at `addr` hold image addresses [image_start, image_start +
 // len). The restore hands over areas at their final addresses (addr == image_start): the blob

@@ -147,15 +147,11 @@ class Daemon {
 
   Status Listen() {
     path_ = LazySocketPath(opts_.images_dir);
-    ::unlink(path_.c_str());
-    sockaddr_un addr = CRYO_TRY(LazySocketAddress(path_));
-    listener_.Reset(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!listener_.valid()) return ErrnoError("socket");
-    mode_t old = ::umask(0077);  // the socket is for root's restore only
-    int r = ::bind(listener_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::umask(old);
-    if (r < 0) return ErrnoError("bind {}", path_);
-    if (::listen(listener_.get(), 64) < 0) return ErrnoError("listen {}", path_);
+    if (opts_.listen_fd >= 0) {
+      listener_.Reset(opts_.listen_fd);  // bound by migrate-receive (ListenLazySocket)
+      return {};
+    }
+    listener_ = CRYO_TRY(ListenLazySocket(opts_.images_dir));
     return {};
   }
 

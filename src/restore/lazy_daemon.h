@@ -24,6 +24,9 @@ struct LazyPagesOptions {
   std::string page_server;
   // The same, already connected (cryo migrate-receive hands its connection over): -1 for none.
   int page_server_fd = -1;
+  // A listening socket from ListenLazySocket(images_dir) to adopt instead of binding one
+  // (migrate-receive starts the restore without waiting for the daemon to listen): -1 for none.
+  int listen_fd = -1;
   // --lazy-parent-pages, as given to the restore: pages of parent images are lazy too, read from
   // the image chain here.
   bool parent_pages = false;
