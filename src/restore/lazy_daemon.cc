@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -10,11 +12,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <shared_mutex>
+#include <thread>
 
 #include "base/io.h"
 #include "base/log.h"
@@ -38,6 +45,35 @@ using Clock = SteadyClock;
 constexpr uint64_t kPage = 4096;
 constexpr uint64_t kFaultReadAhead = 16;    // pages copied with a faulting one, if lazy too
 constexpr uint64_t kBackgroundBatch = 512;  // pages per background UFFDIO_COPY (2 MiB)
+// Fill threads for pages in mapped (raw, local) pages files: where each page the fill maps is
+// memory the machine must first obtain (a VM's first touch, KERNEL.md), one thread copying is
+// the limit. Their batches are smaller: the main thread waits for those in flight before it
+// reads a fault (64 pages: 15-800 us, as fresh memory comes fast or slow).
+constexpr int kFillThreads = 2;
+constexpr uint64_t kFillThreadBatch = 64;
+
+// A reader-writer lock that lets a waiting writer in before new readers: glibc's default
+// prefers readers, and fill threads taking turns would keep the main thread out.
+class WriterFirstLock {
+ public:
+  WriterFirstLock() {
+    pthread_rwlockattr_t a;
+    pthread_rwlockattr_init(&a);
+    pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&l_, &a);
+    pthread_rwlockattr_destroy(&a);
+  }
+  ~WriterFirstLock() { pthread_rwlock_destroy(&l_); }
+  WriterFirstLock(const WriterFirstLock&) = delete;
+  WriterFirstLock& operator=(const WriterFirstLock&) = delete;
+  void lock() { pthread_rwlock_wrlock(&l_); }
+  void unlock() { pthread_rwlock_unlock(&l_); }
+  void lock_shared() { pthread_rwlock_rdlock(&l_); }
+  void unlock_shared() { pthread_rwlock_unlock(&l_); }
+
+ private:
+  pthread_rwlock_t l_;
+};
 // Without the restore's running notice (restore/lazy.h), the fill starts this long after the
 // first hand-over anyway.
 constexpr double kRunningFallbackSeconds = 2;
@@ -164,10 +200,17 @@ class Daemon {
     }
   }
 
+  // The main thread: hand-overs, faults, events, and the background fill of pages that are not
+  // in a mapped pages file (the fill threads take those). It holds guard_ except in poll().
   Result<LazyPagesStats> Run() {
     auto t_wait = Clock::now();
+    struct StopFillAtEnd {  // also on errors: the threads touch targets_
+      Daemon* d;
+      ~StopFillAtEnd() { d->StopFill(); }
+    } stop_fill{this};
+    std::unique_lock guard(guard_);
     while (received_ < sources_.size() || !targets_.empty()) {
-      CRYO_TRYV(PollOnce());
+      CRYO_TRYV(PollOnce(guard));
       if (received_ < sources_.size() && SecondsSince(t_wait) > opts_.wait_seconds) {
         return MakeError(ErrorKind::kInternal,
                          "{} of {} processes were handed over within {} s: giving up", received_,
@@ -182,22 +225,30 @@ class Daemon {
         return MakeError(ErrorKind::kInternal, "pages could not be delivered: {}", failure_);
       }
       // Background work, one batch at a time: a fault never waits behind more than one.
-      bool fill = running_ && SecondsSince(t_start_) >= opts_.fill_delay_seconds;
+      bool fill = FillAllowed();
+      if (fill && !fill_started_) StartFill();
       for (size_t i = 0; fill && i < targets_.size(); i++) {
         Target& t = *targets_[(next_ + i) % targets_.size()];
-        if (t.gone || t.pending.empty()) continue;
+        if (t.gone || t.pending.empty() || ForFillThreads(t)) continue;
         next_ = (next_ + i + 1) % targets_.size();
         CRYO_TRYV(BackgroundStep(t));
         break;
       }
       Reap();
+      fill_cv_.notify_all();  // targets or their pending pages may have changed
     }
+    guard.unlock();
+    StopFill();
     ::unlink(path_.c_str());
     if (!failure_.empty()) {
       return MakeError(ErrorKind::kInternal, "pages could not be delivered: {}", failure_);
     }
     if (remote_) remote_->Done();
     stats_.seconds = running_ ? SecondsSince(t_start_) : 0;
+    // The fill threads' time is their wall-clock span, from their first batch to their last.
+    if (fill_pages_ > 0) {
+      background_seconds_ += std::chrono::duration<double>(fill_last_ - fill_first_).count();
+    }
     if (background_seconds_ > 0) {
       stats_.background_gibps =
           static_cast<double>(stats_.pages_background * kPage) / (1 << 30) / background_seconds_;
@@ -211,22 +262,45 @@ class Daemon {
   }
 
  private:
-  bool HasPending() const {
-    if (!running_ || SecondsSince(t_start_) < opts_.fill_delay_seconds) return false;
-    return std::any_of(targets_.begin(), targets_.end(),
-                       [](const auto& t) { return !t->gone && !t->pending.empty(); });
+  bool FillAllowed() const {
+    return running_ && SecondsSince(t_start_) >= opts_.fill_delay_seconds;
   }
 
-  Status PollOnce() {
+  // Whether the fill threads deliver t's next pending pages: from a mapped pages file, which
+  // they can read at once without the main thread's buffers, caches or page-server connection.
+  bool ForFillThreads(const Target& t) const {
+    return !fillers_.empty() && t.source->Mapped(t.pending.First().first) != nullptr;
+  }
+
+  bool HasPending() const {
+    if (!FillAllowed()) return false;
+    return std::any_of(targets_.begin(), targets_.end(), [&](const auto& t) {
+      return !t->gone && !t->pending.empty() && !ForFillThreads(*t);
+    });
+  }
+
+  // Waits for something to do with `guard` (on guard_) released: the fill threads copy
+  // meanwhile. Reading a userfaultfd needs it held: see FillThread.
+  Status PollOnce(std::unique_lock<WriterFirstLock>& guard) {
     std::vector<pollfd> fds;
     fds.push_back({listener_.get(), POLLIN, 0});
+    fds.push_back({fill_wake_.get(), POLLIN, 0});
     for (const auto& c : conns_) fds.push_back({c.get(), POLLIN, 0});
     for (const auto& t : targets_) fds.push_back({t->uffd.get(), POLLIN, 0});
     int timeout = HasPending() ? 0 : 200;
+    guard.unlock();
     int n = ::poll(fds.data(), fds.size(), timeout);
-    if (n < 0 && errno != EINTR) return ErrnoError("poll");
+    int poll_errno = errno;
+    t_woke_ = Clock::now();
+    woke_fresh_ = true;
+    guard.lock();
+    if (n < 0 && poll_errno != EINTR) return SysError(poll_errno, "poll");
     if (n <= 0) return {};
-    size_t k = 1;
+    if (fds[1].revents & POLLIN) {
+      uint64_t v;
+      (void)!::read(fill_wake_.get(), &v, sizeof v);
+    }
+    size_t k = 2;
     const size_t polled_targets = targets_.size();  // hand-overs and forks add more below
     std::vector<UniqueFd> keep;
     for (auto& c : conns_) {
@@ -338,9 +412,13 @@ class Daemon {
         return {};
       }
       if (n != sizeof msg) return MakeError(ErrorKind::kInternal, "short userfaultfd message");
+      // The first message after the poll was there when it returned: it waited for the fill
+      // threads' batches too. Later ones came in while we worked.
+      Clock::time_point seen = woke_fresh_ ? t_woke_ : Clock::now();
+      woke_fresh_ = false;
       switch (msg.event) {
         case UFFD_EVENT_PAGEFAULT:
-          CRYO_TRYV(Fault(t, msg.arg.pagefault.address & ~(kPage - 1)));
+          CRYO_TRYV(Fault(t, msg.arg.pagefault.address & ~(kPage - 1), seen));
           break;
         case UFFD_EVENT_FORK: {
           auto child = std::make_unique<Target>();
@@ -392,7 +470,9 @@ class Daemon {
 
   // Copies image pages [img, img + pages * 4096) (inside one area and one run) to the target.
   // `copied` is set to the pages copied.
-  CopyResult CopyPages(Target& t, uint64_t img, uint64_t pages, uint64_t& copied) {
+  // A failure that leaves pages undeliverable is described in `fail`.
+  CopyResult CopyPages(Target& t, uint64_t img, uint64_t pages, uint64_t& copied,
+                       std::string& fail) {
     copied = 0;
     const Area* a = t.ByImage(img);
     if (a == nullptr) return CopyResult::kDone;
@@ -404,7 +484,7 @@ class Daemon {
       buf_.resize(pages * kPage);
       if (auto r = t.source->Read(img, {buf_.data(), buf_.size()}, cache_); !r) {
         log::Error("lazy-pages: {}", r.error().Message());
-        failure_ = r.error().Message();
+        fail = r.error().Message();
         return CopyResult::kGone;
       }
       src = buf_.data();
@@ -435,16 +515,17 @@ class Daemon {
       if (errno == ESRCH) return CopyResult::kGone;  // the process went away
       // Anything else (EFAULT: the pages file shrank under us, ENOMEM): those pages cannot
       // be delivered.
-      failure_ = fmt::format("pid {}: UFFDIO_COPY to {:#x} ({} pages): {}", t.pid, c.dst,
-                             pages - done, strerror(errno));
+      fail = fmt::format("pid {}: UFFDIO_COPY to {:#x} ({} pages): {}", t.pid, c.dst, pages - done,
+                         strerror(errno));
       return CopyResult::kGone;
     }
     copied = done;
     return CopyResult::kDone;
   }
 
-  Status Fault(Target& t, uint64_t addr) {
-    auto t0 = Clock::now();
+  // `seen`: when the daemon could first have known of the fault (see ReadEvents).
+  Status Fault(Target& t, uint64_t addr, Clock::time_point seen) {
+    auto t0 = seen;
     stats_.faults++;
     const Area* a = t.ByCur(addr);
     uint64_t img = a ? a->image + (addr - a->cur) : 0;
@@ -454,7 +535,7 @@ class Daemon {
         pages = std::min<uint64_t>(kFaultReadAhead, (t.pending.EndOf(img) - img) / kPage);
       }
       uint64_t copied = 0;
-      CopyResult r = CopyPages(t, img, pages, copied);
+      CopyResult r = CopyPages(t, img, pages, copied, failure_);
       t.pending.Erase(img, img + copied * kPage);
       stats_.pages_on_fault += copied;
       if (r == CopyResult::kGone) t.gone = true;
@@ -489,7 +570,7 @@ class Daemon {
     uint64_t copied = 0;
     // Small batches first: the process has just started, and whatever it maps or moves waits
     // for the batch in flight.
-    CopyResult r = CopyPages(t, s, std::min(t.batch, (e - s) / kPage), copied);
+    CopyResult r = CopyPages(t, s, std::min(t.batch, (e - s) / kPage), copied, failure_);
     t.batch = std::min(t.batch * 2, kBackgroundBatch);
     background_seconds_ += SecondsSince(t0);
     t.pending.Erase(s, s + copied * kPage);
@@ -504,6 +585,102 @@ class Daemon {
     if (!failure_.empty()) return;  // kept for KillWaiting
     std::erase_if(targets_, [](const auto& t) { return t->gone || t->pending.empty(); });
     if (next_ >= targets_.size()) next_ = 0;
+  }
+
+  void StartFill() {
+    fill_started_ = true;
+    fill_wake_.Reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!fill_wake_.valid()) {
+      log::Warn("lazy-pages: eventfd: {}: filling from the main thread only", strerror(errno));
+      return;
+    }
+    for (int i = 0; i < kFillThreads; i++) fillers_.emplace_back([this] { FillThread(); });
+    log::Debug("lazy-pages: {} fill threads", kFillThreads);
+  }
+
+  void StopFill() {
+    {
+      std::lock_guard l(fill_mu_);
+      stop_fill_ = true;
+    }
+    fill_cv_.notify_all();
+    for (auto& th : fillers_) th.join();
+    fillers_.clear();
+  }
+
+  // A batch claimed by a fill thread: taken out of t.pending until it is copied.
+  struct Claim {
+    Target* t = nullptr;
+    uint64_t img = 0, pages = 0;
+  };
+
+  // Under fill_mu_ and a shared hold of guard_. The next mapped pending pages of some target,
+  // taken out of its pending set; none if there are none.
+  Claim ClaimBatch() {
+    for (size_t i = 0; i < targets_.size(); i++) {
+      Target& t = *targets_[(fill_next_ + i) % targets_.size()];
+      if (t.gone || t.pending.empty()) continue;
+      auto [s, e] = t.pending.First();
+      if (t.ByImage(s) == nullptr) {  // unmapped since: nothing to deliver there
+        t.pending.Erase(s, e);
+        continue;
+      }
+      if (t.source->Mapped(s) == nullptr) continue;  // the main thread's (ForFillThreads)
+      fill_next_ = (fill_next_ + i + 1) % targets_.size();
+      uint64_t pages = std::min({t.batch, kFillThreadBatch, (e - s) / kPage});
+      t.batch = std::min(t.batch * 2, kFillThreadBatch);
+      t.pending.Erase(s, s + pages * kPage);
+      return {&t, s, pages};
+    }
+    return {};
+  }
+
+  // A fill thread. It copies under a shared hold of guard_, which the main thread takes whole
+  // to read a userfaultfd. The kernel lets a process's madvise(MADV_DONTNEED) zap its pages only
+  // once we have read the REMOVE event about them (and fails copies with EAGAIN while such an
+  // event waits): a copy that began before the read could land after the zap and bring back
+  // discarded content. Holding guard_ from the claim of a batch to its end rules that out, and
+  // the main thread never sees a batch half done.
+  void FillThread() {
+    std::shared_lock guard(guard_, std::defer_lock);
+    for (;;) {
+      guard.lock();
+      Claim c;
+      {
+        std::unique_lock l(fill_mu_);
+        if (stop_fill_) return;
+        c = ClaimBatch();
+        if (c.t == nullptr) {
+          guard.unlock();
+          fill_cv_.wait_for(l, std::chrono::milliseconds(50));
+          continue;
+        }
+        if (fill_pages_ == 0 && fill_first_ == Clock::time_point{}) fill_first_ = Clock::now();
+      }
+      uint64_t copied = 0;
+      std::string fail;
+      CopyResult r = CopyPages(*c.t, c.img, c.pages, copied, fail);
+      bool wake = false;
+      {
+        std::lock_guard l(fill_mu_);
+        if (copied < c.pages && r != CopyResult::kGone) {
+          c.t->pending.Insert(c.img + copied * kPage, c.img + c.pages * kPage);
+        }
+        stats_.pages_background += copied;
+        fill_pages_ += copied;
+        fill_last_ = Clock::now();
+        if (r == CopyResult::kGone) c.t->gone = true;
+        if (!fail.empty() && failure_.empty()) failure_ = fail;
+        wake = c.t->gone || c.t->pending.empty() || !fail.empty();
+      }
+      guard.unlock();
+      if (wake) {
+        uint64_t one = 1;
+        (void)!::write(fill_wake_.get(), &one, sizeof one);
+      }
+      // An event waits to be read (EAGAIN) or the area moved: let the main thread in first.
+      if (r == CopyResult::kAgain) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
   }
 
   LazyPagesOptions opts_;
@@ -527,6 +704,20 @@ class Daemon {
   LazyPagesStats stats_;
   std::vector<double> fault_us_;
   double background_seconds_ = 0;
+  Clock::time_point t_woke_;  // when the last poll returned
+  bool woke_fresh_ = false;   // no message read since
+
+  // The fill threads (FillThread) and what they share with the main thread.
+  WriterFirstLock guard_;  // main: whole, except in poll(); fill threads: shared, per batch
+  std::mutex fill_mu_;     // between fill threads: claims, pending sets, stats, failure_
+  std::condition_variable fill_cv_;
+  bool stop_fill_ = false;
+  bool fill_started_ = false;
+  std::vector<std::thread> fillers_;
+  size_t fill_next_ = 0;
+  UniqueFd fill_wake_;  // eventfd: a fill thread tells the main thread a target may be done
+  uint64_t fill_pages_ = 0;
+  Clock::time_point fill_first_, fill_last_;
 };
 
 Status WriteStats(const std::string& dir, const LazyPagesStats& s) {
