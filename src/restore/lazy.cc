@@ -194,7 +194,10 @@ Status TellDaemonRunning(const std::string& socket_path, pid_t root) {
       static_cast<ssize_t>(sizeof hello)) {
     return ErrnoError("tell the lazy-pages daemon that pid {} runs", root);
   }
-  return AwaitReply(sock.get(), root);
+  // No wait for the daemon's reply: the notice only starts its fill sooner, and the wait (a
+  // wake-up of the daemon, which has just been given work by the faults of the processes now
+  // running) cost the restore 0.2-4 ms.
+  return {};
 }
 
 }  // namespace cryo::restore

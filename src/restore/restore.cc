@@ -227,12 +227,14 @@ Result<RestoreResult> Restore(const RestoreOptions& opts) {
 
   const model::Process& root = tree.processes.front();
   auto t_tree = Clock::now();
+  log::Debug("restore: creating the tree");
   pid_t pid = CRYO_TRY_CTX(sys::Clone3WithTid(root.pid, 0), "create pid {}", root.pid);
   if (pid == 0) RunTreeChild(tr, 0);  // never returns
   shared_files.clear();               // the tree holds them now
   error.write.Reset();
   CRYO_TRYV(DriveTree(tr, error.read.get()));
   CRYO_TRYV(shmem.Commit());
+  log::Debug("restore: the tree runs");
   if (handed_over) {
     // Only a slower start if this fails: the daemon begins its fill on its own after a while.
     // A daemon already gone has delivered everything on faults (or failed, and then it has
@@ -247,6 +249,7 @@ Result<RestoreResult> Restore(const RestoreOptions& opts) {
     }
   }
   ::munmap(tr.control, tr.control_bytes);
+  log::Debug("restore: done");
 
   RestoreResult result;
   result.pid = pid;

@@ -276,9 +276,11 @@ class Driver {
 
   Status Run() {
     CRYO_TRYV(WaitAll(kMemberCreated));
+    log::Debug("restore: the tree is created");
     tr_.control->phase.store(kPhaseJoin);
     FutexWakeAll(tr_.control->phase);
     CRYO_TRYV(WaitAll(kMemberJoined));
+    log::Debug("restore: process groups joined");
     tr_.control->phase.store(kPhaseRun);
     FutexWakeAll(tr_.control->phase);
     for (size_t i = 0; i < procs_.size(); i++) {
@@ -385,6 +387,7 @@ class Driver {
   Status Finish(size_t i) {
     const model::Process& p = procs_[i];
     CRYO_TRYV(WaitFor([&] { return tr_.State(i) >= kMemberReady; }, "rebuilding itself"));
+    log::Debug("restore pid {}: rebuilt, running its blob", p.pid);
     constexpr long kOptions = PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE;
     if (::ptrace(PTRACE_SEIZE, p.pid, nullptr, kOptions) < 0) {
       return ErrnoError("restore pid {}: seize", p.pid);
@@ -400,6 +403,7 @@ class Driver {
     }
     std::vector<ptrace::Tracee> threads;
     for (const BlobStop& s : stops->threads) threads.push_back(ptrace::Tracee::Adopt(s.tid));
+    log::Debug("restore pid {}: blob done", p.pid);
     auto done = ReleaseTcpConnections(p.pid, p);  // restore/inet.h
     if (done) done = Finalize(leader, *stops, threads, p, tr_.plans[i]);
     if (!done) {
@@ -408,6 +412,7 @@ class Driver {
       return Wrapped(std::move(done).error(), fmt::format("restore pid {}", p.pid));
     }
     finished_.push_back({i, std::move(leader), std::move(threads)});
+    log::Debug("restore pid {}: finished", p.pid);
     return {};
   }
 
