@@ -168,8 +168,9 @@ struct RestoreRun {
   // restore_s: cryo's own measure (stats-restore.json: from its start until the processes run,
   // less waiting for the PIDs to be free); restore_wall_s: the whole `cryo restore -d` command.
   double dump_s = 0, restore_s = 0, restore_wall_s = 0, running_s = 0;
-  nlohmann::json lazy;          // stats-lazy.json
-  double fresh_copy_gibps = 0;  // FreshCopyGiBps right after the fill (lazy runs)
+  nlohmann::json lazy;            // stats-lazy.json
+  double fresh_copy_gibps = 0;    // FreshCopyGiBps right after the fill (lazy runs)
+  nlohmann::json restore_phases;  // stats-restore.json: where restore_s went
 };
 
 RestoreRun DumpAndRestore(const std::string& cryo, const fs::path& dir, size_t mib, bool lazy) {
@@ -179,6 +180,9 @@ RestoreRun DumpAndRestore(const std::string& cryo, const fs::path& dir, size_t m
   if (!WaitRunning(v.progress, 120)) Fail("the victim never ran");
   RestoreRun r;
   fs::path images = dir / "images";
+  // Each timed step starts with no dirty page cache: with --dir on a disk, the previous step's
+  // writeback (GiBs of images) is not charged to the next one.
+  ::sync();
   auto t0 = Clock::now();
   if (Run({cryo, "dump", "-t", std::to_string(v.pid), "-D", images.string()}) != 0) {
     Fail("dump");
@@ -194,12 +198,14 @@ RestoreRun DumpAndRestore(const std::string& cryo, const fs::path& dir, size_t m
   }
   std::vector<std::string> restore = {cryo, "restore", "-D", images.string(), "-d"};
   if (lazy) restore.push_back("--lazy-pages");
+  ::sync();
   auto t1 = Clock::now();
   if (Run(restore) != 0) Fail("restore");
   r.restore_wall_s = Seconds(t1, Clock::now());
   nlohmann::json rs = ReadJson(images / "stats-restore.json");
   if (!rs.is_object()) Fail("no stats-restore.json");
   r.restore_s = rs.value("restore_seconds", 0.0);
+  r.restore_phases = rs.value("phases", nlohmann::json::object());
   if (!WaitRunning(v.progress, 60)) Fail("the restored victim makes no progress");
   r.running_s = Seconds(t1, Clock::now());
   if (lazy) {
@@ -229,6 +235,7 @@ nlohmann::json Migrate(const std::string& cryo, const fs::path& dir, size_t mib)
        "migrate-receive", "--listen", "127.0.0.1:" + port, "-D", (dir / "received").string()});
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   std::string out = (dir / "migrate.out").string();
+  ::sync();
   auto t0 = Clock::now();
   pid_t mig =
       Spawn({cryo, "migrate", "-t", std::to_string(v.pid), "--to", "127.0.0.1:" + port}, out);
@@ -332,6 +339,7 @@ int main(int argc, char** argv) {
       runs.push_back({{"eager_restore_s", eager.restore_s},
                       {"lazy_restore_s", lazy.restore_s},
                       {"lazy_restore_wall_s", lazy.restore_wall_s},
+                      {"lazy_restore_phases", lazy.restore_phases},
                       {"dump_s", eager.dump_s},
                       {"lazy_until_progress_s", lazy.running_s},
                       {"background_gibps", bg.back()},
