@@ -94,6 +94,10 @@ struct Target {
   IntervalSet pending;  // image addresses not delivered yet
   IntervalSet view;     // image addresses whose content is still the image's (not discarded)
   bool gone = false;
+  // Faults that met a changing address space (EAGAIN): answered once the queue is read to its
+  // end. Waking them at once would livelock: the kernel hands out faults before events, and
+  // the refault would keep the event that ends the change behind it.
+  std::vector<std::pair<uint64_t, SteadyClock::time_point>> deferred;
   uint64_t batch = 16;  // pages of the next background batch (doubling up to kBackgroundBatch)
 
   const Area* ByCur(uint64_t a) const {
@@ -287,7 +291,9 @@ class Daemon {
     fds.push_back({fill_wake_.get(), POLLIN, 0});
     for (const auto& c : conns_) fds.push_back({c.get(), POLLIN, 0});
     for (const auto& t : targets_) fds.push_back({t->uffd.get(), POLLIN, 0});
-    int timeout = HasPending() ? 0 : 200;
+    bool deferred = std::any_of(targets_.begin(), targets_.end(),
+                                [](const auto& t) { return !t->deferred.empty(); });
+    int timeout = HasPending() ? 0 : deferred ? 1 : 200;
     guard.unlock();
     int n = ::poll(fds.data(), fds.size(), timeout);
     int poll_errno = errno;
@@ -320,6 +326,9 @@ class Daemon {
       short rev = fds[k++].revents;
       if (rev & POLLIN) CRYO_TRYV(ReadEvents(*targets_[i]));
       if (rev & (POLLERR | POLLHUP)) targets_[i]->gone = true;
+    }
+    for (auto& t : targets_) {
+      if (!t->gone) RetryDeferred(*t);
     }
     return {};
   }
@@ -525,8 +534,14 @@ class Daemon {
 
   // `seen`: when the daemon could first have known of the fault (see ReadEvents).
   Status Fault(Target& t, uint64_t addr, Clock::time_point seen) {
-    auto t0 = seen;
     stats_.faults++;
+    if (!failure_.empty()) return {};  // the processes waiting for pages will be killed
+    Answer(t, addr, seen);
+    return {};
+  }
+
+  // Answers a fault, or defers it while the address space is changing.
+  void Answer(Target& t, uint64_t addr, Clock::time_point seen) {
     const Area* a = t.ByCur(addr);
     uint64_t img = a ? a->image + (addr - a->cur) : 0;
     if (a != nullptr && t.view.Contains(img)) {
@@ -538,6 +553,10 @@ class Daemon {
       CopyResult r = CopyPages(t, img, pages, copied, failure_);
       t.pending.Erase(img, img + copied * kPage);
       stats_.pages_on_fault += copied;
+      if (r == CopyResult::kAgain && copied == 0) {
+        t.deferred.emplace_back(addr, seen);
+        return;
+      }
       if (r == CopyResult::kGone) t.gone = true;
       Wake(t, addr);  // in case the page was there already (a copy wakes only what it fills)
     } else {
@@ -545,14 +564,34 @@ class Daemon {
       z.range.start = addr;
       z.range.len = kPage;
       if (::ioctl(t.uffd.get(), UFFDIO_ZEROPAGE, &z) < 0) {
+        if (errno == EAGAIN) {
+          t.deferred.emplace_back(addr, seen);
+          return;
+        }
         if (errno == ESRCH || errno == ENOENT) t.gone = true;
         Wake(t, addr);
       } else {
         stats_.zero_pages++;
       }
     }
-    fault_us_.push_back(SecondsSince(t0) * 1e6);
-    return {};
+    fault_us_.push_back(SecondsSince(seen) * 1e6);
+  }
+
+  // Deferred faults, once t's userfaultfd has been read to its end. One whose address is in no
+  // area any more (the area moved or went away meanwhile) is only woken: the thread faults again
+  // where its memory is now, or meets the hole as it would have without us.
+  void RetryDeferred(Target& t) {
+    auto faults = std::move(t.deferred);
+    t.deferred.clear();
+    for (auto [addr, seen] : faults) {
+      if (t.gone) break;
+      if (t.ByCur(addr) == nullptr) {
+        Wake(t, addr);
+        fault_us_.push_back(SecondsSince(seen) * 1e6);
+        continue;
+      }
+      Answer(t, addr, seen);
+    }
   }
 
   void Wake(Target& t, uint64_t addr) {
