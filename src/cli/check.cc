@@ -52,6 +52,8 @@ std::vector<CheckItem> Items(const sys::KernelFeatures& f) {
        f.soft_dirty ? "dirty tracking falls back to soft-dirty"
                     : "pre-dump unavailable: no dirty tracking"},
       {"soft_dirty", "soft-dirty", &f.soft_dirty, false, soft_dirty_without},
+      {"zero_page", "zero page", &f.zero_page, false,
+       "pages a process only read are dumped as pages of zeros: larger images"},
   };
 }
 

@@ -53,6 +53,7 @@ KernelFeatures ProbeKernelFeatures() {
   probes::ProbePagemapScan(&f);
   probes::ProbeUffdWpAsync(&f);
   probes::ProbeSoftDirty(&f);
+  probes::ProbeZeroPage(&f);
   return f;
 }
 

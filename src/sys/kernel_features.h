@@ -49,6 +49,10 @@ struct KernelFeatures {
   Feature pagemap_scan;         // PAGEMAP_SCAN found a page we had just written
   Feature uffd_wp_async;        // uffd WP_ASYNC tracking reported exactly the pages written
   Feature soft_dirty;           // clear_refs 4 + pagemap bit 55 tracked a write
+  // A read of untouched anonymous memory maps the shared zero page (PAGEMAP_SCAN PFNZERO).
+  // Some kernels allocate a page instead (seen: a Firecracker guest booted pvm_no_zero_page=1);
+  // such pages are then dumped as data.
+  Feature zero_page;
 
   VdsoLayout vdso;
 };

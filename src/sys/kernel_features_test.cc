@@ -6,11 +6,13 @@
 #include <linux/prctl.h>
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -82,6 +84,7 @@ TEST(KernelFeatures, ProbeLeavesNoChildFdOrMappingBehind) {
   Print("pagemap_scan", f.pagemap_scan);
   Print("uffd_wp_async", f.uffd_wp_async);
   Print("soft_dirty", f.soft_dirty);
+  Print("zero_page", f.zero_page);
   std::printf("  uffd features %#llx ioctls %#llx, vdso: %s\n",
               static_cast<unsigned long long>(f.uffd_features),
               static_cast<unsigned long long>(f.uffd_ioctls), f.vdso.detail.c_str());
@@ -99,7 +102,7 @@ TEST(KernelFeatures, MissingFeaturesSayWhy) {
   for (const Feature* x :
        {&f.ptrace_seize, &f.ptrace_rseq_config, &f.process_vm_readv, &f.pidfd_open, &f.pidfd_getfd,
         &f.clone3_set_tid, &f.prctl_mm_map, &f.arch_map_vdso, &f.userfaultfd_syscall,
-        &f.userfaultfd_dev, &f.pagemap_scan, &f.uffd_wp_async, &f.soft_dirty}) {
+        &f.userfaultfd_dev, &f.pagemap_scan, &f.uffd_wp_async, &f.soft_dirty, &f.zero_page}) {
     if (!x->ok) {
       EXPECT_FALSE(x->detail.empty());
     }
@@ -189,4 +192,27 @@ TEST(KernelFeatures, VdsoLayoutIsThatOfOwnMaps) {
 }
 
 }  // namespace
+// Independent of PAGEMAP_SCAN: with the zero page, two read-faulted pages of two mappings have
+// the same frame number in /proc/self/pagemap; without it, each has its own.
+TEST(KernelFeatures, ZeroPageProbeAgreesWithPagemapFrames) {
+  constexpr size_t kPageSize = 4096;
+  std::array<void*, 2> m{};
+  std::array<uint64_t, 2> pfn{};
+  UniqueFd pagemap(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(pagemap.valid());
+  for (int i = 0; i < 2; i++) {
+    m[i] = ::mmap(nullptr, kPageSize, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(m[i], MAP_FAILED);
+    (void)*static_cast<volatile char*>(m[i]);
+    uint64_t entry = 0;
+    off_t off = static_cast<off_t>(reinterpret_cast<uint64_t>(m[i]) / kPageSize * 8);
+    ASSERT_EQ(::pread(pagemap.get(), &entry, sizeof entry, off),
+              static_cast<ssize_t>(sizeof entry));
+    pfn[i] = entry & ((1ull << 55) - 1);
+  }
+  for (void* x : m) ::munmap(x, kPageSize);
+  if (pfn[0] == 0) GTEST_SKIP() << "frame numbers are hidden from this process (no CAP_SYS_ADMIN)";
+  EXPECT_EQ(Features().zero_page.ok, pfn[0] == pfn[1]) << Features().zero_page.detail;
+}
+
 }  // namespace cryo::sys

@@ -251,6 +251,31 @@ void ProbePagemapScan(KernelFeatures* f) {
   f->pagemap_scan = Ok("found the one page written");
 }
 
+void ProbeZeroPage(KernelFeatures* f) {
+  if (!f->pagemap_scan) {
+    f->zero_page = Missing("no PAGEMAP_SCAN to tell the zero page from a page of zeros");
+    return;
+  }
+  Mapping m(2);
+  UniqueFd pagemap(open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+  if (!m.ok() || !pagemap.valid()) {
+    f->zero_page = Missing("setup: " + ErrnoText(errno));
+    return;
+  }
+  madvise(m.page(0), 2 * kPage, MADV_NOHUGEPAGE);  // the huge zero page is another matter
+  (void)*static_cast<volatile char*>(m.page(1));
+  std::array<page_region, 2> present{}, zero{};
+  long n = Scan(pagemap.get(), m.start(), m.end(), 0, PAGE_IS_PRESENT, present);
+  long z = Scan(pagemap.get(), m.start(), m.end(), 0, PAGE_IS_PFNZERO, zero);
+  if (n != 1 || z < 0) {
+    f->zero_page = Missing(fmt::format("the read page is not present ({} regions)", n));
+  } else if (z == 0) {
+    f->zero_page = Missing("a read fault allocated a page of its own");
+  } else {
+    f->zero_page = Ok("a read fault mapped it");
+  }
+}
+
 void ProbeUffdWpAsync(KernelFeatures* f) {
   constexpr uint64_t kNeeded = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
   if (!f->userfaultfd_syscall) {

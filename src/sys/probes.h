@@ -20,11 +20,13 @@ void ProbePrctlMmMap(KernelFeatures* f);
 void ProbeArchMapVdso(KernelFeatures* f);
 
 // probe_memory.cc: userfaultfd (syscall and device), PAGEMAP_SCAN, uffd WP_ASYNC dirty
-// tracking (needs f->uffd_features), soft-dirty.
+// tracking (needs f->uffd_features), soft-dirty, the zero page on read faults (needs
+// f->pagemap_scan).
 void ProbeUserfaultfd(KernelFeatures* f);
 void ProbePagemapScan(KernelFeatures* f);
 void ProbeUffdWpAsync(KernelFeatures* f);
 void ProbeSoftDirty(KernelFeatures* f);
+void ProbeZeroPage(KernelFeatures* f);
 
 // Helpers shared by the probe files.
 Feature Ok(std::string detail = {});
