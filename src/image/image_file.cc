@@ -14,7 +14,7 @@ Result<std::string> EncodeFile(Kind kind, const google::protobuf::Message& msg) 
     return MakeError(ErrorKind::kUnsupported, "{} payload of {} bytes exceeds the limit {}",
                      KindName(kind), payload.size(), kMaxPayloadSize);
   }
-  if (auto ok = CheckWireLimits(payload, *msg.GetDescriptor()); !ok) {
+  if (auto ok = CheckWireLimits(payload, msg); !ok) {
     return std::unexpected(Error(ErrorKind::kUnsupported, ok.error().Message()));
   }
   return FrameFile(kind, payload);
@@ -51,7 +51,7 @@ std::unique_ptr<google::protobuf::Message> NewMessageFor(Kind kind) {
 }
 
 Status ParsePayload(std::string_view payload, google::protobuf::Message& msg) {
-  CRYO_TRYV(CheckWireLimits(payload, *msg.GetDescriptor()));
+  CRYO_TRYV(CheckWireLimits(payload, msg));
   if (!msg.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
     return MakeError(ErrorKind::kCorruptImage, "cannot parse {} message",
                      msg.GetDescriptor()->name());

@@ -2,7 +2,7 @@
 
 #include <array>
 #include <cstdint>
-#include <map>
+#include <typeinfo>
 
 #include "base/check.h"
 #include "image/cryo.pb.h"
@@ -10,9 +10,6 @@
 
 namespace cryo::image {
 namespace {
-
-using google::protobuf::Descriptor;
-using google::protobuf::FieldDescriptor;
 
 constexpr int kMaxFieldNumber = 63;  // cryo.proto keeps field numbers below 64
 
@@ -25,35 +22,25 @@ enum WireType : uint32_t {
   kFixed32 = 5
 };
 
-struct FieldRule {
-  const FieldDescriptor* field = nullptr;  // nullptr: not in the schema
-  uint32_t max_count = 0;
-  uint32_t max_size = 0;
-  WireType wire_type = kVarint;  // the unpacked wire type
+// A field as the wire check needs it. `wire_type` is the unpacked one; `message` the index in
+// kWireMessages of a message field's type, -1 for other fields.
+struct WireField {
+  const char* name;
+  WireType wire_type;
+  bool repeated;
+  int message;
+  uint32_t max_count;
+  uint32_t max_size;
 };
 
-using Rules = std::array<FieldRule, kMaxFieldNumber + 1>;
+struct WireMessage {
+  const char* name;
+  const std::type_info* type;
+  std::array<int16_t, kMaxFieldNumber + 1> fields;  // index in kWireFields by number, -1: none
+};
 
-WireType UnpackedWireType(const FieldDescriptor& f) {
-  switch (f.type()) {
-    case FieldDescriptor::TYPE_DOUBLE:
-    case FieldDescriptor::TYPE_FIXED64:
-    case FieldDescriptor::TYPE_SFIXED64:
-      return kFixed64;
-    case FieldDescriptor::TYPE_FLOAT:
-    case FieldDescriptor::TYPE_FIXED32:
-    case FieldDescriptor::TYPE_SFIXED32:
-      return kFixed32;
-    case FieldDescriptor::TYPE_STRING:
-    case FieldDescriptor::TYPE_BYTES:
-    case FieldDescriptor::TYPE_MESSAGE:
-      return kLengthDelimited;
-    case FieldDescriptor::TYPE_GROUP:
-      return kStartGroup;
-    default:
-      return kVarint;
-  }
-}
+// kWireFields and kWireMessages, generated from cryo.proto (wire_schema_gen.cc).
+#include "image/wire_schema.inc"
 
 class Reader {
  public:
@@ -100,8 +87,7 @@ int64_t PackedCount(std::string_view bytes, WireType element_type) {
 
 class Scanner {
  public:
-  Status Scan(std::string_view data, const Descriptor& type) {
-    const Rules& rules = RulesFor(type);
+  Status Scan(std::string_view data, const WireMessage& type) {
     std::array<uint64_t, kMaxFieldNumber + 1> seen{};
     Reader in(data);
     while (!in.done()) {
@@ -131,10 +117,11 @@ class Scanner {
         default:
           return Malformed(type, fmt::format("wire type {} is not used", int(wire)));
       }
-      const FieldRule* rule = number <= kMaxFieldNumber ? &rules[number] : nullptr;
-      bool packed = rule && rule->field && rule->field->is_repeated() &&
-                    rule->wire_type != kLengthDelimited && wire == kLengthDelimited;
-      if (!rule || !rule->field || (wire != rule->wire_type && !packed)) {
+      int index = number <= kMaxFieldNumber ? type.fields[number] : -1;
+      const WireField* rule = index >= 0 ? &kWireFields[index] : nullptr;
+      bool packed =
+          rule && rule->repeated && rule->wire_type != kLengthDelimited && wire == kLengthDelimited;
+      if (!rule || (wire != rule->wire_type && !packed)) {
         // Unknown to this schema (or a type mismatch, which the parser also keeps as unknown).
         CRYO_TRYV(Spend(1));
         continue;
@@ -145,31 +132,30 @@ class Scanner {
   }
 
  private:
-  Status Check(const FieldRule& rule, const Descriptor& type, WireType wire, bool packed,
+  Status Check(const WireField& f, const WireMessage& type, WireType wire, bool packed,
                std::string_view value, uint64_t& seen) {
-    const FieldDescriptor& f = *rule.field;
-    if (f.is_repeated()) {
+    if (f.repeated) {
       uint64_t n = 1;
       if (packed) {
-        int64_t count = PackedCount(value, rule.wire_type);
-        if (count < 0) return Malformed(type, fmt::format("{}: bad packed encoding", f.name()));
+        int64_t count = PackedCount(value, f.wire_type);
+        if (count < 0) return Malformed(type, fmt::format("{}: bad packed encoding", f.name));
         n = static_cast<uint64_t>(count);
       }
       seen += n;
-      if (seen > rule.max_count) {
-        return MakeError(ErrorKind::kCorruptImage, "{}.{}: more than {} elements", type.name(),
-                         f.name(), rule.max_count);
+      if (seen > f.max_count) {
+        return MakeError(ErrorKind::kCorruptImage, "{}.{}: more than {} elements", type.name,
+                         f.name, f.max_count);
       }
       CRYO_TRYV(Spend(n));
     } else if (seen++ > 0) {
-      return Malformed(type, fmt::format("{} given twice", f.name()));
+      return Malformed(type, fmt::format("{} given twice", f.name));
     }
     if (wire != kLengthDelimited || packed) return {};
-    if (f.type() == FieldDescriptor::TYPE_MESSAGE) {
-      CRYO_TRYV(Scan(value, *f.message_type()));
-    } else if (value.size() > rule.max_size) {
-      return MakeError(ErrorKind::kCorruptImage, "{}.{}: {} bytes, at most {}", type.name(),
-                       f.name(), value.size(), rule.max_size);
+    if (f.message >= 0) {
+      CRYO_TRYV(Scan(value, kWireMessages[f.message]));
+    } else if (value.size() > f.max_size) {
+      return MakeError(ErrorKind::kCorruptImage, "{}.{}: {} bytes, at most {}", type.name, f.name,
+                       value.size(), f.max_size);
     }
     return {};
   }
@@ -183,43 +169,23 @@ class Scanner {
     return {};
   }
 
-  static std::unexpected<Error> Malformed(const Descriptor& type, std::string_view what) {
-    return MakeError(ErrorKind::kCorruptImage, "malformed {} message: {}", type.name(), what);
+  static std::unexpected<Error> Malformed(const WireMessage& type, std::string_view what) {
+    return MakeError(ErrorKind::kCorruptImage, "malformed {} message: {}", type.name, what);
   }
 
-  const Rules& RulesFor(const Descriptor& type) {
-    // Repeated messages (thousands of page runs) ask for the same type again and again.
-    if (&type == last_type_) return *last_rules_;
-    auto [it, inserted] = rules_.try_emplace(&type);
-    last_type_ = &type;
-    last_rules_ = &it->second;  // map nodes stay put
-    if (!inserted) return it->second;
-    for (int i = 0; i < type.field_count(); ++i) {
-      const FieldDescriptor* f = type.field(i);
-      CRYO_CHECK(f->number() <= kMaxFieldNumber);
-      FieldRule& r = it->second[f->number()];
-      r.field = f;
-      r.wire_type = UnpackedWireType(*f);
-      r.max_count = f->options().GetExtension(pb::max_count);
-      r.max_size = f->options().GetExtension(pb::max_size);
-      CRYO_CHECK(!f->is_repeated() || r.max_count > 0);
-      CRYO_CHECK(r.max_size > 0 || (f->type() != FieldDescriptor::TYPE_BYTES &&
-                                    f->type() != FieldDescriptor::TYPE_STRING));
-    }
-    return it->second;
-  }
-
-  std::map<const Descriptor*, Rules> rules_;
-  const Descriptor* last_type_ = nullptr;
-  const Rules* last_rules_ = nullptr;
   uint64_t elements_ = 0;
 };
 
 }  // namespace
 
-Status CheckWireLimits(std::string_view payload, const google::protobuf::Descriptor& type) {
-  Scanner scanner;
-  return scanner.Scan(payload, type);
+Status CheckWireLimits(std::string_view payload, const google::protobuf::Message& msg) {
+  for (const WireMessage& m : kWireMessages) {
+    if (*m.type == typeid(msg)) {
+      Scanner scanner;
+      return scanner.Scan(payload, m);
+    }
+  }
+  return MakeError(ErrorKind::kInternal, "no wire rules for a {} message", typeid(msg).name());
 }
 
 }  // namespace cryo::image
