@@ -539,14 +539,15 @@ Status BuildMemory(const ChildContext& ctx) {
 
 // Lazy restore: the vmas holding lazy pages go to the daemon (restore/lazy.h), at their final
 // addresses, with a userfaultfd that the blob registers them with once it has moved them there.
-// Returns that userfaultfd (invalid without lazy vmas).
-Result<UniqueFd> HandOverLazyAreas(const ChildContext& ctx) {
+// Returns that userfaultfd and the connection of the daemon's answer (both invalid without lazy
+// vmas).
+Result<LazyHandOver> HandOverLazyAreas(const ChildContext& ctx) {
   std::vector<LazyArea> areas;
   for (size_t i = 0; i < ctx.plan->premap.size(); i++) {
     const model::Vma& v = ctx.process->vmas[ctx.plan->premap[i].vma_index];
     if (LazySlot(ctx, i)) areas.push_back({v.start, v.start, v.length()});
   }
-  if (areas.empty()) return UniqueFd();
+  if (areas.empty()) return LazyHandOver{};
   return HandOverToDaemon(ctx.tree->lazy_socket, ctx.process->pid, areas,
                           ctx.tree->lazy_parent_pages ? kLazyParentPages : 0);
 }
@@ -584,7 +585,9 @@ Status ChildSteps(const ChildContext& ctx, int& error_fd) {
     CRYO_TRYV(BuildMemory(ctx));
   }
   // Only now, with the children created (the blob registers the areas later still).
-  UniqueFd lazy_uffd = CRYO_TRY(HandOverLazyAreas(ctx));
+  // The daemon takes the areas in while this process installs its files; its answer is read
+  // before the blob.
+  LazyHandOver lazy = CRYO_TRY(HandOverLazyAreas(ctx));
   struct rlimit nofile {};
   if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
     nofile.rlim_cur = nofile.rlim_max;
@@ -601,10 +604,13 @@ Status ChildSteps(const ChildContext& ctx, int& error_fd) {
   std::set<int> keep = {error_fd, exe_fd};
   std::vector<int> close_last = {error_fd};
   int uffd_fd = -1;
-  if (lazy_uffd.valid()) {
-    uffd_fd = CRYO_TRY(MoveAbove(lazy_uffd.Release(), floor));
+  int lazy_sock = -1;
+  if (lazy.uffd.valid()) {
+    uffd_fd = CRYO_TRY(MoveAbove(lazy.uffd.Release(), floor));
     keep.insert(uffd_fd);
     close_last.push_back(uffd_fd);
+    lazy_sock = CRYO_TRY(MoveAbove(lazy.sock.Release(), floor));
+    keep.insert(lazy_sock);
   }
   auto shmem_fds = CRYO_TRY(ChildShmemFds::Take(ctx.shmem, floor));
   for (int fd : shmem_fds.Fds()) keep.insert(fd);
@@ -620,6 +626,10 @@ Status ChildSteps(const ChildContext& ctx, int& error_fd) {
   CRYO_TRYV(RestoreSigactions(p));
   CRYO_TRYV(QueuePendingSignals(p));
   CRYO_TRYV(BuildArena(ctx, exe_fd, uffd_fd, close_last));
+  if (lazy_sock >= 0) {
+    UniqueFd sock(lazy_sock);
+    CRYO_TRYV(AwaitHandOver(sock.get(), p.pid));
+  }
   CRYO_TRYV(InstallBlob(plan));
   return TreeChildReady(*ctx.tree, ctx.index);
 }

@@ -122,7 +122,9 @@ Result<UniqueFd> ConnectDaemon(const std::string& socket_path) {
   return sock;
 }
 
-Status AwaitReply(int sock, pid_t pid) {
+}  // namespace
+
+Status AwaitHandOver(int sock, pid_t pid) {
   LazyReply reply;
   ssize_t n = ::recv(sock, &reply, sizeof reply, 0);
   if (n != static_cast<ssize_t>(sizeof reply) || reply.magic != kLazyMagic) {
@@ -136,15 +138,13 @@ Status AwaitReply(int sock, pid_t pid) {
   return {};
 }
 
-}  // namespace
-
 uint64_t LazyUffdFeatures() {
   return UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_REMOVE |
          UFFD_FEATURE_EVENT_UNMAP;
 }
 
-Result<UniqueFd> HandOverToDaemon(const std::string& socket_path, pid_t pid,
-                                  const std::vector<LazyArea>& areas, uint32_t flags) {
+Result<LazyHandOver> HandOverToDaemon(const std::string& socket_path, pid_t pid,
+                                      const std::vector<LazyArea>& areas, uint32_t flags) {
   if (areas.size() > kMaxLazyAreas) {
     return MakeError(ErrorKind::kUnsupported, "{} lazy areas (at most {})", areas.size(),
                      kMaxLazyAreas);
@@ -181,8 +181,7 @@ Result<UniqueFd> HandOverToDaemon(const std::string& socket_path, pid_t pid,
     return MakeError(ErrorKind::kInternal, "short hand-over of pid {} to the lazy-pages daemon",
                      pid);
   }
-  CRYO_TRYV(AwaitReply(sock.get(), pid));
-  return uffd;
+  return LazyHandOver{std::move(uffd), std::move(sock)};
 }
 
 Status TellDaemonRunning(const std::string& socket_path, pid_t root) {

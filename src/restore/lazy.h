@@ -53,12 +53,22 @@ struct LazyArea {
 // follows forks, moves, unmaps and discards of areas it has not filled yet.
 uint64_t LazyUffdFeatures();
 
-// In the restore child (target mm, root credentials, before the blob): creates the userfaultfd,
-// hands it to the daemon listening at `socket_path` with the `areas` it will serve, waits for the
-// daemon's acknowledgement and returns it, for the blob to register the areas with (MISSING mode)
-// and close.
-Result<UniqueFd> HandOverToDaemon(const std::string& socket_path, pid_t pid,
-                                  const std::vector<LazyArea>& areas, uint32_t flags);
+// A hand-over sent: the userfaultfd, for the blob to register the areas with (MISSING mode) and
+// close, and the connection on which the daemon's acknowledgement comes.
+struct LazyHandOver {
+  UniqueFd uffd;
+  UniqueFd sock;
+};
+
+// In the restore child (target mm, root credentials, before the blob): creates the userfaultfd
+// and hands it to the daemon listening at `socket_path` with the `areas` it will serve. Does not
+// wait for the daemon: the child goes on with its files while the daemon takes the areas in.
+Result<LazyHandOver> HandOverToDaemon(const std::string& socket_path, pid_t pid,
+                                      const std::vector<LazyArea>& areas, uint32_t flags);
+
+// The daemon's acknowledgement of a hand-over on `sock`: required before the blob registers the
+// areas (a refused process would wait for pages nobody serves).
+Status AwaitHandOver(int sock, pid_t pid);
 
 // In the restore, once every process is released: tells the daemon that the processes it was
 // handed run now, so that it may start the background fill. Until then the daemon only answers
