@@ -4,7 +4,6 @@
 #include <cstdint>
 #include <typeinfo>
 
-#include "base/check.h"
 #include "image/cryo.pb.h"
 #include "image/format.h"
 

@@ -71,16 +71,14 @@ int main() {
       int sub = -1;
       if (f.type() == FieldDescriptor::TYPE_MESSAGE) {
         auto it = index.find(f.message_type());
-        if (it == index.end()) {
-          fail(f, "holds a message of another file or a nested one");
-        } else {
-          sub = it->second;
-        }
+        if (it == index.end()) fail(f, "holds a message of another file or a nested one");
+        if (it != index.end()) sub = it->second;
       }
-      if (f.number() <= kMaxFieldNumber && wire != nullptr) by_number[f.number()] = next_field++;
-      fields += "    {\"" + f.name() + "\", " + (wire ? wire : "kVarint") + ", " +
-                (f.is_repeated() ? "true" : "false") + ", " + std::to_string(sub) + ", " +
-                std::to_string(max_count) + "u, " + std::to_string(max_size) + "u},\n";
+      if (errors > 0) continue;  // nothing is printed then
+      by_number[f.number()] = next_field++;
+      fields += "    {\"" + f.name() + "\", " + wire + ", " + (f.is_repeated() ? "true" : "false") +
+                ", " + std::to_string(sub) + ", " + std::to_string(max_count) + "u, " +
+                std::to_string(max_size) + "u},\n";
     }
     messages += "    {\"" + m->name() + "\", &typeid(::cryo::image::pb::" + m->name() + "), {";
     for (int n = 0; n <= kMaxFieldNumber; ++n) {
