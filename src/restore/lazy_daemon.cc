@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -26,6 +25,7 @@
 #include "base/io.h"
 #include "base/log.h"
 #include "base/stopwatch.h"
+#include "base/writer_first_lock.h"
 #include "image/image_dir.h"
 #include "image/inventory.h"
 #include "image/page_chain.h"
@@ -35,6 +35,7 @@
 #include "mem/page_wire.h"
 #include "restore/lazy.h"
 #include "restore/lazy_source.h"
+#include "restore/lazy_target.h"
 #include "sys/compat_uapi.h"
 #include "sys/syscalls.h"
 
@@ -52,91 +53,9 @@ constexpr uint64_t kBackgroundBatch = 512;  // pages per background UFFDIO_COPY 
 constexpr int kFillThreads = 2;
 constexpr uint64_t kFillThreadBatch = 64;
 
-// A reader-writer lock that lets a waiting writer in before new readers: glibc's default
-// prefers readers, and fill threads taking turns would keep the main thread out.
-class WriterFirstLock {
- public:
-  WriterFirstLock() {
-    pthread_rwlockattr_t a;
-    pthread_rwlockattr_init(&a);
-    pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    pthread_rwlock_init(&l_, &a);
-    pthread_rwlockattr_destroy(&a);
-  }
-  ~WriterFirstLock() { pthread_rwlock_destroy(&l_); }
-  WriterFirstLock(const WriterFirstLock&) = delete;
-  WriterFirstLock& operator=(const WriterFirstLock&) = delete;
-  void lock() { pthread_rwlock_wrlock(&l_); }
-  void unlock() { pthread_rwlock_unlock(&l_); }
-  void lock_shared() { pthread_rwlock_rdlock(&l_); }
-  void unlock_shared() { pthread_rwlock_unlock(&l_); }
-
- private:
-  pthread_rwlock_t l_;
-};
 // Without the restore's running notice (restore/lazy.h), the fill starts this long after the
 // first hand-over anyway.
 constexpr double kRunningFallbackSeconds = 2;
-
-// A registered area: `len` bytes now at `cur` hold image addresses from `image`.
-struct Area {
-  uint64_t cur = 0;
-  uint64_t image = 0;
-  uint64_t len = 0;
-};
-
-struct Target {
-  pid_t pid = 0;  // 0: a child followed through a fork
-  UniqueFd uffd;
-  UniqueFd pidfd;  // handed-over processes (not forked children): to end them if we fail
-  const Source* source = nullptr;
-  std::vector<Area> areas;
-  IntervalSet pending;  // image addresses not delivered yet
-  IntervalSet view;     // image addresses whose content is still the image's (not discarded)
-  bool gone = false;
-  // Faults that met a changing address space (EAGAIN): answered once the queue is read to its
-  // end. Waking them at once would livelock: the kernel hands out faults before events, and
-  // the refault would keep the event that ends the change behind it.
-  std::vector<std::pair<uint64_t, SteadyClock::time_point>> deferred;
-  uint64_t batch = 16;  // pages of the next background batch (doubling up to kBackgroundBatch)
-
-  const Area* ByCur(uint64_t a) const {
-    for (const Area& x : areas) {
-      if (a >= x.cur && a < x.cur + x.len) return &x;
-    }
-    return nullptr;
-  }
-  const Area* ByImage(uint64_t a) const {
-    for (const Area& x : areas) {
-      if (a >= x.image && a < x.image + x.len) return &x;
-    }
-    return nullptr;
-  }
-  // Applies f(image_start, image_end) to the image addresses behind current [s, e).
-  template <typename F>
-  void EachImage(uint64_t s, uint64_t e, F f) const {
-    for (const Area& x : areas) {
-      uint64_t a = std::max(s, x.cur), b = std::min(e, x.cur + x.len);
-      if (a < b) f(x.image + (a - x.cur), x.image + (b - x.cur));
-    }
-  }
-  // Cuts the areas at s and e (current addresses), so that [s, e) is whole areas.
-  void Split(uint64_t s, uint64_t e) {
-    std::vector<Area> out;
-    for (const Area& x : areas) {
-      uint64_t cuts[] = {x.cur, std::clamp(s, x.cur, x.cur + x.len),
-                         std::clamp(e, x.cur, x.cur + x.len), x.cur + x.len};
-      for (int i = 0; i < 3; i++) {
-        if (cuts[i] < cuts[i + 1]) {
-          out.push_back({cuts[i], x.image + (cuts[i] - x.cur), cuts[i + 1] - cuts[i]});
-        }
-      }
-    }
-    areas = std::move(out);
-  }
-};
-
-enum class CopyResult { kDone, kAgain, kGone };
 
 class Daemon {
  public:
@@ -477,61 +396,6 @@ class Daemon {
     }
   }
 
-  // Copies image pages [img, img + pages * 4096) (inside one area and one run) to the target.
-  // `copied` is set to the pages copied.
-  // A failure that leaves pages undeliverable is described in `fail`.
-  CopyResult CopyPages(Target& t, uint64_t img, uint64_t pages, uint64_t& copied,
-                       std::string& fail) {
-    copied = 0;
-    const Area* a = t.ByImage(img);
-    if (a == nullptr) return CopyResult::kDone;
-    uint64_t left = t.source->Offset(img).second;
-    pages = std::min({pages, left / kPage, (a->image + a->len - img) / kPage});
-    // A raw pages file is mapped: UFFDIO_COPY takes the pages from the page cache directly.
-    const std::byte* src = t.source->Mapped(img);
-    if (src == nullptr) {
-      buf_.resize(pages * kPage);
-      if (auto r = t.source->Read(img, {buf_.data(), buf_.size()}, cache_); !r) {
-        log::Error("lazy-pages: {}", r.error().Message());
-        fail = r.error().Message();
-        return CopyResult::kGone;
-      }
-      src = buf_.data();
-    }
-    uint64_t cur = a->cur + (img - a->image);
-    uint64_t done = 0;
-    while (done < pages) {
-      uffdio_copy c{};
-      c.dst = cur + done * kPage;
-      c.src = reinterpret_cast<uint64_t>(src + done * kPage);
-      c.len = (pages - done) * kPage;
-      int r = ::ioctl(t.uffd.get(), UFFDIO_COPY, &c);
-      int64_t got = c.copy > 0 ? c.copy : 0;
-      done += static_cast<uint64_t>(got) / kPage;
-      if (r == 0) break;
-      if (errno == EEXIST) {
-        done++;  // already there (filled earlier, or inherited by a forked child)
-        continue;
-      }
-      if (errno == EAGAIN && got > 0) continue;  // stopped short (a page there already)
-      // EAGAIN: the address space is changing; ENOENT: the area moved (the process's mremap)
-      // and its event is not read yet. Events first, then again.
-      if (errno == EAGAIN || errno == ENOENT) {
-        copied = done;
-        return CopyResult::kAgain;
-      }
-      copied = done;
-      if (errno == ESRCH) return CopyResult::kGone;  // the process went away
-      // Anything else (EFAULT: the pages file shrank under us, ENOMEM): those pages cannot
-      // be delivered.
-      fail = fmt::format("pid {}: UFFDIO_COPY to {:#x} ({} pages): {}", t.pid, c.dst, pages - done,
-                         strerror(errno));
-      return CopyResult::kGone;
-    }
-    copied = done;
-    return CopyResult::kDone;
-  }
-
   // `seen`: when the daemon could first have known of the fault (see ReadEvents).
   Status Fault(Target& t, uint64_t addr, Clock::time_point seen) {
     stats_.faults++;
@@ -550,7 +414,7 @@ class Daemon {
         pages = std::min<uint64_t>(kFaultReadAhead, (t.pending.EndOf(img) - img) / kPage);
       }
       uint64_t copied = 0;
-      CopyResult r = CopyPages(t, img, pages, copied, failure_);
+      CopyResult r = CopyPages(t, img, pages, copied, failure_, read_);
       t.pending.Erase(img, img + copied * kPage);
       stats_.pages_on_fault += copied;
       if (r == CopyResult::kAgain && copied == 0) {
@@ -594,11 +458,6 @@ class Daemon {
     }
   }
 
-  void Wake(Target& t, uint64_t addr) {
-    uffdio_range r{addr, kPage};
-    (void)::ioctl(t.uffd.get(), UFFDIO_WAKE, &r);
-  }
-
   Status BackgroundStep(Target& t) {
     auto [s, e] = t.pending.First();
     if (t.ByImage(s) == nullptr) {  // unmapped since: nothing to deliver there
@@ -609,7 +468,7 @@ class Daemon {
     uint64_t copied = 0;
     // Small batches first: the process has just started, and whatever it maps or moves waits
     // for the batch in flight.
-    CopyResult r = CopyPages(t, s, std::min(t.batch, (e - s) / kPage), copied, failure_);
+    CopyResult r = CopyPages(t, s, std::min(t.batch, (e - s) / kPage), copied, failure_, read_);
     t.batch = std::min(t.batch * 2, kBackgroundBatch);
     background_seconds_ += SecondsSince(t0);
     t.pending.Erase(s, s + copied * kPage);
@@ -682,6 +541,7 @@ class Daemon {
   // the main thread never sees a batch half done.
   void FillThread() {
     std::shared_lock guard(guard_, std::defer_lock);
+    ReadBuffer unused;  // fill threads take pages of mapped pages files only
     for (;;) {
       guard.lock();
       Claim c;
@@ -698,7 +558,7 @@ class Daemon {
       }
       uint64_t copied = 0;
       std::string fail;
-      CopyResult r = CopyPages(*c.t, c.img, c.pages, copied, fail);
+      CopyResult r = CopyPages(*c.t, c.img, c.pages, copied, fail, unused);
       bool wake = false;
       {
         std::lock_guard l(fill_mu_);
@@ -738,8 +598,7 @@ class Daemon {
   Clock::time_point t_handed_;  // of the first process handed over
   bool running_ = false;  // the restore said its processes run (at t_start_): fill from then on
   Clock::time_point t_start_;
-  std::vector<std::byte> buf_;
-  image::BlockCache cache_;
+  ReadBuffer read_;  // the main thread's, for sources that are not mapped
   LazyPagesStats stats_;
   std::vector<double> fault_us_;
   double background_seconds_ = 0;
